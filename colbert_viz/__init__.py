@@ -1,0 +1,50 @@
+"""colbert-viz: see late interaction. Rerank with jina-colbert-v2 and explain
+every MaxSim score token by token.
+
+>>> import colbert_viz                                    # doctest: +SKIP
+>>> model = colbert_viz.load("jinaai/jina-colbert-v2")    # doctest: +SKIP
+>>> model.rerank("What is the population of Berlin?", docs, top_n=3)  # doctest: +SKIP
+
+The scoring and explaining modules import numpy only; ``load`` (torch,
+transformers) is imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from colbert_viz.analysis import Analysis
+from colbert_viz.compare import DimensionComparison, DocumentComparison, kendall_tau
+from colbert_viz.explain import Explanation, explain, merge
+from colbert_viz.records import Tokenized, TokenVectors
+from colbert_viz.scoring import maxsim, maxsim_scores, rerank_results, similarity_matrix, truncate_dims
+
+if TYPE_CHECKING:
+    from colbert_viz.checkpoint import ModelLoadError
+    from colbert_viz.encoder import ColbertModel, ModelInfo
+    from colbert_viz.loading import load
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load": "colbert_viz.loading",
+    "ColbertModel": "colbert_viz.encoder",
+    "ModelInfo": "colbert_viz.encoder",
+    "ModelLoadError": "colbert_viz.checkpoint",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'colbert_viz' has no attribute {name!r}")
+
+
+__all__ = [
+    "Analysis", "ColbertModel", "DimensionComparison", "DocumentComparison", "Explanation",
+    "ModelInfo", "ModelLoadError", "TokenVectors", "Tokenized", "explain", "kendall_tau", "load",
+    "maxsim", "maxsim_scores", "merge", "rerank_results", "similarity_matrix", "truncate_dims",
+    "__version__",
+]

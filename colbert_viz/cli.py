@@ -1,0 +1,140 @@
+"""Command line: ``python -m colbert_viz encode|rerank|explain``, JSON on stdout.
+
+The output mirrors the hosted API's responses (``/v1/multi-vector`` and
+``/v1/rerank``) with token strings added. Bad input exits with status 2 and one
+line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from colbert_viz.inputs import FORMATS, InputError, parse_documents, read_documents
+
+DIMENSION_CHOICES = (128, 96, 64)
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m colbert_viz", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", default="jinaai/jina-colbert-v2",
+                        help="hub id, checkpoint folder or 'offline' (default: %(default)s)")
+    common.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto")
+    common.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    common.add_argument("--skiplist", choices=("reader", "stanford", "none"), default=None,
+                        help="punctuation skiplist convention (default: reader, or none if the model says so)")
+    common.add_argument("--dimensions", type=_positive_int, default=None,
+                        help="output size: 128 (native), 96 or 64 for jina-colbert-v2")
+    common.add_argument("--doc-maxlen", type=_positive_int, default=None,
+                        help="maximum document tokens, markers included (default: the model's, 8192)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    encode = sub.add_parser("encode", parents=[common], help="token vectors, like /v1/multi-vector")
+    encode.add_argument("--input-type", choices=("query", "document"), required=True)
+    encode.add_argument("file", nargs="?", default="-",
+                        help=f"texts: {', '.join(FORMATS)} file, or - for stdin (default)")
+
+    rerank = sub.add_parser("rerank", parents=[common], help="rank documents, like /v1/rerank")
+    rerank.add_argument("--query", required=True)
+    rerank.add_argument("--documents", required=True, help=f"{', '.join(FORMATS)} file, or - for stdin")
+    rerank.add_argument("--top-n", type=_positive_int, default=None)
+
+    explain = sub.add_parser("explain", parents=[common], help="token-level explanation of one pair")
+    explain.add_argument("--query", required=True)
+    explain.add_argument("--document", required=True, help="the document text")
+    explain.add_argument("--merge-words", action="store_true", help="merge sub-word tokens into words")
+    return parser
+
+
+def read_texts(source: str) -> list[str]:
+    """Texts from a file or stdin (``-``: a JSON list if it parses as one, else lines)."""
+    if source != "-":
+        return read_documents(source)
+    content = sys.stdin.read()
+    if content.lstrip().startswith("["):
+        return parse_documents(content, ".json")
+    return parse_documents(content, ".txt")
+
+
+def _vectors(model, records, dim: int) -> list[dict]:
+    return [
+        {"embeddings": r.at_dim(dim).tolist(), "tokens": r.tokens, "ids": r.ids.tolist(),
+         "scored": r.scored.tolist(), "truncated": r.truncated, "n_text_tokens": r.n_text_tokens}
+        for r in records
+    ]
+
+
+def run(args: argparse.Namespace) -> dict:
+    from colbert_viz.loading import load
+    from colbert_viz.scoring import check_dim
+
+    texts = read_texts(args.file) if args.command == "encode" else None
+    documents = read_texts(args.documents) if args.command == "rerank" else None
+    if documents is not None and not documents:
+        raise InputError("no documents to rerank")
+    if texts is not None and not texts:
+        raise InputError("no texts to encode")
+    model = load(args.model, dtype=args.dtype, device=args.device, skiplist=args.skiplist)
+    dim = check_dim(args.dimensions or model.info.dim, model.dimensions)
+    out: dict = {"model": model.info.name, "dimensions": dim}
+    if model.info.is_fallback:
+        out["note"] = model.info.note
+    if args.command == "encode":
+        if args.input_type == "query":
+            records = model.encode_queries(texts)
+        else:
+            records = model.encode_documents(texts, args.doc_maxlen)
+        out["data"] = _vectors(model, records, dim)
+        out["usage"] = {"total_tokens": sum(len(r) for r in records)}
+    elif args.command == "rerank":
+        analysis = model.analyze(args.query, documents, args.doc_maxlen)
+        out["results"] = analysis.rerank(dim, args.top_n)
+        out["usage"] = {"total_tokens": len(analysis.query) + sum(len(d) for d in analysis.documents)}
+    else:
+        explanation = model.explain(args.query, args.document, dim, args.merge_words, args.doc_maxlen)
+        out["explanation"] = explanation.to_dict()
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from colbert_viz.checkpoint import ModelLoadError
+    from colbert_viz.encoder import NonFiniteOutputError
+
+    try:
+        result = run(args)
+    except (InputError, ValueError, ModelLoadError, NonFiniteOutputError, OSError, IndexError) as err:
+        print(f"colbert-viz: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # a bug, not bad input: still one line, no traceback
+        print(f"colbert-viz: unexpected error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    try:
+        json.dump(result, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

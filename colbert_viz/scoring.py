@@ -1,0 +1,133 @@
+"""MaxSim scoring over token vectors (numpy only).
+
+``score(q, d) = sum_i max_{j scored} q_i · d_j``: each query token adds the
+similarity of its best document token. Punctuation on the skiplist is not a
+candidate. With 32 normalised query vectors the score lies in [-32, 32].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypedDict
+
+import numpy as np
+
+from colbert_viz.records import TokenVectors
+
+
+class RerankDocument(TypedDict):
+    text: str
+
+
+class RerankResult(TypedDict):
+    """One entry of the hosted rerank API's ``results``."""
+
+    index: int
+    relevance_score: float
+    document: RerankDocument
+
+
+def check_dim(dim: int, allowed: Sequence[int]) -> int:
+    """``dim`` if the model offers it, else a ``ValueError`` listing what it offers."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or int(dim) not in allowed:
+        raise ValueError(f"dimensions must be one of {', '.join(map(str, allowed))}; got {dim!r}")
+    return int(dim)
+
+
+def truncate_dims(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """(n, D) → (n, dim) float32: the first ``dim`` components, re-normalised (Matryoshka).
+
+    >>> v = np.array([[3.0, 4.0, 12.0]], dtype=np.float32) / 13
+    >>> truncate_dims(v, 2).round(3).tolist()
+    [[0.6, 0.8]]
+    """
+    if vectors.ndim != 2:
+        raise ValueError(f"vectors must be 2-d (tokens, dim), got shape {vectors.shape}")
+    if not 0 < dim <= vectors.shape[1]:
+        raise ValueError(f"cannot cut {vectors.shape[1]}-d vectors to {dim} dimensions")
+    head = np.asarray(vectors[:, :dim], dtype=np.float32)
+    if dim == vectors.shape[1]:
+        return head
+    norms = np.linalg.norm(head, axis=1, keepdims=True)
+    return head / np.maximum(norms, 1e-12)
+
+
+def similarity_matrix(query: np.ndarray, document: np.ndarray) -> np.ndarray:
+    """(n_query_tokens, dim) × (n_doc_tokens, dim) → (n_query_tokens, n_doc_tokens) cosine similarities."""
+    if query.shape[1] != document.shape[1]:
+        raise ValueError(
+            f"query vectors have {query.shape[1]} dimensions, document vectors have {document.shape[1]}"
+        )
+    return query @ document.T
+
+
+def best_matches(similarity: np.ndarray, scored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each query token, its best scored document token and that similarity.
+
+    similarity: (n_query_tokens, n_doc_tokens); scored: (n_doc_tokens,) bool.
+    Returns ``(best_index, best_similarity)``, both (n_query_tokens,); the index
+    points into the full document axis. ``best_similarity.sum()`` is the score.
+
+    >>> s = np.array([[0.1, 0.9, 0.5], [0.7, 0.2, 0.8]], dtype=np.float32)
+    >>> idx, sim = best_matches(s, np.array([True, True, False]))
+    >>> idx.tolist(), sim.tolist()
+    ([1, 0], [0.8999999761581543, 0.699999988079071])
+    """
+    if similarity.shape[1] != scored.shape[0]:
+        raise ValueError(
+            f"similarity has {similarity.shape[1]} document tokens, scored mask has {scored.shape[0]}"
+        )
+    candidates = np.flatnonzero(scored)
+    if candidates.size == 0:
+        raise ValueError("the document has no scored token")
+    sub = similarity[:, candidates]
+    local = sub.argmax(axis=1)
+    return candidates[local], sub[np.arange(sub.shape[0]), local]
+
+
+def maxsim(query: TokenVectors, document: TokenVectors, dim: int | None = None) -> float:
+    """The MaxSim score of one pair at ``dim`` dimensions (default: native)."""
+    dim = dim or query.dim
+    sim = similarity_matrix(query.at_dim(dim), document.at_dim(dim))
+    return score_of(best_matches(sim, document.scored)[1])
+
+
+def score_of(best_similarity: np.ndarray) -> float:
+    """Sum of per-query-token contributions, accumulated in float64."""
+    return float(np.sum(best_similarity, dtype=np.float64))
+
+
+def maxsim_scores(query: TokenVectors, documents: Sequence[TokenVectors], dim: int) -> np.ndarray:
+    """(n_documents,) float64 MaxSim scores at ``dim`` dimensions."""
+    q = query.at_dim(dim)
+    return np.array([score_of(best_matches(similarity_matrix(q, d.at_dim(dim)), d.scored)[1])
+                     for d in documents], dtype=np.float64)
+
+
+def ranking(scores: np.ndarray) -> np.ndarray:
+    """Document indices, best first; ties keep input order.
+
+    >>> ranking(np.array([1.0, 3.0, 2.0, 3.0])).tolist()
+    [1, 3, 2, 0]
+    """
+    return np.argsort(-scores, kind="stable")
+
+
+def ranks(scores: np.ndarray) -> np.ndarray:
+    """(n,) 1-based rank of each document.
+
+    >>> ranks(np.array([1.0, 3.0, 2.0])).tolist()
+    [3, 1, 2]
+    """
+    out = np.empty(len(scores), dtype=np.int64)
+    out[ranking(scores)] = np.arange(1, len(scores) + 1)
+    return out
+
+
+def rerank_results(scores: np.ndarray, texts: Sequence[str], top_n: int | None = None) -> list[RerankResult]:
+    """API-shaped records for the ``top_n`` best documents (all when ``None``)."""
+    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or top_n < 1):
+        raise ValueError(f"top_n must be a positive integer, got {top_n!r}")
+    order = ranking(scores)[: top_n or len(scores)]
+    return [RerankResult(index=int(i), relevance_score=float(scores[i]), document={"text": texts[i]})
+            for i in order]

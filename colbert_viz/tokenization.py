@@ -1,0 +1,271 @@
+"""ColBERT tokenization: markers, query expansion, truncation and the skiplist.
+
+The layout follows jina-colbert-v2 (and Stanford ColBERT / FastEmbed):
+
+- query:    ``<s> [QueryMarker] text… </s> <mask> <mask> …`` exactly ``query_maxlen``
+  tokens when ``query_expansion`` is on; all of them attended and scored.
+- document: ``<s> [DocumentMarker] text… </s>``, at most ``doc_maxlen`` tokens.
+
+Text tokens are cut so that the whole sequence, specials and marker included,
+fits the maximum length; the cut is reported (``truncated``, ``n_text_tokens``).
+"""
+
+from __future__ import annotations
+
+import json
+import string
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from tokenizers import AddedToken, Tokenizer
+
+from colbert_viz.records import Kind, Tokenized
+
+Skiplist = Literal["reader", "stanford", "none"]
+SKIPLISTS: tuple[str, ...] = ("reader", "stanford", "none")
+MASK_TOKENS = ("<mask>", "[MASK]")
+# The longest text accepted by the package: tokenizing it still takes well under a
+# second. The app has its own, lower limits.
+MAX_CHARS = 1_000_000
+
+
+@dataclass(frozen=True)
+class TokenizerSettings:
+    """How texts are laid out for one model (from its ``artifact.metadata``).
+
+    ``query_marker`` / ``doc_marker`` are token strings, or ``None`` for models
+    without markers. ``doc_maxlen`` is the default maximum document length.
+    """
+
+    query_maxlen: int = 32
+    doc_maxlen: int = 8192
+    query_marker: str | None = "[QueryMarker]"
+    doc_marker: str | None = "[DocumentMarker]"
+    query_expansion: bool = True
+    attend_to_mask_tokens: bool = True
+    skiplist: Skiplist = "reader"
+
+
+class TextError(ValueError):
+    """An input text that cannot be encoded; the message names the input."""
+
+
+def clean_text(text: str) -> str:
+    """Replace control characters and lone surrogates, keeping every offset.
+
+    Control characters (Unicode category Cc, except tab, newline and carriage
+    return) become spaces; lone surrogates become U+FFFD. The result has the
+    same length as ``text``, so token spans index the original text.
+
+    >>> clean_text("a\\x00b\\x07c\\td")
+    'a b c\\td'
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch in "\t\n\r":
+            out.append(ch)
+        elif unicodedata.category(ch) == "Cc":
+            out.append(" ")
+        elif unicodedata.category(ch) == "Cs":
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def check_texts(texts: Sequence[str], kind: Kind, max_chars: int = MAX_CHARS) -> list[str]:
+    """Validate and clean texts; raise ``TextError`` naming the first bad one.
+
+    Rules: each item must be a ``str``; empty or whitespace-only texts are
+    refused (they have no token to score); texts over ``max_chars`` characters
+    are refused.
+    """
+    if isinstance(texts, str):
+        raise TextError(f"expected a list of {kind} texts, got a single string")
+    cleaned = []
+    for i, text in enumerate(texts):
+        name = f"{kind} {i}" if kind == "document" else kind
+        if not isinstance(text, str):
+            raise TextError(f"{name} is a {type(text).__name__}, not a string")
+        text = clean_text(text)
+        if not text.strip():
+            raise TextError(f"{name} is empty or whitespace only")
+        if len(text) > max_chars:
+            raise TextError(f"{name} has {len(text):,} characters; the limit is {max_chars:,}")
+        cleaned.append(text)
+    return cleaned
+
+
+def skiplist_ids(tokenizer: Tokenizer, convention: Skiplist) -> frozenset[int]:
+    """Token ids excluded from document scoring, for one skiplist convention.
+
+    - ``"reader"`` (default, as PyLate): each ``string.punctuation`` symbol looked
+      up as a vocabulary token: the bare pieces a reader sees (``,`` ``.`` ``?``).
+      Symbols that are not vocabulary tokens are ignored.
+    - ``"stanford"`` (as Stanford ColBERT and FastEmbed): the first id of
+      encoding each symbol; with sentencepiece vocabularies these are mostly the
+      space-prefixed pieces (``▁!``) and the bare word boundary ``▁``.
+    - ``"none"``: nothing is skipped.
+    """
+    if convention == "none":
+        return frozenset()
+    ids: set[int] = set()
+    for symbol in string.punctuation:
+        if convention == "reader":
+            token_id = tokenizer.token_to_id(symbol)
+            if token_id is not None:
+                ids.add(token_id)
+        elif convention == "stanford":
+            encoded = tokenizer.encode(symbol, add_special_tokens=False).ids
+            if encoded:
+                ids.add(encoded[0])
+        else:
+            raise ValueError(f"unknown skiplist {convention!r}; choose one of {SKIPLISTS}")
+    return frozenset(ids)
+
+
+class ColbertTokenizer:
+    """Turns texts into ``Tokenized`` records for one model."""
+
+    def __init__(self, tokenizer: Tokenizer, settings: TokenizerSettings) -> None:
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.cls_id, self.sep_id = _cls_sep_ids(tokenizer)
+        self.mask_id = _first_token_id(tokenizer, MASK_TOKENS, "mask")
+        self.query_marker_id = _marker_id(tokenizer, settings.query_marker)
+        self.doc_marker_id = _marker_id(tokenizer, settings.doc_marker)
+        self.skip_ids = skiplist_ids(tokenizer, settings.skiplist)
+        if settings.query_maxlen < 3 + (self.query_marker_id is not None):
+            raise ValueError(f"query_maxlen {settings.query_maxlen} leaves no room for text")
+
+    @classmethod
+    def from_dir(cls, path: str | Path, settings: TokenizerSettings) -> ColbertTokenizer:
+        """Load ``tokenizer.json`` from a checkpoint folder, adding missing markers
+        as special tokens (the BERT-family checkpoints reuse ``[unusedN]`` tokens,
+        which already exist)."""
+        path = Path(path)
+        file = path / "tokenizer.json"
+        if not file.is_file():
+            raise FileNotFoundError(f"{path} has no tokenizer.json")
+        tokenizer = Tokenizer.from_file(str(file))
+        vocab = tokenizer.get_vocab(with_added_tokens=True)
+        missing = [m for m in (settings.query_marker, settings.doc_marker) if m and m not in vocab]
+        if missing:
+            tokenizer.add_special_tokens(
+                [AddedToken(m, special=True, normalized=False) for m in missing]
+            )
+        return cls(tokenizer, settings)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size(with_added_tokens=True)
+
+    def tokenize_queries(self, texts: Sequence[str]) -> list[Tokenized]:
+        """Queries, each exactly ``query_maxlen`` tokens when expansion is on."""
+        texts = check_texts(texts, "query")
+        return [self._layout(t, e, "query", self.settings.query_maxlen) for t, e in
+                zip(texts, self._encode(texts))]
+
+    def tokenize_documents(self, texts: Sequence[str], doc_maxlen: int | None = None) -> list[Tokenized]:
+        """Documents, each at most ``doc_maxlen`` tokens (default: the model's)."""
+        maxlen = doc_maxlen or self.settings.doc_maxlen
+        if maxlen < 4:
+            raise ValueError(f"doc_maxlen must be at least 4, got {maxlen}")
+        texts = check_texts(texts, "document")
+        return [self._layout(t, e, "document", maxlen) for t, e in zip(texts, self._encode(texts))]
+
+    def _encode(self, texts: list[str]):
+        return self.tokenizer.encode_batch(texts, add_special_tokens=False)
+
+    def _layout(self, text: str, encoding, kind: Kind, maxlen: int) -> Tokenized:
+        marker_id = self.query_marker_id if kind == "query" else self.doc_marker_id
+        head = [self.cls_id] + ([marker_id] if marker_id is not None else [])
+        room = maxlen - len(head) - 1
+        n_text = len(encoding.ids)
+        ids = head + list(encoding.ids[:room]) + [self.sep_id]
+        tokens = [self.tokenizer.id_to_token(i) for i in head]
+        tokens += list(encoding.tokens[:room]) + [self.tokenizer.id_to_token(self.sep_id)]
+        spans = [(0, 0)] * len(head) + [_visible(text, s) for s in encoding.offsets[:room]] + [(0, 0)]
+        n = len(ids)
+        special = np.zeros(n, bool)
+        special[: len(head)] = True
+        special[-1] = True
+        marker = np.zeros(n, bool)
+        if marker_id is not None:
+            marker[1] = True
+        n_expansion = 0
+        if kind == "query" and self.settings.query_expansion:
+            n_expansion = maxlen - n
+            ids += [self.mask_id] * n_expansion
+            tokens += [self.tokenizer.id_to_token(self.mask_id)] * n_expansion
+            spans += [(0, 0)] * n_expansion
+        pad = np.zeros(n_expansion, bool)
+        ids_arr = np.asarray(ids, np.int64)
+        skipped = np.zeros(len(ids), bool)
+        if kind == "document" and self.skip_ids:
+            skipped[len(head): n - 1] = np.isin(ids_arr[len(head): n - 1], list(self.skip_ids))
+        return Tokenized(
+            text=text,
+            kind=kind,
+            ids=ids_arr,
+            tokens=tokens,
+            spans=spans,
+            special=np.concatenate([special, pad]),
+            marker=np.concatenate([marker, pad]),
+            expansion=np.concatenate([np.zeros(n, bool), ~pad]),
+            skipped=skipped,
+            n_text_tokens=n_text,
+            truncated=n_text > room,
+        )
+
+
+def _visible(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    """A token's character span without the whitespace its word-boundary marker stands for."""
+    start, end = span
+    while start < end and text[start].isspace():
+        start += 1
+    return start, end
+
+
+def _cls_sep_ids(tokenizer: Tokenizer) -> tuple[int, int]:
+    """The ids the post-processor puts around one sequence (``<s>``/``</s>``, ``[CLS]``/``[SEP]``)."""
+    ids = tokenizer.encode("", add_special_tokens=True).ids
+    if len(ids) != 2:
+        raise ValueError("the tokenizer does not wrap a sequence in exactly two special tokens")
+    return ids[0], ids[1]
+
+
+def _first_token_id(tokenizer: Tokenizer, candidates: Sequence[str], what: str) -> int:
+    for token in candidates:
+        token_id = tokenizer.token_to_id(token)
+        if token_id is not None:
+            return token_id
+    raise ValueError(f"the tokenizer has no {what} token (looked for {', '.join(candidates)})")
+
+
+def _marker_id(tokenizer: Tokenizer, marker: str | None) -> int | None:
+    if marker is None:
+        return None
+    token_id = tokenizer.token_to_id(marker)
+    if token_id is None:
+        raise ValueError(f"the tokenizer has no marker token {marker!r}")
+    return token_id
+
+
+def read_metadata(path: str | Path) -> dict:
+    """``artifact.metadata`` as a dict (empty when the file is absent)."""
+    file = Path(path) / "artifact.metadata"
+    if not file.is_file():
+        return {}
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{file} is not valid JSON: {err}") from err
