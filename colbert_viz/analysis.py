@@ -60,6 +60,18 @@ class Analysis:
             raise IndexError(f"document index {index} is out of range (0..{len(self.documents) - 1})")
         return explain(self.query, self.documents[index], dim, merge_words=merge_words)
 
+    def similarity_range(self, dim: int) -> tuple[float, float]:
+        """(lowest, highest) token similarity over every document at ``dim``: one
+        colour scale for all heatmaps, so documents can be compared by eye."""
+        dim = check_dim(dim, self.dimensions)
+        q = self.query.at_dim(dim)
+        lows, highs = [], []
+        for d in self.documents:
+            sim = q @ d.at_dim(dim).T
+            lows.append(float(sim.min()))
+            highs.append(float(sim.max()))
+        return min(lows), max(highs)
+
     def compare_dimensions(self) -> DimensionComparison:
         """Scores, ranks and Kendall tau across all dimensions."""
         scores = {d: self.scores(d) for d in self.dimensions}

@@ -101,22 +101,35 @@ class Mixer(nn.Module):
         self.Wqkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, x: torch.Tensor, lengths: Sequence[int], rotary: Rotary,
+    def forward(self, x: torch.Tensor, lengths: Sequence[int], cos: torch.Tensor, sin: torch.Tensor,
                 key_masks: Sequence[torch.Tensor | None]) -> torch.Tensor:
-        """x: (T, hidden) packed tokens of sequences of ``lengths``; returns (T, hidden)."""
+        """x: (T, hidden) packed tokens of sequences of ``lengths``; cos/sin: (T, 1, 1, head_dim // 2)
+        for each token's position in its own sequence. Returns (T, hidden)."""
         qkv = self.Wqkv(x).view(x.shape[0], 3, self.heads, self.head_dim)
+        qk = Rotary.apply(qkv[:, :2], cos, sin)  # (T, 2, heads, head_dim)
+        v = qkv[:, 2]
+        if len(set(lengths)) == 1 and all(m is None for m in key_masks):
+            # Equal lengths (e.g. a batch of 32-token queries): one batched call.
+            b, n = len(lengths), lengths[0]
+            out = F.scaled_dot_product_attention(
+                qk[:, 0].reshape(b, n, self.heads, -1).transpose(1, 2),
+                qk[:, 1].reshape(b, n, self.heads, -1).transpose(1, 2),
+                v.reshape(b, n, self.heads, -1).transpose(1, 2),
+            )  # (b, heads, n, head_dim)
+            return self.out_proj(out.transpose(1, 2).reshape(x.shape[0], -1))
         outs = []
         start = 0
         for length, key_mask in zip(lengths, key_masks):
-            part = qkv[start:start + length]  # (L, 3, heads, head_dim)
+            span = slice(start, start + length)
             start += length
-            cos, sin = rotary.cos_sin(length, x.dtype)
-            q = rotary.apply(part[:, 0], cos, sin).transpose(0, 1)  # (heads, L, head_dim)
-            k = rotary.apply(part[:, 1], cos, sin).transpose(0, 1)
-            v = part[:, 2].transpose(0, 1)
-            mask = None if key_mask is None else key_mask.view(1, 1, length)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            outs.append(out.transpose(0, 1).reshape(length, -1))
+            mask = None if key_mask is None else key_mask.view(1, 1, 1, length)
+            out = F.scaled_dot_product_attention(
+                qk[span, 0].transpose(0, 1)[None],  # (1, heads, L, head_dim)
+                qk[span, 1].transpose(0, 1)[None],
+                v[span].transpose(0, 1)[None],
+                attn_mask=mask,
+            )
+            outs.append(out[0].transpose(0, 1).reshape(length, -1))
         return self.out_proj(torch.cat(outs) if len(outs) > 1 else outs[0])
 
 
@@ -141,8 +154,8 @@ class Layer(nn.Module):
         self.mlp = Mlp(config)
         self.norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
-    def forward(self, x, lengths, rotary, key_masks):
-        x = self.norm1(x + self.mixer(x, lengths, rotary, key_masks))
+    def forward(self, x, lengths, cos, sin, key_masks):
+        x = self.norm1(x + self.mixer(x, lengths, cos, sin, key_masks))
         return self.norm2(x + self.mlp(x))
 
 
@@ -157,31 +170,29 @@ class Rotary:
 
     def __init__(self, head_dim: int, base: float) -> None:
         self.inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device="cpu") / head_dim)
-        self._cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def cos_sin(self, length: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """(L, 1, head_dim) cos and sin for positions ``0..length-1``."""
+    def cos_sin(self, lengths: Sequence[int], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T, 1, 1, head_dim // 2) cos and sin, positions restarting at 0 for each sequence."""
         device = self.inv_freq.device
-        key = (length, dtype, device)
-        if key not in self._cache:
-            if len(self._cache) > 64:
-                self._cache.clear()
-            t = torch.arange(length, dtype=torch.float32, device=device)
-            freqs = torch.outer(t, self.inv_freq)
-            emb = torch.cat([freqs, freqs], dim=-1)[:, None, :]
-            self._cache[key] = (emb.cos().to(dtype), emb.sin().to(dtype))
-        return self._cache[key]
+        positions = torch.cat([torch.arange(n, dtype=torch.float32, device=device) for n in lengths])
+        freqs = torch.outer(positions, self.inv_freq)[:, None, None, :]
+        return freqs.cos().to(dtype), freqs.sin().to(dtype)
 
     @staticmethod
     def apply(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        """x: (L, heads, head_dim)."""
+        """x: (..., head_dim); cos/sin (..., head_dim // 2) broadcast against its halves.
+
+        ``(x1, x2) → (x1 cos - x2 sin, x2 cos + x1 sin)``: rotate-halves, as GPT-NeoX.
+        """
         half = x.shape[-1] // 2
-        rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-        return x * cos + rotated * sin
+        x1, x2 = x[..., :half], x[..., half:]
+        out = torch.empty_like(x)
+        torch.sub(x1 * cos, x2 * sin, out=out[..., :half])
+        torch.add(x2 * cos, x1 * sin, out=out[..., half:])
+        return out
 
     def to(self, device: torch.device) -> Rotary:
         self.inv_freq = self.inv_freq.to(device)
-        self._cache.clear()
         return self
 
 
@@ -209,8 +220,9 @@ class RotaryXLMRoberta(nn.Module):
             raise ValueError(f"lengths sum to {sum(lengths)} but there are {ids.shape[0]} ids")
         key_masks = key_masks or [None] * len(lengths)
         x = self.emb_ln(self.embeddings(ids))
+        cos, sin = self.rotary.cos_sin(lengths, x.dtype)
         for layer in self.encoder.layers:
-            x = layer(x, lengths, self.rotary, key_masks)
+            x = layer(x, lengths, cos, sin, key_masks)
         return x
 
 

@@ -50,11 +50,12 @@ class VectorCache:
             old = self._items.pop(key, None)
             if old is not None:
                 self._bytes -= old[1]
-            self._items[key] = (record, size)
-            self._bytes += size
-            while self._bytes > self.max_bytes:
+            # evict before adding, so ``nbytes`` (read without the lock) never exceeds the budget
+            while self._items and self._bytes + size > self.max_bytes:
                 _, (_, dropped) = self._items.popitem(last=False)
                 self._bytes -= dropped
+            self._items[key] = (record, size)
+            self._bytes += size
 
     def clear(self) -> None:
         with self._lock:

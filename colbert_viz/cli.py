@@ -28,8 +28,15 @@ def _positive_int(value: str) -> int:
     return number
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (status 2), like every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"colbert-viz: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m colbert_viz", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m colbert_viz", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", default="jinaai/jina-colbert-v2",
                         help="hub id, checkpoint folder or 'offline' (default: %(default)s)")
@@ -89,7 +96,7 @@ def run(args: argparse.Namespace) -> dict:
     if texts is not None and not texts:
         raise InputError("no texts to encode")
     model = load(args.model, dtype=args.dtype, device=args.device, skiplist=args.skiplist)
-    dim = check_dim(args.dimensions or model.info.dim, model.dimensions)
+    dim = check_dim(model.info.dim if args.dimensions is None else args.dimensions, model.dimensions)
     out: dict = {"model": model.info.name, "dimensions": dim}
     if model.info.is_fallback:
         out["note"] = model.info.note

@@ -26,7 +26,7 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     da, db = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
     concordant_minus_discordant = float(np.sum(da * db))
     denom = np.sqrt(float(np.sum(da != 0)) * float(np.sum(db != 0)))
-    return concordant_minus_discordant / denom if denom else float("nan")
+    return float(concordant_minus_discordant / denom) if denom else float("nan")
 
 
 @dataclass(frozen=True)

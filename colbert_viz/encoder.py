@@ -156,13 +156,13 @@ class ColbertModel:
                dimensions: int | None = None, doc_maxlen: int | None = None) -> list[RerankResult]:
         """Records shaped like the hosted rerank API, best first:
         ``{"index", "relevance_score", "document": {"text"}}``."""
-        dim = check_dim(dimensions or self.info.dim, self.dimensions)
+        dim = check_dim(self.info.dim if dimensions is None else dimensions, self.dimensions)
         return self.analyze(query, documents, doc_maxlen).rerank(dim, top_n)
 
     def explain(self, query: str, document: str, dimensions: int | None = None,
                 merge_words: bool = False, doc_maxlen: int | None = None) -> Explanation:
         """Token-by-token MaxSim explanation of one query-document pair."""
-        dim = check_dim(dimensions or self.info.dim, self.dimensions)
+        dim = check_dim(self.info.dim if dimensions is None else dimensions, self.dimensions)
         q = self.encode_queries([query])[0]
         d = self.encode_documents([document], doc_maxlen)[0]
         return explain(q, d, dim, merge_words=merge_words)

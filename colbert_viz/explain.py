@@ -110,7 +110,7 @@ def token_axis(record: TokenVectors) -> Axis:
 def explain(query: TokenVectors, document: TokenVectors, dim: int | None = None,
             merge_words: bool = False) -> Explanation:
     """Explain ``maxsim(query, document, dim)`` token by token."""
-    dim = dim or query.dim
+    dim = query.dim if dim is None else dim
     sim = similarity_matrix(query.at_dim(dim), document.at_dim(dim))
     idx, best = best_matches(sim, document.scored)
     contributions = best.astype(np.float64)
@@ -146,7 +146,7 @@ def word_groups(axis: Axis, text: str) -> list[list[int]]:
     for i, (kind, (start, end)) in enumerate(zip(axis.kinds, axis.spans)):
         piece = text[start:end]
         joins = (
-            kind == "text" and groups and prev_end == start and start < end
+            kind == "text" and groups and prev_end == start and 0 < start < end
             and _is_word_char(piece[0]) and _is_word_char(text[start - 1])
             and not _is_cjk(piece[0]) and not _is_cjk(text[start - 1])
             and axis.kinds[groups[-1][-1]] == "text"
@@ -164,8 +164,8 @@ def _merged_axis(axis: Axis, text: str, groups: list[list[int]]) -> Axis:
     for group in groups:
         first, last = group[0], group[-1]
         kind = axis.kinds[first]
-        if kind == "text" and len(group) > 1:
-            start, end = axis.spans[first][0], axis.spans[last][1]
+        start, end = axis.spans[first][0], axis.spans[last][1]
+        if kind == "text" and start < end:  # a word, one token or several: its text
             labels.append(text[start:end])
             spans.append((start, end))
         else:

@@ -98,16 +98,19 @@ def tokenizer_settings(family: str, metadata: dict, config: dict, skiplist: str 
     if skiplist is not None and skiplist not in SKIPLISTS:
         raise ValueError(f"skiplist must be one of {', '.join(SKIPLISTS)}; got {skiplist!r}")
     if family == "offline":
-        return TokenizerSettings(query_maxlen=32, doc_maxlen=int(config.get("max_position_embeddings", 512)),
+        limit = int(config.get("max_position_embeddings", 512))
+        return TokenizerSettings(query_maxlen=32, doc_maxlen=limit, doc_limit=limit,
                                  query_marker=None, doc_marker=None, query_expansion=False,
                                  attend_to_mask_tokens=False, skiplist=skiplist or "reader")
     jina = family == "jina"
     max_positions = int(config.get("max_position_embeddings", MODEL_MAX_TOKENS + 2))
-    doc_maxlen = MODEL_MAX_TOKENS if jina else int(metadata.get("doc_maxlen", 300))
+    limit = min(MODEL_MAX_TOKENS, max_positions - 2) if jina else max_positions
+    doc_maxlen = limit if jina else min(int(metadata.get("doc_maxlen", 300)), limit)
     default_skip = "reader" if metadata.get("mask_punctuation", True) else "none"
     return TokenizerSettings(
         query_maxlen=int(metadata.get("query_maxlen", 32)),
-        doc_maxlen=min(doc_maxlen, max_positions - (2 if jina else 0)),
+        doc_maxlen=doc_maxlen,
+        doc_limit=limit,
         query_marker=metadata.get("query_token_id", "[QueryMarker]" if jina else "[unused0]"),
         doc_marker=metadata.get("doc_token_id", "[DocumentMarker]" if jina else "[unused1]"),
         query_expansion=True,
@@ -181,6 +184,9 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
     name = str(name_or_path)
     torch_device = pick_device(device)
     torch_dtype = pick_dtype(dtype, torch_device)
+    if skiplist is not None and skiplist not in SKIPLISTS:
+        # a bad argument, like a bad dtype: ValueError before any file is read
+        raise ValueError(f"skiplist must be one of {', '.join(SKIPLISTS)}; got {skiplist!r}")
     folder = resolve(name)
     config = read_config(folder)
     family = detect_family(name, folder, config)

@@ -38,7 +38,7 @@ def truncate_dims(vectors: np.ndarray, dim: int) -> np.ndarray:
     """(n, D) → (n, dim) float32: the first ``dim`` components, re-normalised (Matryoshka).
 
     >>> v = np.array([[3.0, 4.0, 12.0]], dtype=np.float32) / 13
-    >>> truncate_dims(v, 2).round(3).tolist()
+    >>> truncate_dims(v, 2).astype(float).round(3).tolist()
     [[0.6, 0.8]]
     """
     if vectors.ndim != 2:
@@ -71,7 +71,7 @@ def best_matches(similarity: np.ndarray, scored: np.ndarray) -> tuple[np.ndarray
     >>> s = np.array([[0.1, 0.9, 0.5], [0.7, 0.2, 0.8]], dtype=np.float32)
     >>> idx, sim = best_matches(s, np.array([True, True, False]))
     >>> idx.tolist(), sim.tolist()
-    ([1, 0], [0.8999999761581543, 0.699999988079071])
+    ([1, 0], [0.8999999761581421, 0.699999988079071])
     """
     if similarity.shape[1] != scored.shape[0]:
         raise ValueError(
@@ -87,7 +87,7 @@ def best_matches(similarity: np.ndarray, scored: np.ndarray) -> tuple[np.ndarray
 
 def maxsim(query: TokenVectors, document: TokenVectors, dim: int | None = None) -> float:
     """The MaxSim score of one pair at ``dim`` dimensions (default: native)."""
-    dim = dim or query.dim
+    dim = query.dim if dim is None else dim
     sim = similarity_matrix(query.at_dim(dim), document.at_dim(dim))
     return score_of(best_matches(sim, document.scored)[1])
 

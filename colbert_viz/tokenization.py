@@ -38,7 +38,8 @@ class TokenizerSettings:
     """How texts are laid out for one model (from its ``artifact.metadata``).
 
     ``query_marker`` / ``doc_marker`` are token strings, or ``None`` for models
-    without markers. ``doc_maxlen`` is the default maximum document length.
+    without markers. ``doc_maxlen`` is the default maximum document length and
+    ``doc_limit`` the most a caller may ask for (the model's position limit).
     """
 
     query_maxlen: int = 32
@@ -48,6 +49,7 @@ class TokenizerSettings:
     query_expansion: bool = True
     attend_to_mask_tokens: bool = True
     skiplist: Skiplist = "reader"
+    doc_limit: int = 8192
 
 
 class TextError(ValueError):
@@ -86,8 +88,9 @@ def check_texts(texts: Sequence[str], kind: Kind, max_chars: int = MAX_CHARS) ->
     refused (they have no token to score); texts over ``max_chars`` characters
     are refused.
     """
-    if isinstance(texts, str):
-        raise TextError(f"expected a list of {kind} texts, got a single string")
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        got = "a single string" if isinstance(texts, str) else type(texts).__name__
+        raise TextError(f"expected a list of {kind} texts, got {got}")
     cleaned = []
     for i, text in enumerate(texts):
         name = f"{kind} {i}" if kind == "document" else kind
@@ -136,6 +139,9 @@ class ColbertTokenizer:
     def __init__(self, tokenizer: Tokenizer, settings: TokenizerSettings) -> None:
         tokenizer.no_truncation()
         tokenizer.no_padding()
+        # Text that spells a special token ("<s>", "<mask>", "[QueryMarker]") is text:
+        # only this module places specials, markers and expansion tokens.
+        tokenizer.encode_special_tokens = True
         self.tokenizer = tokenizer
         self.settings = settings
         self.cls_id, self.sep_id = _cls_sep_ids(tokenizer)
@@ -176,9 +182,9 @@ class ColbertTokenizer:
 
     def tokenize_documents(self, texts: Sequence[str], doc_maxlen: int | None = None) -> list[Tokenized]:
         """Documents, each at most ``doc_maxlen`` tokens (default: the model's)."""
-        maxlen = doc_maxlen or self.settings.doc_maxlen
-        if maxlen < 4:
-            raise ValueError(f"doc_maxlen must be at least 4, got {maxlen}")
+        maxlen = self.settings.doc_maxlen if doc_maxlen is None else doc_maxlen
+        if isinstance(maxlen, bool) or not isinstance(maxlen, int) or not 4 <= maxlen <= self.settings.doc_limit:
+            raise ValueError(f"doc_maxlen must be an integer from 4 to {self.settings.doc_limit}, got {maxlen!r}")
         texts = check_texts(texts, "document")
         return [self._layout(t, e, "document", maxlen) for t, e in zip(texts, self._encode(texts))]
 
@@ -193,7 +199,8 @@ class ColbertTokenizer:
         ids = head + list(encoding.ids[:room]) + [self.sep_id]
         tokens = [self.tokenizer.id_to_token(i) for i in head]
         tokens += list(encoding.tokens[:room]) + [self.tokenizer.id_to_token(self.sep_id)]
-        spans = [(0, 0)] * len(head) + [_visible(text, s) for s in encoding.offsets[:room]] + [(0, 0)]
+        spans = [(0, 0)] * len(head) + [_visible(text, s, t) for s, t in
+                                         zip(encoding.offsets[:room], encoding.tokens[:room])] + [(0, 0)]
         n = len(ids)
         special = np.zeros(n, bool)
         special[: len(head)] = True
@@ -227,11 +234,17 @@ class ColbertTokenizer:
         )
 
 
-def _visible(text: str, span: tuple[int, int]) -> tuple[int, int]:
-    """A token's character span without the whitespace its word-boundary marker stands for."""
+def _visible(text: str, span: tuple[int, int], token: str = "") -> tuple[int, int]:
+    """A token's character span without the whitespace its word-boundary marker stands for.
+
+    A bare word-boundary piece (``▁``) shows no character: its span is empty (at the
+    start of a text the tokenizer attributes it to the first character).
+    """
     start, end = span
     while start < end and text[start].isspace():
         start += 1
+    if token and not token.strip("\u2581"):
+        return start, start
     return start, end
 
 

