@@ -106,16 +106,20 @@ class ColbertModel:
         return (self.info.path, self.info.dtype, self.tokenizer.settings, item.kind, len(item), item.text)
 
     def _batches(self, items: list[Tokenized]) -> list[list[int]]:
-        """Indices grouped by length (longest first), each group under the token budget."""
+        """Indices grouped by length (longest first), each group under the token budget:
+        the sum of lengths for a packing network, rows × longest for a padding one."""
         order = sorted(range(len(items)), key=lambda i: -len(items[i]))
-        batches, current, longest = [], [], 0
+        packed = getattr(self.network, "packed", False)
+        batches, current, longest, total = [], [], 0, 0
         for i in order:
             n = len(items[i])
-            if current and max(longest, n) * (len(current) + 1) > self.batch_tokens:
+            cost = total + n if packed else max(longest, n) * (len(current) + 1)
+            if current and cost > self.batch_tokens:
                 batches.append(current)
-                current, longest = [], 0
+                current, longest, total = [], 0, 0
             current.append(i)
             longest = max(longest, n)
+            total += n
         if current:
             batches.append(current)
         return batches

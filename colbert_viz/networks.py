@@ -17,6 +17,8 @@ from colbert_viz.backbone import JinaColbert
 class NativeNetwork:
     """jina-colbert-v2: packed sequences through ``RotaryXLMRoberta`` then ``linear``."""
 
+    packed = True
+
     def __init__(self, module: JinaColbert) -> None:
         self.module = module.eval()
 
@@ -38,6 +40,8 @@ class TransformersNetwork:
     Sequences are right-padded into one batch; callers pass sequences of similar
     length together so padding stays small.
     """
+
+    packed = False
 
     def __init__(self, model: nn.Module, head: nn.Linear | None, pad_id: int) -> None:
         self.model = model.eval()
