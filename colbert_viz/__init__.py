@@ -43,8 +43,23 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Analysis", "ColbertModel", "DimensionComparison", "DocumentComparison", "Explanation",
-    "ModelInfo", "ModelLoadError", "TokenVectors", "Tokenized", "explain", "kendall_tau", "load",
-    "maxsim", "maxsim_scores", "merge", "rerank_results", "similarity_matrix", "truncate_dims",
+    "Analysis",
+    "ColbertModel",
+    "DimensionComparison",
+    "DocumentComparison",
+    "Explanation",
+    "ModelInfo",
+    "ModelLoadError",
+    "TokenVectors",
+    "Tokenized",
     "__version__",
+    "explain",
+    "kendall_tau",
+    "load",
+    "maxsim",
+    "maxsim_scores",
+    "merge",
+    "rerank_results",
+    "similarity_matrix",
+    "truncate_dims",
 ]

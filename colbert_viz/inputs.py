@@ -75,6 +75,8 @@ def parse_documents(content: str, fmt: str) -> list[str]:
 def read_documents(path: str | Path, max_bytes: int = 50 * 2**20) -> list[str]:
     """Documents from a file (``-`` is not handled here; see the CLI)."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a file")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     size = path.stat().st_size

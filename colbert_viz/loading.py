@@ -211,6 +211,8 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
         display = "all-MiniLM-L6-v2 (offline fallback, not jina-colbert-v2)"
     elif name == DEFAULT_MODEL:
         display = "jina-colbert-v2"
+    elif folder.resolve() == Path(name).expanduser().resolve():
+        display = f"{folder.resolve().name} (local checkpoint)"  # not the full server path
     else:
         display = name
     info = ModelInfo(

@@ -112,6 +112,17 @@ def bench_dtype(checkpoint: Path, dtype: str, repeats: int) -> dict:
     }
 
 
+def peak_rss_gib() -> float:
+    """This process's peak resident memory. ``VmHWM`` starts afresh at exec;
+    ``ru_maxrss`` would carry over the parent's peak when the child is spawned."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20  # kB → GiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def bench_long(checkpoint: Path, dtype: str, n_tokens: int, repeats: int) -> dict:
     """One long document; run in a fresh process so ru_maxrss is this measurement's."""
     import colbert_viz
@@ -129,7 +140,7 @@ def bench_long(checkpoint: Path, dtype: str, n_tokens: int, repeats: int) -> dic
         "long_doc_s": t,
         "long_doc_tokens_per_s": len(record) / t,
         "long_doc_gflops": flops / t / 1e9,
-        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_rss_gib": peak_rss_gib(),
     }
 
 

@@ -148,8 +148,8 @@ def test_read_missing_file(tmp_path):
     missing = tmp_path / "nope.json"
     with pytest.raises(InputError, match=r"nope\.json: no such file"):
         read_documents(missing)
-    with pytest.raises(InputError, match="no such file"):
-        read_documents(tmp_path)  # a folder is not a file
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        read_documents(tmp_path)
 
 
 def test_read_non_utf8(tmp_path):

@@ -68,7 +68,8 @@ def test_load_from_folder(tiny_model, tiny_checkpoint):
     assert info.family == "jina"
     assert info.dim == 128 and info.dimensions == (128, 96, 64)
     assert info.dtype == "float32" and info.device == "cpu"
-    assert info.path == str(tiny_checkpoint) and info.display_name == str(tiny_checkpoint)
+    assert info.path == str(tiny_checkpoint)
+    assert info.display_name == f"{tiny_checkpoint.name} (local checkpoint)"  # no server path on the page
     assert not info.is_fallback and info.note == ""
     settings = tiny_model.tokenizer.settings
     assert (settings.query_maxlen, settings.doc_maxlen) == (32, 8192)
@@ -476,7 +477,7 @@ def test_bert_checkpoint_info(bert_model, bert_colbert):
     info = bert_model.info
     assert info.family == "transformers" and not info.is_fallback
     assert info.dim == 96 and info.dimensions == (96, 64)
-    assert info.display_name == str(bert_colbert[0])
+    assert info.display_name == f"{bert_colbert[0].name} (local checkpoint)"
     settings = bert_model.tokenizer.settings
     assert (settings.query_maxlen, settings.doc_maxlen) == (32, 180)
     assert not settings.attend_to_mask_tokens

@@ -1,0 +1,34 @@
+"""Entry point for ``python app.py`` and for Hugging Face Spaces.
+
+Loads the default model once (``COLBERT_VIZ_MODEL``, else jinaai/jina-colbert-v2;
+the offline model when that cannot be loaded), builds the page and serves it on
+``GRADIO_SERVER_NAME``:``GRADIO_SERVER_PORT`` (default 127.0.0.1:7860).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from colbert_viz.limits import Limits
+from colbert_viz.registry import ModelRegistry
+from colbert_viz.ui import build_app, launch_options
+
+
+def main() -> None:
+    registry = ModelRegistry.from_env()
+    model = registry.start()
+    if registry.startup_note:
+        print(f"colbert-viz: {registry.startup_note}")
+    print(f"colbert-viz: serving {model.info.display_name} ({model.info.dtype}, {model.info.device})")
+    demo = build_app(registry, limits=Limits.from_env())
+    demo.launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        **launch_options(),
+    )
+
+
+if __name__ == "__main__":
+    main()

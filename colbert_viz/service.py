@@ -1,0 +1,164 @@
+"""One app request without the UI: gather and check the inputs, encode once,
+and the JSON payloads of the app's API endpoints.
+
+The app keeps a ``Run`` per browser session (in ``gr.State``); every view is
+drawn again from it, at any dimension, without encoding anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from colbert_viz.analysis import Analysis
+from colbert_viz.checkpoint import ModelLoadError
+from colbert_viz.inputs import InputError, read_documents, split_documents
+from colbert_viz.limits import (
+    LimitError,
+    Limits,
+    check_doc_max_tokens,
+    check_documents,
+    check_query,
+    check_token_budget,
+    check_top_n,
+    document_token_counts,
+)
+from colbert_viz.tables import document_label, ranking_table
+from colbert_viz.tokenization import TextError
+
+Progress = Callable[[int, int], None]
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Exceptions whose message is meant for the user (no traceback on the page)."""
+    from colbert_viz.encoder import NonFiniteOutputError
+
+    return (LimitError, InputError, TextError, ModelLoadError, NonFiniteOutputError)
+
+
+@dataclass
+class Run:
+    """An encoded request: the analysis plus what the page says about it."""
+
+    analysis: Analysis
+    model_name: str
+    display_name: str
+    is_fallback: bool
+    note: str
+    top_n: int | None
+    doc_max_tokens: int
+    total_tokens: int
+    seconds: float
+    model_doc_limit: int | None = None
+
+    @property
+    def n_documents(self) -> int:
+        return len(self.analysis.documents)
+
+    @property
+    def native_dim(self) -> int:
+        return self.analysis.dimensions[0]
+
+    def dim_or_native(self, dim: int | float | None) -> int:
+        """``dim`` as an int the model offers; ``None`` or 0 → native. ``LimitError`` otherwise."""
+        if not dim:
+            return self.native_dim
+        if isinstance(dim, bool) or int(dim) != dim or int(dim) not in self.analysis.dimensions:
+            raise LimitError(f"Dimensions must be one of {', '.join(map(str, self.analysis.dimensions))}; "
+                             f"got {dim!r}.")
+        return int(dim)
+
+    def check_index(self, index: int | float | None, what: str = "document") -> int:
+        """A 0-based document index, ``LimitError`` when out of range."""
+        if index is None or isinstance(index, bool) or int(index) != index \
+                or not 0 <= int(index) < self.n_documents:
+            raise LimitError(f"No {what} {index!r}: choose 0 to {self.n_documents - 1}.")
+        return int(index)
+
+    def summary(self) -> str:
+        """One line for the status area."""
+        shown = f"top {self.top_n} of {self.n_documents}" if self.top_n else f"all {self.n_documents}"
+        cut = sum(d.truncated for d in self.analysis.documents)
+        truncated = (f" {cut} document{'s were' if cut > 1 else ' was'} cut to {self.doc_max_tokens:,} tokens "
+                     "(see the Tokens column).") if cut else ""
+        capped = (f" This model reads at most {self.model_doc_limit:,} tokens per document."
+                  if self.model_doc_limit else "")
+        return (f"Ranked {self.n_documents} documents ({self.total_tokens:,} tokens) with "
+                f"{self.display_name} in {self.seconds:.1f} s; showing {shown}.{truncated}{capped}")
+
+
+def gather_documents(text: str | None, files: Sequence[str | Path] | None = None) -> list[str]:
+    """Documents typed in the box (see ``inputs.split_documents``) followed by
+    those of each uploaded file (``.txt``, ``.json``, ``.jsonl``, ``.csv``)."""
+    documents = split_documents(text or "")
+    for file in files or []:
+        try:
+            documents.extend(read_documents(file))
+        except InputError as err:
+            raise InputError(str(err).replace(str(file), Path(file).name)) from None
+    return documents
+
+
+def analyze_request(model, query: str, documents: Sequence[str], doc_max_tokens: int | float | None,
+                    top_n: int | float | None, limits: Limits, progress: Progress | None = None,
+                    model_name: str = "") -> Run:
+    """Check every limit (tokens counted before encoding), then encode once.
+
+    A document max tokens above what the model can read is lowered to the
+    model's limit, and the summary says so."""
+    query = check_query(query, limits)
+    documents = check_documents(documents, limits)
+    maxlen = check_doc_max_tokens(doc_max_tokens, limits)
+    model_limit = model.tokenizer.settings.doc_limit
+    capped = maxlen > model_limit
+    maxlen = min(maxlen, model_limit)
+    top = check_top_n(top_n, len(documents))
+    total = check_token_budget(document_token_counts(model.tokenizer, documents, maxlen), limits)
+    started = time.perf_counter()
+    analysis = model.analyze(query, documents, maxlen, progress)
+    info = model.info
+    return Run(analysis=analysis, model_name=model_name or info.name, display_name=info.display_name,
+               is_fallback=info.is_fallback, note=info.note, top_n=top, doc_max_tokens=maxlen,
+               total_tokens=total, seconds=time.perf_counter() - started,
+               model_doc_limit=model_limit if capped else None)
+
+
+def rerank_payload(run: Run, dim: int) -> dict:
+    """The ranking as JSON, shaped like the hosted rerank API plus the
+    per-token score and the ranks at the other dimensions."""
+    table = ranking_table(run.analysis, dim, run.top_n, rounded=False, preview_chars=None)
+    comparison = run.analysis.compare_dimensions()
+    results = []
+    for row in table.to_dict("records"):
+        i = int(row["Doc"]) - 1
+        results.append({
+            "index": i, "rank": int(row["Rank"]), "relevance_score": float(row["Score"]),
+            "score_per_query_token": float(row["Per query token"]),
+            "ranks": {str(d): int(comparison.ranks[d][i]) for d in run.analysis.dimensions},
+            "truncated": bool(run.analysis.documents[i].truncated),
+            "document": {"text": row["Text"]},
+        })
+    return {
+        "model": run.display_name, "dimensions": dim, "results": results,
+        "kendall_tau": {f"{a}-{b}": tau for (a, b), tau in comparison.tau.items()},
+        "usage": {"total_tokens": run.total_tokens},
+    }
+
+
+def explain_payload(run: Run, index: int, dim: int, merge_words: bool = False) -> dict:
+    """``Explanation.to_dict`` of one document, with its index and label."""
+    expl = run.analysis.explain(index, dim, merge_words)
+    return {"index": index, "document_label": document_label(index), "model": run.display_name,
+            **expl.to_dict()}
+
+
+def compare_payload(run: Run, a: int, b: int, dim: int, merge_words: bool = False) -> dict:
+    """Why document ``a`` scores above or below ``b``, per query token."""
+    result = run.analysis.compare_documents(a, b, dim, merge_words)
+    return {
+        "a": a, "b": b, "dimensions": dim, "score_a": result.score_a, "score_b": result.score_b,
+        "difference": result.total,
+        "tokens": [vars(d) for d in result.differences],
+    }

@@ -1,0 +1,107 @@
+"""pandas tables of an ``Analysis``: the ranking, the dimension comparison, the
+match changes and the document comparison (numbers from the package; rounding
+only for display)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from colbert_viz.analysis import Analysis
+from colbert_viz.compare import DocumentComparison
+
+
+def document_label(index: int) -> str:
+    """How the page names the document at input position ``index`` (0-based)."""
+    return f"Doc {index + 1}"
+
+
+def preview(text: str, chars: int = 100) -> str:
+    """The start of ``text`` on one line, with ``…`` when cut."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= chars else flat[: chars - 1].rstrip() + "…"
+
+
+def _tokens(analysis: Analysis, index: int) -> str:
+    doc = analysis.documents[index]
+    if doc.truncated:
+        return f"{len(doc)} (cut from {doc.n_text_tokens:,} text tokens)"
+    return str(len(doc))
+
+
+def ranking_table(analysis: Analysis, dim: int, top_n: int | None = None, rounded: bool = True,
+                  preview_chars: int | None = 100) -> pd.DataFrame:
+    """The ranking at ``dim``, best first (``top_n`` rows, all when ``None``).
+
+    Columns: Rank, Doc (1-based input position), Score, Per query token (score /
+    number of query tokens), the rank at each other dimension, Tokens, and a
+    Preview (or the whole Text when ``preview_chars`` is ``None``).
+    ``rounded`` gives the score 2 decimals and the per-token score 3.
+    """
+    scores = analysis.scores(dim)
+    n_query = len(analysis.query)
+    others = [d for d in analysis.dimensions if d != dim]
+    other_ranks = {d: analysis.ranks(d) for d in others}
+    rows = []
+    for rank, result in enumerate(analysis.rerank(dim, top_n), start=1):
+        i = result["index"]
+        score = float(scores[i])
+        row = {"Rank": rank, "Doc": i + 1,
+               "Score": round(score, 2) if rounded else score,
+               "Per query token": round(score / n_query, 3) if rounded else score / n_query}
+        row.update({f"Rank @{d}": int(other_ranks[d][i]) for d in others})
+        row["Tokens"] = _tokens(analysis, i)
+        if preview_chars is None:
+            row["Text"] = analysis.texts[i]
+        else:
+            row["Preview"] = preview(analysis.texts[i], preview_chars)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def dimension_table(analysis: Analysis) -> pd.DataFrame:
+    """The rankings at every dimension side by side: row k holds, per dimension,
+    the document ranked k-th and its score."""
+    comparison = analysis.compare_dimensions()
+    columns = {}
+    for d in comparison.dimensions:
+        order = sorted(range(len(analysis.documents)), key=lambda i: comparison.ranks[d][i])
+        columns[f"{d} dims"] = [f"{document_label(i)} · {comparison.scores[d][i]:.2f}" for i in order]
+    return pd.DataFrame({"Rank": range(1, len(analysis.documents) + 1), **columns})
+
+
+def tau_table(analysis: Analysis) -> pd.DataFrame:
+    """Kendall tau between the rankings at each pair of dimensions (1: same order)."""
+    comparison = analysis.compare_dimensions()
+    return pd.DataFrame([{"Dimensions": f"{a} vs {b}", "Kendall tau": round(tau, 3)}
+                         for (a, b), tau in comparison.tau.items()])
+
+
+def match_changes_table(analysis: Analysis, index: int) -> pd.DataFrame:
+    """Query tokens of document ``index`` whose best match is not the same at
+    every dimension: one column per dimension with the matched token (and its
+    position)."""
+    native = analysis.dimensions[0]
+    changed = sorted({c.query_position for d in analysis.dimensions[1:]
+                      for c in analysis.match_changes(index, d, native)})
+    explanations = {d: analysis.explain(index, d) for d in analysis.dimensions}
+    columns = ["Query token", *[f"Match @{d}" for d in analysis.dimensions]]
+    rows = []
+    for q in changed:
+        row = {"Query token": f"{explanations[native].query.labels[q]} (#{q})"}
+        for d, expl in explanations.items():
+            j = int(expl.best_index[q])
+            row[f"Match @{d}"] = f"{expl.document.labels[j]} (#{j}, {expl.best_similarity[q]:.3f})"
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def difference_table(comparison: DocumentComparison, label_a: str = "A", label_b: str = "B") -> pd.DataFrame:
+    """Per query token: what it adds to A and to B, the tokens it matched, and
+    the gap; largest gaps first."""
+    rows = [{
+        "Query token": f"{d.query_token} (#{d.query_position})",
+        f"{label_a} adds": round(d.contribution_a, 3), f"{label_a} match": d.match_a,
+        f"{label_b} adds": round(d.contribution_b, 3), f"{label_b} match": d.match_b,
+        f"{label_a} − {label_b}": round(d.difference, 3),
+    } for d in sorted(comparison.differences, key=lambda d: -abs(d.difference))]
+    return pd.DataFrame(rows)
