@@ -4,7 +4,7 @@
 variable                       default     what it bounds
 =============================  ==========  ============================================
 ``COLBERT_VIZ_MAX_DOCS``       64          documents per request
-``COLBERT_VIZ_MAX_CHARS``      20000       characters per document (and in the query)
+``COLBERT_VIZ_MAX_CHARS``      100000      characters per document (and in the query)
 ``COLBERT_VIZ_MAX_TOKENS``     32768       document tokens per request, all documents
                                            together, counted before encoding (sized
                                            for a CPU Space; raise it on a GPU)
@@ -38,7 +38,7 @@ class Limits:
     the largest per-document token limit a user may choose."""
 
     max_docs: int = 64
-    max_chars: int = 20_000
+    max_chars: int = 100_000
     max_tokens: int = 32_768
     max_doc_tokens: int = 8192
 

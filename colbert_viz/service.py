@@ -86,7 +86,7 @@ class Run:
         capped = (f" This model reads at most {self.model_doc_limit:,} tokens per document."
                   if self.model_doc_limit else "")
         return (f"Ranked {self.n_documents} documents ({self.total_tokens:,} tokens) with "
-                f"{self.display_name} in {self.seconds:.1f} s; showing {shown}.{truncated}{capped}")
+                f"{self.display_name} in {self.seconds:.2f} s; showing {shown}.{truncated}{capped}")
 
 
 def gather_documents(text: str | None, files: Sequence[str | Path] | None = None) -> list[str]:

@@ -77,7 +77,7 @@ def _status(message: str, error: bool = False) -> str:
 def _ranking(table) -> gr.DataFrame:
     """The ranking table with narrow number columns and the rest for the preview."""
     widths = {"Rank": 52, "Doc": 48, "Score": 64, "Per query token": 76, "Tokens": 76}
-    return gr.DataFrame(value=table, column_widths=[widths.get(c, 64 if c.startswith("Rank @") else 300)
+    return gr.DataFrame(value=table, column_widths=[widths.get(c, 64 if c.startswith("Rank @") else 270)
                                                     for c in table.columns])
 
 
@@ -121,8 +121,10 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
                                    placeholder="What is the population of Berlin?")
                 documents = gr.Textbox(label="Documents", elem_id="documents", lines=9, max_lines=18,
                                        info=page_text.DOCUMENTS_HELP, placeholder="One document per line")
+                run_button = gr.Button("Run", variant="primary", elem_id="run")
+                status = gr.Markdown("", elem_id="status", elem_classes="cv-status")
                 files = gr.File(label="Upload documents", file_count="multiple", file_types=list(FORMATS),
-                                type="filepath", elem_id="upload", height=90)
+                                type="filepath", elem_id="upload", height=140)
                 gr.Markdown(page_text.UPLOAD_HELP, elem_classes="cv-small")
                 model_choice = gr.Dropdown(registry.choices, value=registry.default, label="Model",
                                            elem_id="model", interactive=len(registry.choices) > 1)
@@ -132,8 +134,6 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
                                         elem_id="doc-max-tokens", min_width=120)
                     top_n = gr.Number(DEFAULT_TOP_N, label="Top n (0: all)", precision=0, minimum=0,
                                       maximum=limits.max_docs, elem_id="top-n", min_width=120)
-                run_button = gr.Button("Run", variant="primary", elem_id="run")
-                status = gr.Markdown("", elem_id="status", elem_classes="cv-status")
                 gr.Markdown(limits.describe(), elem_classes="cv-small")
 
             with gr.Column(scale=6, min_width=480, elem_classes="cv-panel"):

@@ -18,7 +18,7 @@ from colbert_viz.limits import (
 
 def test_defaults():
     limits = Limits.from_env({})
-    assert limits == Limits(max_docs=64, max_chars=20_000, max_tokens=32_768, max_doc_tokens=8192)
+    assert limits == Limits(max_docs=64, max_chars=100_000, max_tokens=32_768, max_doc_tokens=8192)
     assert "64 documents" in limits.describe() and "32,768" in limits.describe()
 
 
