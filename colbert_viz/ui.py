@@ -268,17 +268,28 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
             show_progress_on=status,
         )
 
+        def on_pair(run, dim, a, b, merge):
+            if run is None or a is None or b is None:
+                return {}
+            return render_difference(run, a, b, dim, merge)
+
         def on_dimension(run, dim, document, a, b, hide_exp, hide_sp, merge, raw, start):
             if run is None:
                 return {}
             opts = options(run.dim_or_native(dim), document, hide_exp, hide_sp, merge, raw, start)
-            return {exports: _no_exports(), **render_all(run, opts, int(a), int(b))}
+            views = render_all(run, opts, int(a), int(b))
+            return {exports: _no_exports(), **{k: v for k, v in views.items() if k in view_outputs}}
 
-        view_outputs = [exports, ranking, dimension_table, tau_table, selected, doc_a, doc_b, heatmap,
-                        contributions, highlight, changes_table, window_row, window_start, difference,
-                        difference_table]
+        # The side-by-side rankings and Kendall tau cover every dimension: they stay as they are.
+        # "Why A above B" follows in a second step, so the main views are drawn first.
+        view_outputs = [exports, ranking, selected, doc_a, doc_b, heatmap, contributions, highlight,
+                        changes_table, window_row, window_start]
+        # Redraws are numpy over the stored vectors: no queue, no progress overlay, so the
+        # round trip is as short as the browser allows.
+        redraw = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
         dimension.input(on_dimension, [run_state, dimension, selected, doc_a, doc_b, *display], view_outputs,
-                        api_visibility="private")
+                        **redraw).then(on_pair, [run_state, dimension, doc_a, doc_b, merge_words],
+                                       [difference, difference_table], **redraw)
 
         document_outputs = [heatmap, contributions, highlight, changes_table, window_row, window_start, exports]
 
@@ -302,12 +313,11 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
             return on_pick(run, dim, int(evt.row_value[1]) - 1, hide_exp, hide_sp, merge)
 
         pick_outputs = [selected, raw_window, *document_outputs]
-        ranking.select(on_row, [run_state, dimension, *display[:3]], pick_outputs, api_visibility="private")
-        selected.input(on_pick, [run_state, dimension, selected, *display[:3]], pick_outputs,
-                       api_visibility="private")
+        ranking.select(on_row, [run_state, dimension, *display[:3]], pick_outputs, **redraw)
+        selected.input(on_pick, [run_state, dimension, selected, *display[:3]], pick_outputs, **redraw)
         for control in (hide_expansion, hide_special, raw_window, window_start):
             control.input(on_document, [run_state, dimension, selected, *display], document_outputs,
-                          api_visibility="private", trigger_mode="always_last")
+                          trigger_mode="always_last", **redraw)
 
         def on_merge(run, dim, document, a, b, hide_exp, hide_sp, merge, raw, start):
             if run is None or document is None:
@@ -316,16 +326,11 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
                     **render_difference(run, a, b, dim, merge)}
 
         merge_words.input(on_merge, [run_state, dimension, selected, doc_a, doc_b, *display],
-                          [*document_outputs, difference, difference_table], api_visibility="private")
-
-        def on_pair(run, dim, a, b, merge):
-            if run is None or a is None or b is None:
-                return {}
-            return render_difference(run, a, b, dim, merge)
+                          [*document_outputs, difference, difference_table], **redraw)
 
         for control in (doc_a, doc_b):
             control.input(on_pair, [run_state, dimension, doc_a, doc_b, merge_words],
-                          [difference, difference_table], api_visibility="private")
+                          [difference, difference_table], **redraw)
 
         def on_export(run, dim, document, hide_exp, hide_sp, merge, raw, start):
             if run is None or document is None:

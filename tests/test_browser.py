@@ -282,6 +282,10 @@ def test_dimension_switch_redraws_without_encoding(page, served, tiny_model, ber
             want = analysis.rerank(dim, berlin["top_n"])
             assert [int(r[DOC_COL]) for r in shown] == [r["index"] + 1 for r in want], dim
             assert [float(r[SCORE_COL]) for r in shown] == [round(r["relevance_score"], 2) for r in want], dim
+            # "Why A above B" follows in a second step, at the same dimension
+            page.wait_for_function(
+                "d => (document.querySelector('#difference .gtitle-subtitle')?.textContent ?? '')"
+                ".endsWith(`· ${d} dimensions`)", arg=dim, timeout=WAIT_MS)
             if dim == 64:
                 assert titles(page, "heatmap")["subtitle"] != score_128  # the score moved
                 assert "64 dimensions" in page.locator("#highlight .cv-hl-title").inner_text()
