@@ -125,14 +125,21 @@ def load_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+# Buffers some exports include and the native backbone recomputes (rotary frequencies,
+# position ids): not weights, so their presence is not an error.
+DERIVED_SUFFIXES = (".rotary_emb.inv_freq", ".position_ids")
+
+
 def check_state_dict(expected: dict[str, torch.Size], found: dict[str, torch.Tensor],
                      ignore_prefixes: tuple[str, ...] = ()) -> None:
-    """Raise ``ModelLoadError`` naming the first missing, unexpected or misshapen key."""
+    """Raise ``ModelLoadError`` naming the first missing, unexpected or misshapen key.
+    Keys under ``ignore_prefixes`` (an unused pooler, say) and derived buffers are allowed."""
     missing = sorted(k for k in expected if k not in found)
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise ModelLoadError(f"checkpoint is missing key {missing[0]!r}{more}")
-    unexpected = sorted(k for k in found if k not in expected and not k.startswith(ignore_prefixes))
+    unexpected = sorted(k for k in found if k not in expected and not k.startswith(ignore_prefixes)
+                        and not k.endswith(DERIVED_SUFFIXES))
     if unexpected:
         more = f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""
         raise ModelLoadError(f"checkpoint has unexpected key {unexpected[0]!r}{more}")

@@ -85,7 +85,8 @@ class Run:
                      "(see the Tokens column).") if cut else ""
         capped = (f" This model reads at most {self.model_doc_limit:,} tokens per document."
                   if self.model_doc_limit else "")
-        return (f"Ranked {self.n_documents} documents ({self.total_tokens:,} tokens) with "
+        docs = f"{self.n_documents} document{'' if self.n_documents == 1 else 's'}"
+        return (f"Ranked {docs} ({self.total_tokens:,} tokens) with "
                 f"{self.display_name} in {self.seconds:.2f} s; showing {shown}.{truncated}{capped}")
 
 

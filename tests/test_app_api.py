@@ -3,9 +3,8 @@ ids, example sets, the model registry and the offline banner."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
+from serving import served_app
 
 from colbert_viz.checkpoint import OFFLINE, ModelLoadError
 from colbert_viz.examples import load_examples
@@ -21,21 +20,10 @@ EXAMPLE_IDS = {"example-berlin", "example-de", "example-fr", "example-es", "exam
                "example-punctuation"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app(tiny_model, tiny_checkpoint):
-    from colbert_viz.ui import build_app, launch_options
-
-    demo = build_app({str(tiny_checkpoint): tiny_model}, limits=LIMITS)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                            quiet=True, **launch_options())
-    yield demo, url
-    demo.close()
+    with served_app({str(tiny_checkpoint): tiny_model}, LIMITS) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import statistics
 from pathlib import Path
 
 import pytest
+from serving import served_app
 
 from colbert_viz.limits import Limits
 
@@ -86,12 +86,6 @@ class CountingNetwork:
         return self.inner(*args, **kwargs)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ---- fixtures -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -109,15 +103,11 @@ def sync_playwright():
 def served(sync_playwright, tiny_checkpoint):
     """The app on a free port, with its own float32 model whose network counts calls."""
     import colbert_viz
-    from colbert_viz.ui import build_app, launch_options
 
     model = colbert_viz.load(str(tiny_checkpoint), dtype="float32", device="cpu")
     model.network = CountingNetwork(model.network)
-    demo = build_app({str(tiny_checkpoint): model}, limits=LIMITS)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                            quiet=True, **launch_options())
-    yield model, url
-    demo.close()
+    with served_app({str(tiny_checkpoint): model}, LIMITS) as (_, url):
+        yield model, url
 
 
 @pytest.fixture(scope="module")

@@ -165,6 +165,16 @@ def test_pooler_keys_are_optional(build, tiny_state):
         torch.testing.assert_close(value, tiny_state[key], atol=0, rtol=0)
 
 
+def test_derived_buffers_are_ignored(build, tiny_state):
+    """Exports that saved the rotary frequencies or position ids still load, with the
+    backbone's own, freshly computed rotary table."""
+    extra = {"roberta.encoder.layers.0.mixer.rotary_emb.inv_freq": torch.full((8,), 7.0),
+             "roberta.embeddings.position_ids": torch.arange(10)[None]}
+    network = build({**tiny_state, **extra})
+    inv_freq = network.module.roberta.rotary.inv_freq
+    assert inv_freq[0] == 1.0 and torch.all(inv_freq < 1.0 + 1e-6)
+
+
 def test_missing_key(build, tiny_state):
     key = "roberta.emb_ln.bias"
     with pytest.raises(ModelLoadError, match=f"missing key '{key}'$"):
