@@ -19,9 +19,9 @@ DEFAULT_MODEL = "jinaai/jina-colbert-v2"
 OFFLINE = "offline"
 HUB_FILES = [
     "config.json", "artifact.metadata", "model.safetensors", "model.safetensors.index.json",
-    "model-*.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+    "model-*.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
 ]
-HUB_FALLBACK_FILES = ["pytorch_model.bin", "vocab.txt"]
+HUB_FALLBACK_FILES = ["pytorch_model.bin"]
 
 
 class ModelLoadError(RuntimeError):
@@ -64,7 +64,9 @@ def _download(repo_id: str) -> Path:
 
     advice = "Use --model offline (a small built-in model) or the path of a local checkpoint folder."
     try:
-        folder = Path(snapshot_download(repo_id, allow_patterns=HUB_FILES + HUB_FALLBACK_FILES))
+        folder = Path(snapshot_download(repo_id, allow_patterns=HUB_FILES))
+        if not any(folder.glob("*.safetensors")):  # older checkpoints: pytorch_model.bin
+            folder = Path(snapshot_download(repo_id, allow_patterns=HUB_FILES + HUB_FALLBACK_FILES))
     except HFValidationError as err:
         raise ModelLoadError(f"{repo_id!r} is neither a folder nor a valid hub id. {advice}") from err
     except GatedRepoError as err:

@@ -159,9 +159,14 @@ class ColbertTokenizer:
         which already exist)."""
         path = Path(path)
         file = path / "tokenizer.json"
-        if not file.is_file():
-            raise FileNotFoundError(f"{path} has no tokenizer.json")
-        tokenizer = Tokenizer.from_file(str(file))
+        if file.is_file():
+            tokenizer = Tokenizer.from_file(str(file))
+        elif (path / "vocab.txt").is_file():  # a WordPiece checkpoint without tokenizer.json
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True).backend_tokenizer
+        else:
+            raise FileNotFoundError(f"{path} has no tokenizer.json (or vocab.txt)")
         vocab = tokenizer.get_vocab(with_added_tokens=True)
         missing = [m for m in (settings.query_marker, settings.doc_marker) if m and m not in vocab]
         if missing:

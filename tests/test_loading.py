@@ -524,3 +524,16 @@ def test_bert_document_maxlen_from_metadata(bert_model):
     doc = bert_model.encode_documents(["Berlin " * 400])[0]
     assert len(doc) == 180 and doc.truncated and doc.n_text_tokens == 400
     assert doc.tokens[-1] == "[SEP]"
+
+
+def test_bert_checkpoint_without_tokenizer_json(bert_colbert, bert_model, tmp_path):
+    """Older WordPiece checkpoints ship vocab.txt only: the fast tokenizer is built from it."""
+    folder = tmp_path / "no-tokenizer-json"
+    shutil.copytree(bert_colbert[0], folder)
+    (folder / "tokenizer.json").unlink()
+    model = load_cpu(folder)
+    text = "What is the population of Berlin? Über 3,8 Millionen."
+    with_vocab, with_json = model.encode_documents([text])[0], bert_model.encode_documents([text])[0]
+    assert with_vocab.tokens == with_json.tokens
+    np.testing.assert_array_equal(with_vocab.ids, with_json.ids)
+    np.testing.assert_allclose(with_vocab.vectors, with_json.vectors, atol=1e-6)
