@@ -77,7 +77,9 @@ def _status(message: str, error: bool = False) -> str:
 def _ranking(table) -> gr.DataFrame:
     """The ranking table with narrow number columns and the rest for the preview."""
     widths = {"Rank": 52, "Doc": 48, "Score": 64, "Per query token": 76, "Tokens": 76}
-    return gr.DataFrame(value=table, column_widths=[widths.get(c, 64 if c.startswith("Rank @") else 270)
+    # Fixed decimals on the page (28.10, 0.880); the data stay numbers.
+    styled = table.style.format({"Score": "{:.2f}", "Per query token": "{:.3f}"})
+    return gr.DataFrame(value=styled, column_widths=[widths.get(c, 64 if c.startswith("Rank @") else 270)
                                                     for c in table.columns])
 
 
@@ -109,6 +111,10 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
                 f'<p>{html.escape(page_text.INTRO)}</p></div>', js_on_load=None)
         banner_text = banner_markdown(registry, registry.default)
         banner = gr.Markdown(banner_text, visible=bool(banner_text), elem_id="banner", elem_classes="cv-banner")
+        # One dimension control for every view; it stays in sight while the page scrolls (style.css).
+        dimension = gr.Radio(list(dims), value=dims[0], label="Dimensions", elem_id="dimension",
+                             info="128 is native; 96 and 64 keep the first dimensions, re-normalised "
+                                  "(Matryoshka). Every view follows, without encoding again.")
 
         with gr.Row(equal_height=False):
             with gr.Column(scale=4, min_width=340, elem_classes="cv-panel"):
@@ -137,9 +143,6 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
                 gr.Markdown(limits.describe(), elem_classes="cv-small")
 
             with gr.Column(scale=6, min_width=480, elem_classes="cv-panel"):
-                dimension = gr.Radio(list(dims), value=dims[0], label="Dimensions", elem_id="dimension",
-                                     info="128 is native; 96 and 64 keep the first dimensions, re-normalised "
-                                          "(Matryoshka). Switching redraws everything without encoding again.")
                 ranking = gr.DataFrame(label="Ranking: click a row to explain that document", elem_id="ranking",
                                        interactive=False, wrap=True, max_height=420)
                 with gr.Row(equal_height=False):
