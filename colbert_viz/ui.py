@@ -41,9 +41,13 @@ DEFAULT_TOP_N = 10
 STATE_TTL_S = 3600  # an idle session's encoded request is dropped after an hour: press Run again
 
 
+MAX_UPLOAD = "25mb"  # per file: more than 64 documents of 100,000 characters can need
+
+
 def launch_options() -> dict:
-    """Keyword arguments for ``Blocks.launch``: the page's CSS and theme."""
-    return {"css_paths": [STYLE], "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate")}
+    """Keyword arguments for ``Blocks.launch``: the page's CSS, theme and upload bound."""
+    return {"css_paths": [STYLE], "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"),
+            "max_file_size": MAX_UPLOAD}
 
 
 def concurrency_from_env() -> int:
