@@ -327,6 +327,20 @@ def test_uploaded_jsonl_documents_are_ranked(page, tmp_path):
     assert sorted(int(r[DOC_COL]) for r in table(page)) == [1, 2, 3]
 
 
+def test_oversized_upload_is_refused_with_a_message(page, tmp_path):
+    from colbert_viz.ui import MAX_UPLOAD
+
+    big = tmp_path / "big.txt"
+    line = "word " * 20 + "\n"
+    big.write_text(line * (int(MAX_UPLOAD.removesuffix("mb")) * 2**20 // len(line) + 1000), encoding="utf-8")
+    load_example(page)
+    page.set_input_files("#upload input[type=file]", str(big))
+    toast = page.locator('[data-testid="toast-body"]').filter(has_text="exceed the maximum allowed size")
+    toast.first.wait_for()
+    assert "big.txt" in toast.first.inner_text()
+    assert page.locator("#upload").get_by_text("big.txt").count() == 0  # nothing was taken in
+
+
 def test_over_limit_keeps_the_inputs_and_says_why(page, berlin):
     query = "What is the population of Berlin?"
     documents = "\n".join(f"Document number {i} about Berlin." for i in range(1, 12))
