@@ -463,3 +463,14 @@ def test_empty_batches(tok):
 def test_from_dir_without_tokenizer_raises(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"tokenizer\.json"):
         ColbertTokenizer.from_dir(tmp_path, TokenizerSettings())
+
+
+def test_text_that_spells_a_marker_stays_text(tok):
+    """Only the tokenizer stage places markers: a user typing '[QueryMarker]' gets word pieces."""
+    for kind, record in (("query", tok.tokenize_queries(["find [QueryMarker] and [DocumentMarker]"])[0]),
+                         ("document", tok.tokenize_documents(["see [QueryMarker] or [DocumentMarker] here"])[0])):
+        marker_ids = {QUERY_MARKER, DOC_MARKER}
+        positions = [i for i, token_id in enumerate(record.ids) if token_id in marker_ids]
+        assert positions == [1], (kind, record.tokens)
+        assert record.marker.sum() == 1 and record.marker[1]
+        assert "Mark" in "".join(record.tokens[2:])
