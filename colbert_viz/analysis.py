@@ -34,6 +34,7 @@ class Analysis:
     documents: list[TokenVectors]
     dimensions: tuple[int, ...]
     _scores: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _ranges: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
 
     @property
     def texts(self) -> list[str]:
@@ -64,13 +65,11 @@ class Analysis:
         """(lowest, highest) token similarity over every document at ``dim``: one
         colour scale for all heatmaps, so documents can be compared by eye."""
         dim = check_dim(dim, self.dimensions)
-        q = self.query.at_dim(dim)
-        lows, highs = [], []
-        for d in self.documents:
-            sim = q @ d.at_dim(dim).T
-            lows.append(float(sim.min()))
-            highs.append(float(sim.max()))
-        return min(lows), max(highs)
+        if dim not in self._ranges:  # every redraw asks: computed once per dimension
+            q = self.query.at_dim(dim)
+            sims = [q @ d.at_dim(dim).T for d in self.documents]
+            self._ranges[dim] = (min(float(s.min()) for s in sims), max(float(s.max()) for s in sims))
+        return self._ranges[dim]
 
     def compare_dimensions(self) -> DimensionComparison:
         """Scores, ranks and Kendall tau across all dimensions."""

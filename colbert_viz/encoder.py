@@ -152,8 +152,17 @@ class ColbertModel:
         """Encode once; rank, explain and compare at any dimension from the result."""
         if isinstance(documents, str) or len(documents) == 0:
             raise ValueError("documents must be a non-empty list of strings")
-        q = self.encode_queries([query])[0]
-        docs = self.encode_documents(documents, doc_maxlen, progress)
+        return self.analyze_tokenized(self.tokenizer.tokenize_queries([query])[0],
+                                      self.tokenizer.tokenize_documents(documents, doc_maxlen), progress)
+
+    def analyze_tokenized(self, query: Tokenized, documents: Sequence[Tokenized],
+                          progress: Progress | None = None) -> Analysis:
+        """``analyze`` from records the caller tokenized already (to check a token
+        budget first, say), so nothing is tokenized twice."""
+        if len(documents) == 0:
+            raise ValueError("documents must be a non-empty list")
+        q = self._encode([query], None)[0]
+        docs = self._encode(list(documents), progress)
         return Analysis(query=q, documents=docs, dimensions=self.dimensions)
 
     def rerank(self, query: str, documents: Sequence[str], top_n: int | None = None,

@@ -120,12 +120,6 @@ def check_top_n(value: float | int | None, n_documents: int) -> int | None:
     return min(int(value), n_documents)
 
 
-def document_token_counts(tokenizer, documents: Sequence[str], doc_max_tokens: int) -> list[int]:
-    """Tokens each document will have once encoded (specials included, after
-    truncation), from a ``ColbertTokenizer``: no encoding is run."""
-    return [len(t) for t in tokenizer.tokenize_documents(documents, doc_max_tokens)]
-
-
 def check_token_budget(counts: Sequence[int], limits: Limits) -> int:
     """The total of ``counts``; ``LimitError`` when it is over ``max_tokens``."""
     total = int(sum(counts))

@@ -23,7 +23,6 @@ from colbert_viz.limits import (
     check_query,
     check_token_budget,
     check_top_n,
-    document_token_counts,
 )
 from colbert_viz.tables import document_label, ranking_table
 from colbert_viz.tokenization import TextError
@@ -116,9 +115,11 @@ def analyze_request(model, query: str, documents: Sequence[str], doc_max_tokens:
     capped = maxlen > model_limit
     maxlen = min(maxlen, model_limit)
     top = check_top_n(top_n, len(documents))
-    total = check_token_budget(document_token_counts(model.tokenizer, documents, maxlen), limits)
+    query_tokens = model.tokenizer.tokenize_queries([query])[0]
+    doc_tokens = model.tokenizer.tokenize_documents(documents, maxlen)  # counted before encoding, then encoded
+    total = check_token_budget([len(t) for t in doc_tokens], limits)
     started = time.perf_counter()
-    analysis = model.analyze(query, documents, maxlen, progress)
+    analysis = model.analyze_tokenized(query_tokens, doc_tokens, progress)
     info = model.info
     return Run(analysis=analysis, model_name=model_name or info.name, display_name=info.display_name,
                is_fallback=info.is_fallback, note=info.note, top_n=top, doc_max_tokens=maxlen,

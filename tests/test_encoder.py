@@ -452,3 +452,27 @@ def test_analyze_reports_progress(tiny_model, berlin):
 def test_model_outputs_are_float32_on_cpu(tiny_model):
     assert tiny_model.dtype is torch.float32 and tiny_model.device.type == "cpu"
     assert "dim=128" in repr(tiny_model)
+
+
+def test_analyze_tokenized_equals_analyze(tiny_model, berlin):
+    """Tokenizing first (to check a budget) and encoding those records gives the same analysis."""
+    tok = tiny_model.tokenizer
+    direct = tiny_model.analyze(berlin["query"], berlin["documents"], 64)
+    staged = tiny_model.analyze_tokenized(tok.tokenize_queries([berlin["query"]])[0],
+                                          tok.tokenize_documents(berlin["documents"], 64))
+    np.testing.assert_array_equal(staged.query.vectors, direct.query.vectors)
+    for a, b in zip(staged.documents, direct.documents):
+        assert a.tokens == b.tokens and a.truncated == b.truncated
+        np.testing.assert_array_equal(a.vectors, b.vectors)
+    np.testing.assert_array_equal(staged.scores(128), direct.scores(128))
+    with pytest.raises(ValueError, match="non-empty"):
+        tiny_model.analyze_tokenized(tok.tokenize_queries(["q"])[0], [])
+
+
+def test_similarity_range_covers_every_document(tiny_model, berlin):
+    analysis = tiny_model.analyze(berlin["query"], berlin["documents"])
+    for dim in analysis.dimensions:
+        sims = [analysis.query.at_dim(dim) @ d.at_dim(dim).T for d in analysis.documents]
+        want = (min(float(s.min()) for s in sims), max(float(s.max()) for s in sims))
+        assert analysis.similarity_range(dim) == want
+        assert analysis.similarity_range(dim) == want  # the cached value is the same

@@ -12,7 +12,6 @@ from colbert_viz.limits import (
     check_query,
     check_token_budget,
     check_top_n,
-    document_token_counts,
 )
 
 
@@ -73,9 +72,9 @@ def test_top_n():
 
 def test_token_budget_counts_before_encoding(tiny_model):
     docs = ["Berlin is the capital of Germany.", "Mount Berlin is a volcano in Antarctica, far from the city."]
-    counts = document_token_counts(tiny_model.tokenizer, docs, 8)
+    counts = [len(t) for t in tiny_model.tokenizer.tokenize_documents(docs, 8)]
     assert counts == [8, 8]
-    full = document_token_counts(tiny_model.tokenizer, docs, 512)
+    full = [len(t) for t in tiny_model.tokenizer.tokenize_documents(docs, 512)]
     assert full == [len(d) for d in tiny_model.encode_documents(docs, 512)]
     assert check_token_budget(full, Limits(max_tokens=sum(full))) == sum(full)
     with pytest.raises(LimitError, match=f"{sum(full)} tokens; the limit is {sum(full) - 1} tokens per request"):
