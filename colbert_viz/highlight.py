@@ -13,10 +13,9 @@ import html
 import numpy as np
 
 from colbert_viz.explain import Explanation
-from colbert_viz.layout import best_query_per_document_item, windows_around, winners
+from colbert_viz.layout import SPECIAL_KINDS, best_query_per_document_item, windows_around, winners
 
 SHADE_RGB = (255, 153, 0)
-SPECIAL_KINDS = ("special", "marker")
 
 
 def _esc(text: str) -> str:
