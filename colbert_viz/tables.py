@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from colbert_viz.analysis import Analysis
-from colbert_viz.compare import DocumentComparison
+from colbert_viz.compare import DocumentComparison, match_changes
 
 
 def document_label(index: int) -> str:
@@ -81,9 +81,9 @@ def match_changes_table(analysis: Analysis, index: int) -> pd.DataFrame:
     every dimension: one column per dimension with the matched token (and its
     position)."""
     native = analysis.dimensions[0]
+    explanations = {d: analysis.explain(index, d) for d in analysis.dimensions}  # each dimension once
     changed = sorted({c.query_position for d in analysis.dimensions[1:]
-                      for c in analysis.match_changes(index, d, native)})
-    explanations = {d: analysis.explain(index, d) for d in analysis.dimensions}
+                      for c in match_changes(explanations[native], explanations[d])})
     columns = ["Query token", *[f"Match @{d}" for d in analysis.dimensions]]
     rows = []
     for q in changed:

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from colbert_viz.figures import contributions_figure, difference_figure, heatmap_figure
 from colbert_viz.highlight import highlight_html
 from colbert_viz.layout import shown_positions
+from colbert_viz.scoring import ranking
 from colbert_viz.service import Run
 from colbert_viz.tables import (
     difference_table,
@@ -56,7 +57,7 @@ class DocumentViews:
 def document_choices(run: Run, dim: int) -> list[tuple[str, int]]:
     """Dropdown entries, best first: ("Doc 4 · #1 · Berlin is the…", 3)."""
     ranks = run.analysis.ranks(dim)
-    order = sorted(range(run.n_documents), key=lambda i: ranks[i])
+    order = ranking(run.analysis.scores(dim))
     return [(f"{document_label(i)} · #{ranks[i]} · {preview(run.analysis.texts[i], 60)}", i) for i in order]
 
 
