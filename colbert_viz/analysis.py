@@ -87,6 +87,14 @@ class Analysis:
         reference = reference or self.dimensions[0]
         return match_changes(self.explain(index, reference), self.explain(index, dim))
 
+    def show(self, title: str = "colbert-viz", **options):
+        """The interactive explorer of every view of this Run: shown by a
+        notebook (``_repr_html_``), or written to a file with ``.save(path)``.
+        ``options`` go to ``explorer.run_payload`` (``top_n``, ``display_name``)."""
+        from colbert_viz.explorer_html import ExplorerView
+
+        return ExplorerView.of(self, title, **options)
+
     def compare_documents(self, a: int, b: int, dim: int, merge_words: bool = False) -> DocumentComparison:
         """Why document ``a`` scores above or below ``b`` at ``dim``."""
         return compare_documents(self.explain(a, dim, merge_words), self.explain(b, dim, merge_words))

@@ -9,48 +9,73 @@ DOCUMENTS_HELP = ("One document per line. If any line is blank, documents are se
                   "(so a document can span several lines). Uploaded files are added after these.")
 UPLOAD_HELP = (".txt: one document per line · .json: a list of strings or of objects with a \"text\" field · "
                ".jsonl: one per line · .csv: a \"text\" column (or the first column), header row first")
-EXPORT_HELP = ("Export writes the ranking (CSV), the explanation of the selected document (JSON) and the heatmap "
-               "(standalone HTML). For a PNG of a chart, use the camera button in its toolbar.")
+EXPORT_HELP = ("Export writes the ranking (CSV), the explanation of the selected document (JSON) and the whole "
+               "interactive run as one HTML file that works offline. For a PNG of a chart, use the camera button in "
+               "its toolbar.")
 OFFLINE_BANNER = ("**Offline model.** The page runs on all-MiniLM-L6-v2 token embeddings, a small stand-in that "
                   "ships with the app: **not jina-colbert-v2** (no ColBERT training, no markers, no query "
                   "expansion). Scores show the mechanics of late interaction only.")
 
-HOW_TO_READ = """
-**MaxSim (late interaction).** The query and each document are encoded separately, into one vector per token
-(128 numbers of length 1). Each query token finds the document token most similar to it (cosine): its *best match*,
-outlined in red in the heatmap and in the text. The score is the sum of those best similarities. The contribution
-bars show what each query token adds; they add up to the score in the ranking table.
 
-**Query expansion.** jina-colbert-v2 pads every query to 32 tokens with `<mask>` tokens and attends to them: they
-act as learned soft query terms. Each one picks a best match and adds to the score like a word does. Hide them with
-the checkbox to look at the words only (the contribution bars always show every query token, so they add up).
 
-**Markers and special tokens.** `<s>` and `</s>` wrap every text; `[QueryMarker]` or `[DocumentMarker]` follows
-`<s>` and tells the model which side it is encoding. They are vectors like any other and are scored.
+def _names(tokens: list[str]) -> str:
+    return " ".join(f"`{t}`" for t in tokens)
 
-**Skiplist.** On the document side, bare punctuation pieces such as `,` `.` `?` `-` are not scored (the "reader"
-convention, as in PyLate: each punctuation symbol looked up as a vocabulary token). They stay visible, in grey.
-Pieces with a word-start mark, such as `▁(`, and the bare `▁` before numbers are scored.
 
-**Why scores go up to 32.** 32 query vectors × a cosine of at most 1 each: a score lies between −32 and 32.
-"Per query token" is the score divided by the number of query tokens (32): the average best similarity. Scores
-compare documents for one query; they are not probabilities.
+def dimension_note(facts: dict) -> str:
+    """One line under the dimension control, for the model in use."""
+    native, others = facts["native_dim"], facts["dimensions"][1:]
+    if not others:
+        return f"{native} dimensions."
+    return (f"{native} is native; {' and '.join(map(str, others))} keep the first dimensions, re-normalised "
+            "(Matryoshka). Every view follows, without encoding again.")
 
-**Dimensions.** 128 is the model's native output. 96 and 64 keep the first 96 or 64 numbers of every vector and
-re-normalise them (Matryoshka representation learning): smaller indexes for nearly the same quality (reported
-nDCG@10 averaged over 6 BEIR sets: 0.565 at 128, 0.558 at 96, 0.556 at 64). Switching re-uses the stored vectors;
+
+def how_to_read(facts: dict) -> str:
+    """"How to read this", in the words of the model in use (``explorer.model_facts``):
+    its dimensions, query length and score range, token names and sub-word convention."""
+    n, native, dims = facts["query_tokens"], facts["native_dim"], facts["dimensions"]
+    expansion, markers, specials = facts["expansion"], facts["markers"], facts["specials"]
+    parts = [f"""**MaxSim (late interaction).** The query and each document are encoded separately, into one vector per
+token ({native} numbers of length 1). Each query token finds the document token most similar to it (cosine): its *best
+match*, outlined in red in the heatmap and in the text. The score is the sum of those best similarities. The
+contribution bars show what each query token adds; they add up to the score in the ranking table."""]
+    if expansion:
+        parts.append(f"""**Query expansion.** This model pads every query to {n} tokens with {_names(expansion)} tokens and
+attends to them: they act as learned soft query terms. Each one picks a best match and adds to the score like a word
+does. Hide them with the checkbox to look at the words only (the contribution bars always show every query token, so
+they add up).""")
+    else:
+        parts.append(f"""**No query expansion.** This model does not pad queries with mask tokens: this query has {n}
+tokens, each scored.""")
+    if markers or specials:
+        marker_text = (f" {_names(markers)} follows the first token and tells the model which side it is encoding."
+                       if markers else " This model has no query or document marker.")
+        parts.append(f"""**Markers and special tokens.** {_names(specials)} wrap every text.{marker_text} They are vectors
+like any other and are scored. Text that spells a special token (say `<s>` in HTML) is parsed as that token, as the
+model's own tokenizer does; such tokens are flagged *typed* and drawn in orange.""")
+    parts.append("""**Skiplist.** On the document side, bare punctuation pieces such as `,` `.` `?` `-` are not scored
+(the "reader" convention, as in PyLate: each punctuation symbol looked up as a vocabulary token). They stay visible, in
+grey.""")
+    parts.append(f"""**Why scores go up to {n}.** {n} query vectors × a cosine of at most 1 each: a score lies between
+−{n} and {n}. "Per query token" is the score divided by {n}: the average best similarity. Scores compare documents for
+one query; they are not probabilities.""")
+    if len(dims) > 1:
+        parts.append(f"""**Dimensions.** {native} is the model's native output. {' and '.join(map(str, dims[1:]))} keep the
+first numbers of every vector and re-normalise them (Matryoshka representation learning; jina-colbert-v2 reports
+nDCG@10 averaged over 6 BEIR sets of 0.565 at 128, 0.558 at 96, 0.556 at 64). Switching re-uses the stored vectors;
 nothing is encoded again. The comparison panel shows how the ranking moves (Kendall tau 1: the same order) and which
-query tokens pick another best match.
-
-**Heatmap.** Rows are query tokens, columns document tokens; one colour scale is shared by all documents of a run,
-so shades compare across documents. Documents of up to 256 tokens are drawn whole. Longer ones keep 3 tokens either
-side of every best match and fold each run in between into one column, "… N tokens", holding the highest similarity
-of the run in each row; tick "Raw window" to scroll through any 256 consecutive tokens.
-
-**Sub-words.** `▁` marks the start of a word in the XLM-RoBERTa vocabulary. "Merge sub-words" groups the pieces
-of a word: a word's cell is the highest similarity of its pieces, a query word adds what its pieces add, and the
-score does not change.
-
-**What this does not show.** MaxSim decomposes the score exactly, but not how the encoder built each vector: a
-token's vector depends on the whole text around it.
-"""
+query tokens pick another best match.""")
+    parts.append("""**Heatmap.** Rows are query tokens, columns document tokens; one colour scale is shared by all
+documents of a run, so shades compare across documents. Documents of up to 256 tokens are drawn whole. Longer ones keep
+3 tokens either side of every best match and fold each run in between into one column, "… N tokens", holding the
+highest similarity of the run in each row; tick "Raw window" to scroll through any 256 consecutive tokens.""")
+    if facts["subword"] == "wordpiece":
+        mark = "`##` marks a piece that continues a word (WordPiece vocabulary)."
+    else:
+        mark = "`▁` marks the start of a word (SentencePiece vocabulary, as XLM-RoBERTa's)."
+    parts.append(f"""**Sub-words.** {mark} "Merge sub-words" groups the pieces of a word: a word's cell is the highest
+similarity of its pieces, a query word adds what its pieces add, and the score does not change.""")
+    parts.append("""**What this does not show.** MaxSim decomposes the score exactly, but not how the encoder built
+each vector: a token's vector depends on the whole text around it.""")
+    return "\n\n".join(p.replace("\n", " ") for p in parts)

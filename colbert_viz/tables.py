@@ -1,13 +1,13 @@
-"""pandas tables of an ``Analysis``: the ranking, the dimension comparison, the
-match changes and the document comparison (numbers from the package; rounding
-only for display)."""
+"""pandas tables of an ``Analysis``: the ranking (the CSV export) and the query
+tokens whose best match moves between dimensions (numbers from the package;
+rounding only for display)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from colbert_viz.analysis import Analysis
-from colbert_viz.compare import DocumentComparison, match_changes
+from colbert_viz.compare import match_changes
 
 
 def document_label(index: int) -> str:
@@ -58,22 +58,6 @@ def ranking_table(analysis: Analysis, dim: int, top_n: int | None = None, rounde
     return pd.DataFrame(rows)
 
 
-def dimension_table(analysis: Analysis) -> pd.DataFrame:
-    """The rankings at every dimension side by side: row k holds, per dimension,
-    the document ranked k-th and its score."""
-    comparison = analysis.compare_dimensions()
-    columns = {}
-    for d in comparison.dimensions:
-        order = sorted(range(len(analysis.documents)), key=lambda i: comparison.ranks[d][i])
-        columns[f"{d} dims"] = [f"{document_label(i)} · {comparison.scores[d][i]:.2f}" for i in order]
-    return pd.DataFrame({"Rank": range(1, len(analysis.documents) + 1), **columns})
-
-
-def tau_table(analysis: Analysis) -> pd.DataFrame:
-    """Kendall tau between the rankings at each pair of dimensions (1: same order)."""
-    comparison = analysis.compare_dimensions()
-    return pd.DataFrame([{"Dimensions": f"{a} vs {b}", "Kendall tau": round(tau, 3)}
-                         for (a, b), tau in comparison.tau.items()])
 
 
 def match_changes_table(analysis: Analysis, index: int) -> pd.DataFrame:
@@ -93,15 +77,3 @@ def match_changes_table(analysis: Analysis, index: int) -> pd.DataFrame:
             row[f"Match @{d}"] = f"{expl.document.labels[j]} (#{j}, {expl.best_similarity[q]:.3f})"
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
-
-
-def difference_table(comparison: DocumentComparison, label_a: str = "A", label_b: str = "B") -> pd.DataFrame:
-    """Per query token: what it adds to A and to B, the tokens it matched, and
-    the gap; largest gaps first."""
-    rows = [{
-        "Query token": f"{d.query_token} (#{d.query_position})",
-        f"{label_a} adds": round(d.contribution_a, 3), f"{label_a} match": d.match_a,
-        f"{label_b} adds": round(d.contribution_b, 3), f"{label_b} match": d.match_b,
-        f"{label_a} − {label_b}": round(d.difference, 3),
-    } for d in sorted(comparison.differences, key=lambda d: -abs(d.difference))]
-    return pd.DataFrame(rows)

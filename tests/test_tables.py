@@ -1,22 +1,13 @@
-"""pandas tables: the ranking, the dimension comparison, match changes, differences."""
+"""pandas tables: the ranking and the match changes."""
 
 from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 from factories import make_analysis
 
-from colbert_viz.tables import (
-    difference_table,
-    dimension_table,
-    document_label,
-    match_changes_table,
-    preview,
-    ranking_table,
-    tau_table,
-)
+from colbert_viz.tables import match_changes_table, preview, ranking_table
 
 
 @pytest.fixture(scope="module")
@@ -72,20 +63,6 @@ def test_preview_is_one_line_and_bounded():
     assert len(cut) == 30 and cut.endswith("…")
 
 
-def test_dimension_table_lists_each_ranking(analysis):
-    table = dimension_table(analysis)
-    assert list(table.columns) == ["Rank", "128 dims", "96 dims", "64 dims"]
-    for dim in (128, 96, 64):
-        order = [r["index"] for r in analysis.rerank(dim)]
-        assert [cell.split(" · ")[0] for cell in table[f"{dim} dims"]] == [document_label(i) for i in order]
-        assert table[f"{dim} dims"].iloc[0].endswith(f"{analysis.scores(dim)[order[0]]:.2f}")
-
-
-def test_tau_table_matches_compare_dimensions(analysis):
-    table = tau_table(analysis)
-    tau = analysis.compare_dimensions().tau
-    assert table["Dimensions"].tolist() == ["128 vs 96", "128 vs 64", "96 vs 64"]
-    assert table["Kendall tau"].tolist() == [round(tau[p], 3) for p in [(128, 96), (128, 64), (96, 64)]]
 
 
 def test_match_changes_lists_tokens_whose_match_moves(analysis):
@@ -97,13 +74,3 @@ def test_match_changes_lists_tokens_whose_match_moves(analysis):
         for row in table.itertuples(index=False):
             assert len({re.search(r"\(#(\d+),", cell).group(1) for cell in row[1:]}) > 1
     assert any(len(match_changes_table(analysis, i)) for i in range(len(analysis.documents)))
-
-
-def test_difference_table_sorted_by_gap_and_adds_up(analysis):
-    comparison = analysis.compare_documents(0, 1, 128)
-    table = difference_table(comparison, "Doc 1", "Doc 2")
-    assert list(table.columns) == ["Query token", "Doc 1 adds", "Doc 1 match", "Doc 2 adds", "Doc 2 match",
-                                   "Doc 1 − Doc 2"]
-    gaps = table["Doc 1 − Doc 2"].to_numpy()
-    assert (np.abs(gaps[:-1]) >= np.abs(gaps[1:])).all()
-    assert gaps.sum() == pytest.approx(comparison.total, abs=len(gaps) * 5e-4)

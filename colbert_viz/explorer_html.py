@@ -1,0 +1,121 @@
+"""The explorer as HTML: a standalone file and a notebook view (no gradio here).
+
+Both embed the same renderer (``static/explorer.js`` and ``static/explorer.css``)
+and the payload of ``colbert_viz.explorer.run_payload``. plotly.js comes from
+the installed ``plotly`` package: inlined once into a standalone file (which
+then works with the network off), and sent once per notebook kernel session
+(later views in the same notebook page reuse it).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import uuid
+from functools import cache
+from pathlib import Path
+
+from colbert_viz.explorer import run_payload
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+@cache
+def asset(name: str) -> str:
+    """The text of ``static/<name>`` (``explorer.js``, ``explorer.css``)."""
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+def plotly_js_path() -> Path:
+    """plotly.min.js as the installed ``plotly`` package ships it."""
+    import plotly
+
+    return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+
+
+@cache
+def plotly_js() -> str:
+    return plotly_js_path().read_text(encoding="utf-8")
+
+
+def script_json(payload: dict) -> str:
+    """``payload`` as JSON that cannot end the ``<script>`` element holding it.
+
+    >>> script_json({"text": "</script><b>"})
+    '{"text": "\\\\u003c/script\\\\u003e\\\\u003cb\\\\u003e"}'
+    """
+    text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _mount(root_id: str, data_id: str, ids: bool) -> str:
+    return (f"ColbertViz.mount(document.getElementById({json.dumps(root_id)}), "
+            f"JSON.parse(document.getElementById({json.dumps(data_id)}).textContent), "
+            f"{{ids: {'true' if ids else 'false'}}});")
+
+
+def standalone_html(payload: dict, title: str = "colbert-viz") -> str:
+    """A whole page: the interactive Run with every document, dimension and
+    toggle, plotly.js inlined once, no network needed."""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<title>{html.escape(title)}</title><style>body{{margin:0.8rem;}}\n{asset('explorer.css')}</style>"
+        f"<script>{plotly_js()}</script><script>{asset('explorer.js')}</script></head><body>"
+        f"<h2 style=\"font-family:system-ui,sans-serif;margin:0 0 0.3rem\">{html.escape(title)}</h2>"
+        f"<p style=\"font-family:system-ui,sans-serif;color:#475569;margin:0 0 0.5rem\">"
+        f"{html.escape(payload.get('summary') or '')}</p>"
+        "<div id=\"cv-root\"></div>"
+        f"<script type=\"application/json\" id=\"cv-data\">{script_json(payload)}</script>"
+        f"<script>{_mount('cv-root', 'cv-data', True)}</script></body></html>\n"
+    )
+
+
+_sent_plotly = False
+
+
+def notebook_html(payload: dict, include_plotlyjs: bool | None = None) -> str:
+    """A notebook cell's HTML: a root element, the payload and the renderer.
+    plotly.js is included the first time in a kernel session (``None``), or
+    as asked."""
+    global _sent_plotly
+    if include_plotlyjs is None:
+        include_plotlyjs, _sent_plotly = not _sent_plotly, True
+    key = uuid.uuid4().hex[:12]
+    root, data = f"cv-root-{key}", f"cv-data-{key}"
+    plotly = f"<script>{plotly_js()}</script>" if include_plotlyjs else ""
+    missing = ("<p>plotly.js is not in this page: call colbert_viz.explorer_html.notebook_html(payload, "
+               "include_plotlyjs=True) once.</p>")
+    return (
+        f"<style>{asset('explorer.css')}</style>{plotly}<script>{asset('explorer.js')}</script>"
+        f"<div id=\"{root}\" class=\"cv-notebook\"></div>"
+        f"<script type=\"application/json\" id=\"{data}\">{script_json(payload)}</script>"
+        f"<script>if (window.Plotly) {{ {_mount(root, data, False)} }} else "
+        f"{{ document.getElementById({json.dumps(root)}).innerHTML = {json.dumps(missing)}; }}</script>"
+    )
+
+
+class ExplorerView:
+    """What ``Analysis.show()`` returns: the explorer of one Run, for a notebook
+    (``_repr_html_``) or a file (``save``)."""
+
+    def __init__(self, payload: dict, title: str = "colbert-viz") -> None:
+        self.payload = payload
+        self.title = title
+
+    @classmethod
+    def of(cls, analysis, title: str = "colbert-viz", **options) -> ExplorerView:
+        """Every document's views (``run_payload`` with no size bound)."""
+        return cls(run_payload(analysis, eager_bytes=2**62, **options), title)
+
+    def _repr_html_(self) -> str:
+        return notebook_html(self.payload)
+
+    def to_html(self) -> str:
+        return standalone_html(self.payload, self.title)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the standalone page to ``path``."""
+        path = Path(path)
+        path.write_text(self.to_html(), encoding="utf-8")
+        return path

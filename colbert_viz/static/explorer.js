@@ -1,0 +1,553 @@
+/* colbert-viz explorer: draws every view of a Run from one payload (colbert_viz/explorer.py).
+ *
+ * The same file runs in the Gradio page, in notebooks and in the exported standalone HTML.
+ * It only selects, filters and draws: every number comes from the payload. User text is put
+ * in the page with textContent / setAttribute (never innerHTML), isolated for bidi, and escaped
+ * for plotly labels.
+ *
+ *   ColbertViz.mount(element, payload, {ids, fetchDocument, onExport}) -> explorer
+ *   explorer.set({dim, doc, a, b, hideExpansion, hideSpecial, merge, raw, start})
+ */
+(function (global) {
+  'use strict';
+
+  const KIND_COLORS = {text: '#2f6db5', special: '#8e5bb5', marker: '#8e5bb5', expansion: '#9aa4b1',
+    skipped: '#bdbdbd', typed: '#c2410c'};
+  const A_COLOR = '#1b9e77', B_COLOR = '#d95f02';
+  const SKIPPED_SCALE = [[0, '#f1f1f1'], [1, '#8c8c8c']];
+  const FONT = {family: 'Inter, system-ui, sans-serif', size: 12};
+  const ROW_PX = 18, COLUMN_PX = 12, WIDE_FROM = 80;
+  const SPECIAL_KINDS = ['special', 'marker'];
+  const ISOLATE = s => '\u2068' + s + '\u2069';  // FSI … PDI: bidi controls inside cannot leak out
+
+  // ---- small helpers -------------------------------------------------------------------
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = v;
+      else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    }
+    return node;
+  }
+
+  function bdi(text) { return el('bdi', {dir: 'auto', text: text}); }
+
+  /** Text for plotly labels, which read a little HTML: escape it, isolate it. */
+  function plotlyText(s) {
+    return ISOLATE(String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
+  }
+
+  const decoded = new WeakMap();
+  /** A base64 little-endian float32 string → Float32Array (decoded once per holder+key). */
+  function f32(holder, key) {
+    let cache = decoded.get(holder);
+    if (!cache) decoded.set(holder, cache = {});
+    if (!(key in cache)) {
+      const bin = atob(holder[key]);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      cache[key] = new Float32Array(bytes.buffer);
+    }
+    return cache[key];
+  }
+
+  const fixed = (x, n) => (x === null || x === undefined || Number.isNaN(x)) ? '–' : Number(x).toFixed(n);
+  const signed = (x, n) => (x >= 0 ? '+' : '−') + Math.abs(x).toFixed(n);
+
+  function cut(label, max) { return label.length > max ? label.slice(0, max - 1) + '…' : label; }
+
+  function tickLabel(label, kind) {
+    const text = plotlyText(cut(label, 18));
+    return kind === 'text' ? text : (kind === 'typed' ? `<b>${text}</b>` : `<span style="color:#8a8a8a"><i>${text}</i></span>`);
+  }
+
+  function shade(value, zrange) {
+    const [lo, hi] = zrange;
+    const t = hi <= lo ? 0 : Math.min(1, Math.max(0, (value - lo) / (hi - lo)));
+    return `rgba(255,153,0,${(0.04 + 0.76 * t).toFixed(2)})`;
+  }
+
+  function table(columns, rows, attrs) {
+    return el('table', Object.assign({class: 'cv-table'}, attrs || {}),
+      el('thead', {}, el('tr', {}, columns.map(c => el('th', {text: c})))),
+      el('tbody', {}, rows.map(r => el('tr', {}, r.map(c => el('td', {}, c instanceof Node ? c : bdi(String(c))))))));
+  }
+
+  // ---- the explorer --------------------------------------------------------------------
+
+  class Explorer {
+    constructor(root, payload, options) {
+      this.root = root;
+      this.p = payload;
+      this.o = Object.assign({ids: false, fetchDocument: null, onExport: null}, options || {});
+      this.Plotly = this.o.plotly || global.Plotly;
+      this.pending = {};
+      const dims = payload.model.dimensions;
+      const order = payload.rankings[String(dims[0])].order;
+      this.state = {dim: dims[0], doc: order[0], a: order[0], b: order[Math.min(1, order.length - 1)],
+        hideExpansion: false, hideSpecial: false, merge: false, raw: false, start: 0};
+      this.build();
+      this.draw(['all']);
+    }
+
+    id(name) { return this.o.ids ? name : null; }
+
+    // ---- data access ----
+
+    ranking(dim) { return this.p.rankings[String(dim === undefined ? this.state.dim : dim)]; }
+    variantName() { return this.state.merge ? 'words' : 'tokens'; }
+    queryAxis() { return this.p.query.axes[this.variantName()]; }
+    docViews(i) { return this.p.views[String(i)] || null; }
+    variant(i) { const v = this.docViews(i); return v ? v.variants[this.variantName()] : null; }
+    dimView(i) { const v = this.variant(i); return v ? v.dims[String(this.state.dim)] : null; }
+    label(i) { return this.p.documents[i].label; }
+
+    /** Ask for a document's views when the payload left them out (a large Run). */
+    need(indices) {
+      const missing = indices.filter(i => !this.docViews(i));
+      if (!missing.length) return true;
+      if (!this.o.fetchDocument) return false;
+      for (const i of missing) {
+        if (this.pending[i]) continue;
+        this.pending[i] = Promise.resolve(this.o.fetchDocument(i)).then(views => {
+          if (views && views.index === i) this.p.views[String(i)] = views;
+          else this.fetchError = (views && views.error) || `Doc ${i + 1} could not be loaded.`;
+        }).catch(err => { this.fetchError = String(err && err.message || err); })
+          .finally(() => { delete this.pending[i]; this.draw(['document', 'pair']); });
+      }
+      return false;
+    }
+
+    // ---- layout ----
+
+    build() {
+      const p = this.p, m = p.model;
+      this.root.replaceChildren();
+      this.root.classList.add('cv-explorer');
+      const dims = m.dimensions.map(d => el('label', {class: 'cv-radio'},
+        el('input', {type: 'radio', name: 'cv-dim-' + Math.random().toString(36).slice(2), value: d,
+          'data-dim': d, onchange: () => this.set({dim: d})}), ` ${d}${d === m.native_dim ? ' (native)' : ''}`));
+      this.dimInputs = dims.map(l => l.querySelector('input'));
+      const toggle = (key, text, id, hidden) => {
+        const input = el('input', {type: 'checkbox', onchange: e => this.set({[key]: e.target.checked})});
+        const box = el('label', {class: 'cv-check', id: this.id(id), hidden: hidden}, input, ' ' + text);
+        return [box, input];
+      };
+      const expansionName = m.expansion.length ? m.expansion.join(', ') : '';
+      const [expBox, expInput] = toggle('hideExpansion', `Hide ${expansionName} expansion tokens`, 'hide-expansion',
+        !m.expansion.length);
+      const [spBox, spInput] = toggle('hideSpecial', 'Hide special tokens and markers', 'hide-special',
+        !(m.specials.length || m.markers.length));
+      const [mergeBox, mergeInput] = toggle('merge', 'Merge sub-words into words', 'merge-words', false);
+      this.inputs = {hideExpansion: expInput, hideSpecial: spInput, merge: mergeInput};
+      this.docSelect = el('select', {id: this.id('selected-document'), class: 'cv-select',
+        'aria-label': 'Document', onchange: e => this.pick(Number(e.target.value))});
+      this.aSelect = el('select', {id: this.id('doc-a'), class: 'cv-select', 'aria-label': 'Document A',
+        onchange: e => this.set({a: Number(e.target.value)})});
+      this.bSelect = el('select', {id: this.id('doc-b'), class: 'cv-select', 'aria-label': 'Document B',
+        onchange: e => this.set({b: Number(e.target.value)})});
+      this.rawInput = el('input', {type: 'checkbox', onchange: e => this.set({raw: e.target.checked})});
+      this.startInput = el('input', {type: 'range', min: 0, max: 1, step: 1, value: 0,
+        oninput: e => this.set({start: Number(e.target.value), raw: true})});
+      this.startValue = el('span', {class: 'cv-small'});
+      const nativeNote = m.dimensions.length > 1
+        ? `${m.native_dim} is native; ${m.dimensions.slice(1).join(' and ')} keep the first dimensions, re-normalised. Every view follows, without encoding again.`
+        : `${m.native_dim} dimensions.`;
+      const bar = el('div', {class: 'cv-bar'},
+        el('fieldset', {class: 'cv-dims', id: this.id('dimension'), hidden: m.dimensions.length < 2},
+          el('legend', {text: 'Dimensions'}), dims, el('span', {class: 'cv-small', text: nativeNote})));
+      this.views = {
+        ranking: el('div', {class: 'cv-ranking cv-scroll', id: this.id('ranking')}),
+        heatmap: el('div', {class: 'cv-plot', id: this.id('heatmap')}),
+        contributions: el('div', {class: 'cv-plot', id: this.id('contributions')}),
+        highlight: el('div', {class: 'cv-highlight-box', id: this.id('highlight')}),
+        dimensionTable: el('div', {class: 'cv-scroll', id: this.id('dimension-table')}),
+        tau: el('div', {class: 'cv-scroll', id: this.id('kendall-tau')}),
+        changes: el('div', {class: 'cv-scroll', id: this.id('match-changes')}),
+        difference: el('div', {class: 'cv-plot', id: this.id('difference')}),
+        differenceTable: el('div', {class: 'cv-scroll', id: this.id('difference-table')}),
+      };
+      this.windowRow = el('div', {class: 'cv-window', id: this.id('window-controls'), hidden: true},
+        el('label', {class: 'cv-check', id: this.id('raw-window')}, this.rawInput,
+          ' Raw window instead of the match view'),
+        el('label', {class: 'cv-range', id: this.id('window-start')}, 'Window start (token position) ',
+          this.startInput, this.startValue));
+      this.message = el('div', {class: 'cv-message', role: 'status'});
+      const exportButton = this.o.onExport ? el('button', {class: 'cv-button', id: this.id('export'), type: 'button',
+        text: 'Export current view', onclick: () => this.o.onExport(Object.assign({}, this.state))}) : null;
+      this.root.append(
+        bar,
+        el('section', {class: 'cv-section'},
+          el('h3', {text: 'Ranking'}), el('p', {class: 'cv-small', text: 'Click a row to explain that document.'}),
+          this.views.ranking, exportButton),
+        el('section', {class: 'cv-section', id: this.id('explanation')},
+          el('h3', {text: 'Explanation'}),
+          el('div', {class: 'cv-controls'}, el('label', {class: 'cv-field'}, 'Document ', this.docSelect),
+            expBox, spBox, mergeBox),
+          this.message,
+          el('div', {class: 'cv-scroll cv-heat-scroll'}, this.views.heatmap), this.windowRow,
+          el('div', {class: 'cv-two'}, el('div', {class: 'cv-scroll'}, this.views.contributions),
+            this.views.highlight)),
+        el('details', {class: 'cv-section', id: this.id('compare'), open: true},
+          el('summary', {text: 'Compare dimensions'}),
+          el('div', {class: 'cv-two'},
+            el('div', {}, el('h4', {text: 'Ranking at each dimension'}), this.views.dimensionTable),
+            el('div', {}, el('h4', {text: 'Kendall tau'}), this.views.tau)),
+          el('h4', {text: 'Query tokens whose best match is not the same at every dimension (selected document)'}),
+          this.views.changes),
+        el('details', {class: 'cv-section', id: this.id('why'), open: true},
+          el('summary', {text: 'Why A above B'}),
+          el('div', {class: 'cv-controls'}, el('label', {class: 'cv-field'}, 'Document A ', this.aSelect),
+            el('label', {class: 'cv-field'}, 'Document B ', this.bSelect)),
+          el('div', {class: 'cv-scroll'}, this.views.difference),
+          el('h4', {text: 'Per query token, largest gaps first'}), this.views.differenceTable));
+    }
+
+    // ---- state changes ----
+
+    /** Change any part of the state and redraw what depends on it. */
+    set(changes) {
+      const before = Object.assign({}, this.state);
+      Object.assign(this.state, changes);
+      const s = this.state, changed = k => before[k] !== s[k];
+      if (changed('doc') || changed('merge') || changed('hideSpecial')) {
+        if (!('raw' in changes)) s.raw = false;
+        if (!('start' in changes)) s.start = 0;
+      }
+      const what = [];
+      if (changed('dim')) what.push('all');
+      if (['doc', 'merge', 'hideExpansion', 'hideSpecial', 'raw', 'start'].some(changed)) what.push('document');
+      if (['a', 'b', 'merge'].some(changed)) what.push('pair');
+      if (changed('doc')) what.push('rankingSelection');
+      this.draw(what);
+    }
+
+    pick(doc) { this.set({doc: doc}); }
+
+    draw(what) {
+      const all = what.includes('all');
+      this.syncControls();
+      if (all) { this.drawRanking(); this.drawMenus(); this.drawDimensionTables(); }
+      else if (what.includes('rankingSelection')) this.markSelectedRow();
+      if (all || what.includes('document')) this.drawDocument();
+      if (all || what.includes('pair')) this.drawPair();
+      this.root.dataset.dimension = this.state.dim;
+      this.root.dataset.document = this.state.doc;
+    }
+
+    syncControls() {
+      const s = this.state;
+      for (const input of this.dimInputs) input.checked = Number(input.value) === s.dim;
+      for (const [k, input] of Object.entries(this.inputs)) input.checked = !!s[k];
+      this.rawInput.checked = s.raw;
+    }
+
+    // ---- views ----
+
+    menuOptions(select, value) {
+      const r = this.ranking();
+      select.replaceChildren(...r.order.map(i => el('option', {value: i,
+        text: `${this.label(i)} · #${r.ranks[i]} · ${ISOLATE(this.p.documents[i].menu)}`})));
+      select.value = String(value);
+    }
+
+    drawMenus() {
+      this.menuOptions(this.docSelect, this.state.doc);
+      this.menuOptions(this.aSelect, this.state.a);
+      this.menuOptions(this.bSelect, this.state.b);
+    }
+
+    drawRanking() {
+      const p = this.p, dim = this.state.dim, r = this.ranking();
+      const others = p.model.dimensions.filter(d => d !== dim);
+      const n = p.top_n ? Math.min(p.top_n, r.order.length) : r.order.length;
+      const columns = ['Rank', 'Doc', 'Score', 'Per query token', ...others.map(d => `Rank @${d}`), 'Tokens', 'Preview'];
+      const rows = r.order.slice(0, n).map((i, k) => {
+        const tr = el('tr', {'data-doc': i, tabindex: 0, class: 'cv-row',
+          onclick: () => this.pick(i), onkeydown: e => { if (e.key === 'Enter') this.pick(i); }},
+          el('td', {text: String(k + 1)}), el('td', {text: String(i + 1)}),
+          el('td', {class: 'cv-num', text: fixed(r.scores[i], 2)}),
+          el('td', {class: 'cv-num', text: fixed(r.per_token[i], 3)}),
+          others.map(d => el('td', {text: String(this.ranking(d).ranks[i])})),
+          el('td', {text: p.documents[i].tokens}),
+          el('td', {class: 'cv-preview'}, bdi(p.documents[i].preview)));
+        return tr;
+      });
+      const tableEl = el('table', {class: 'cv-table cv-clickable', 'data-dimension': dim},
+        el('thead', {}, el('tr', {}, columns.map(c => el('th', {text: c})))), el('tbody', {}, rows));
+      const note = n < r.order.length ? el('p', {class: 'cv-small',
+        text: `Showing the top ${n} of ${r.order.length} documents (top n).`}) : null;
+      this.views.ranking.replaceChildren(tableEl, note || '');
+      this.views.ranking.dataset.dimension = dim;
+      this.markSelectedRow();
+    }
+
+    markSelectedRow() {
+      for (const tr of this.views.ranking.querySelectorAll('tr[data-doc]')) {
+        tr.classList.toggle('cv-selected', Number(tr.dataset.doc) === this.state.doc);
+      }
+      this.docSelect.value = String(this.state.doc);
+    }
+
+    drawDimensionTables() {
+      const p = this.p, dims = p.model.dimensions;
+      const order = dims.map(d => this.ranking(d).order);
+      const rows = order[0].map((_, k) => [String(k + 1),
+        ...dims.map((d, j) => `${this.label(order[j][k])} · ${fixed(this.ranking(d).scores[order[j][k]], 2)}`)]);
+      this.views.dimensionTable.replaceChildren(table(['Rank', ...dims.map(d => `${d} dims`)], rows));
+      this.views.tau.replaceChildren(p.tau.length ? table(['Dimensions', 'Kendall tau'],
+        p.tau.map(t => [`${t.a} vs ${t.b}`, fixed(t.tau, 3)])) : el('p', {class: 'cv-small', text: 'One dimension only.'}));
+    }
+
+    /** Positions of a view's rows or columns after the hide toggles. */
+    shown(axis, isQuery) {
+      const s = this.state, out = [];
+      axis.kinds.forEach((k, i) => {
+        if (isQuery && s.hideExpansion && k === 'expansion') return;
+        if (s.hideSpecial && SPECIAL_KINDS.includes(k)) return;
+        out.push(i);
+      });
+      return out;
+    }
+
+    drawDocument() {
+      const s = this.state, i = s.doc;
+      this.docSelect.value = String(i);
+      const ready = this.need([i]);
+      const views = this.views;
+      for (const name of ['heatmap', 'contributions', 'highlight', 'changes']) {
+        views[name].dataset.document = this.label(i);
+        views[name].dataset.dimension = s.dim;
+        views[name].dataset.merge = s.merge ? 'words' : 'tokens';
+      }
+      if (!ready) {
+        const text = this.fetchError || `Loading the views of ${this.label(i)}…`;
+        this.message.textContent = text;
+        for (const name of ['heatmap', 'contributions', 'highlight']) {
+          this.purge(views[name]);
+          views[name].replaceChildren(el('p', {class: 'cv-small cv-loading', text: text}));
+        }
+        return;
+      }
+      this.message.textContent = '';
+      this.fetchError = null;
+      this.drawHeatmap();
+      this.drawContributions();
+      this.drawHighlight();
+      const mc = this.docViews(i).match_changes;
+      views.changes.replaceChildren(mc.rows.length ? table(mc.columns, mc.rows)
+        : el('p', {class: 'cv-small', text: `${this.label(i)}: every query token keeps its best match at every dimension.`}));
+    }
+
+    purge(node) { if (this.Plotly && node.classList.contains('js-plotly-plot')) this.Plotly.purge(node); }
+
+    plot(node, traces, layout) {
+      node.querySelectorAll(':scope > p').forEach(x => x.remove());
+      this.Plotly.react(node, traces, layout, {displaylogo: false, responsive: false,
+        modeBarButtonsToRemove: ['lasso2d', 'select2d', 'autoScale2d'],
+        toImageButtonOptions: {filename: 'colbert-viz'}});
+    }
+
+    subtitle(i, withScore) {
+      const view = this.dimView(i);
+      return [plotlyText(this.label(i)), `${this.state.dim} dimensions`].concat(
+        withScore ? [`score ${fixed(view.score, 2)}`] : []).join(' · ');
+    }
+
+    /** The heatmap's columns: every shown item, a raw window of them, or the folded match view. */
+    heatColumns(variant, view, rows) {
+      const s = this.state, limit = this.p.limits.columns;
+      const positions = this.shown(variant.axis, false);
+      const long = positions.length > limit;
+      const fold = view.folds && view.folds[`${+s.hideExpansion}${+s.hideSpecial}`];
+      if (long && !s.raw && fold) {
+        const z = f32(fold, 'z');
+        return {long, rows: fold.rows, columns: fold.columns.map(([start, end, count, gap], c) =>
+          ({start, end, count, gap: !!gap, value: k => { const v = z[k * fold.columns.length + c]; return Number.isNaN(v) ? null : v; }}))};
+      }
+      let chosen = positions, used = null;
+      if (long) {
+        let first = positions.findIndex(x => x >= s.start);
+        if (first < 0) first = positions.length;
+        first = Math.max(0, Math.min(first, positions.length - limit));
+        chosen = positions.slice(first, first + limit);
+        used = chosen.length ? chosen[0] : 0;
+      }
+      const sim = f32(view, 'sim'), n = variant.axis.labels.length;
+      return {long, used, rows, columns: chosen.map(x => ({start: x, end: x, count: 1, gap: false,
+        value: (k, r) => sim[r * n + x]}))};
+    }
+
+    drawHeatmap() {
+      const s = this.state, i = s.doc, variant = this.variant(i), view = this.dimView(i);
+      const q = this.queryAxis(), d = variant.axis;
+      const layoutRows = this.shown(q, true);
+      const h = this.heatColumns(variant, view, layoutRows);
+      const rows = h.rows, cols = h.columns;
+      const yKeys = rows.map(r => `#${r} ${plotlyText(q.labels[r])}`);
+      const xKeys = cols.map(c => c.gap ? `${c.count} tokens #${c.start}–#${c.end}` : `#${c.start} ${plotlyText(d.labels[c.start])}`);
+      const isSkipped = c => !c.gap && d.kinds[c.start] === 'skipped';
+      const z = rows.map((r, k) => cols.map(c => isSkipped(c) ? null : c.value(k, r)));
+      const zSkipped = rows.map((r, k) => cols.map(c => isSkipped(c) ? c.value(k, r) : null));
+      const [zmin, zmax] = this.p.zrange[String(s.dim)];
+      const traces = [{type: 'heatmap', x: xKeys, y: yKeys, z: z, zmin, zmax, colorscale: 'Viridis', name: 'similarity',
+        hoverongaps: false, colorbar: {title: {text: 'cosine'}, thickness: 12},
+        hovertemplate: 'query %{y}<br>document %{x}<br>similarity %{z:.3f}<extra></extra>'}];
+      if (cols.some(isSkipped)) {
+        traces.push({type: 'heatmap', x: xKeys, y: yKeys, z: zSkipped, zmin, zmax, colorscale: SKIPPED_SCALE,
+          showscale: false, hoverongaps: false, name: 'skipped',
+          hovertemplate: 'query %{y}<br>document %{x}<br>similarity %{z:.3f}<br><i>skipped: punctuation is not scored</i><extra></extra>'});
+      }
+      const columnOf = new Map(cols.map((c, k) => [c.gap ? -1 : c.start, k]));
+      const best = view.best, bestSim = f32(view, 'best_sim');
+      const marks = rows.map((r, k) => [k, columnOf.get(best[r])]).filter(([, c]) => c !== undefined && c >= 0);
+      if (marks.length) {
+        traces.push({type: 'scatter', mode: 'markers', name: 'best match', x: marks.map(([, c]) => xKeys[c]),
+          y: marks.map(([k]) => yKeys[k]), customdata: marks.map(([k]) => bestSim[rows[k]]),
+          marker: {symbol: 'square-open', size: 11, color: '#e8112d', line: {width: 2}},
+          hovertemplate: 'query %{y}<br>best match %{x}<br>similarity %{customdata:.3f}<extra></extra>'});
+      }
+      const nDoc = d.labels.length;
+      let title = 'Similarity of every query token to every document token';
+      if (h.used !== null && h.used !== undefined) title = `Similarity: raw window from token ${h.used} (${cols.length} of ${nDoc} items)`;
+      else if (cols.some(c => c.gap)) title = `Similarity: windows around the best matches (${nDoc} items, runs collapsed)`;
+      const layout = this.layout(title, this.subtitle(i, true), 200 + ROW_PX * rows.length);
+      if (cols.length > WIDE_FROM) Object.assign(layout, {width: 220 + COLUMN_PX * cols.length, autosize: false});
+      layout.xaxis = {type: 'category', categoryorder: 'array', categoryarray: xKeys, tickvals: xKeys,
+        ticktext: cols.map(c => c.gap ? `<i>… ${c.count} tokens</i>` : tickLabel(d.labels[c.start], d.kinds[c.start])),
+        tickangle: -60, tickfont: {size: 10}, showgrid: false, automargin: true};
+      layout.yaxis = {type: 'category', categoryorder: 'array', categoryarray: yKeys, tickvals: yKeys,
+        autorange: 'reversed', showgrid: false, automargin: true, ticktext: rows.map(r => tickLabel(q.labels[r], q.kinds[r]))};
+      this.plot(this.views.heatmap, traces, layout);
+      const node = this.views.heatmap;
+      node.dataset.columns = cols.length;
+      node.dataset.rows = rows.length;
+      node.dataset.title = title;
+      node.dataset.score = view.score;
+      this.windowRow.hidden = !h.long;
+      if (h.long) {
+        this.startInput.max = Math.max(1, nDoc - this.p.limits.columns);
+        this.startInput.value = s.start;
+        this.startValue.textContent = ` ${s.start}`;
+      }
+    }
+
+    layout(title, subtitle, height) {
+      return {title: {text: title, subtitle: {text: subtitle}, x: 0.005, xanchor: 'left'}, font: FONT, height: height,
+        margin: {l: 10, r: 10, t: 72, b: 10}, plot_bgcolor: 'white', showlegend: false, autosize: true};
+    }
+
+    drawContributions() {
+      const i = this.state.doc, view = this.dimView(i), q = this.queryAxis(), d = this.variant(i).axis;
+      const keys = q.labels.map((l, k) => `#${k} ${plotlyText(l)}`);
+      const matched = view.best.map(j => plotlyText(d.labels[j]));
+      const total = view.score;
+      const layout = this.layout(`Contributions: total ${fixed(total, 2)} = the score`, this.subtitle(i, false),
+        150 + ROW_PX * q.labels.length);
+      layout.bargap = 0.25;
+      layout.yaxis = {type: 'category', categoryorder: 'array', categoryarray: keys, tickvals: keys, autorange: 'reversed', automargin: true,
+        ticktext: q.labels.map((l, k) => tickLabel(l, q.kinds[k]))};
+      layout.xaxis = {title: {text: 'similarity of the best match (cosine)'}, zeroline: true, gridcolor: '#eeeeee', automargin: true};
+      this.plot(this.views.contributions, [{type: 'bar', orientation: 'h', x: view.contributions, y: keys,
+        marker: {color: q.kinds.map(k => KIND_COLORS[k] || KIND_COLORS.text)},
+        text: matched.map(m => `→ ${m}`), textposition: 'auto', insidetextanchor: 'end', customdata: matched,
+        hovertemplate: 'query %{y}<br>best match %{customdata}<br>adds %{x:.3f}<extra></extra>'}], layout);
+      this.views.contributions.dataset.total = total;
+      this.views.contributions.dataset.bars = view.contributions.length;
+    }
+
+    drawHighlight() {
+      const s = this.state, i = s.doc, docViews = this.docViews(i), variant = this.variant(i), view = this.dimView(i);
+      const d = variant.axis, q = this.queryAxis();
+      const zrange = this.p.zrange[String(s.dim)];
+      const closest = view.closest, closestSim = f32(view, 'closest_sim'), bestSim = f32(view, 'best_sim');
+      const chosen = new Map();
+      view.best.forEach((j, k) => { if (!chosen.has(j)) chosen.set(j, []); chosen.get(j).push(k); });
+      const pieces = view.pieces || variant.pieces;
+      const text = el('div', {class: 'cv-hl-text', dir: 'auto'});
+      for (const piece of pieces) {
+        if ('elide' in piece) { text.append(el('span', {class: 'cv-elide', text: `… ${piece.elide.toLocaleString('en')} tokens …`})); continue; }
+        if (!('p' in piece)) { text.append(el('span', {class: 'cv-gap', text: piece.t})); continue; }
+        const pos = piece.p, kind = d.kinds[pos], by = chosen.get(pos) || [];
+        const lines = [`${d.labels[pos]}  (${s.merge ? 'word' : 'token'} ${pos})`];
+        if (kind === 'skipped') lines.push('skipped: punctuation is not scored');
+        if (kind === 'typed') lines.push(`typed in the text: parsed as the special token ${d.labels[pos]}, as the model's tokenizer does`);
+        lines.push(`closest query token: ${q.labels[closest[pos]]} (${fixed(closestSim[pos], 3)})`);
+        if (by.length) {
+          const names = by.slice(0, 8).map(k => `${q.labels[k]} (${fixed(bestSim[k], 3)})`).join(', ');
+          lines.push(`MaxSim match of: ${names}${by.length > 8 ? ` and ${by.length - 8} more` : ''}`);
+        }
+        const chip = piece.t === '';
+        const span = el('span', {class: ['cv-tok', `cv-${kind}`, by.length ? 'cv-win' : '', chip ? 'cv-chip' : ''].join(' ').trim(),
+          'data-pos': pos, title: lines.join('\n'), text: chip ? d.labels[pos] : piece.t});
+        if (kind !== 'skipped') span.style.background = shade(closestSim[pos], zrange);
+        text.append(span);
+      }
+      const notes = [];
+      if (view.pieces) notes.push(`Long document: showing ${view.shown.toLocaleString('en')} of ${d.labels.length.toLocaleString('en')} items, around the best matches.`);
+      if (this.p.documents[i].truncated) notes.push(`Truncated: the document was cut to ${this.p.documents[i].tokens}; the last ${docViews.untokenized_tail.toLocaleString('en')} characters were not encoded and play no part in the score.`);
+      const box = el('div', {class: 'cv-highlight', 'data-dimension': s.dim, 'data-document': this.label(i),
+        'data-score': fixed(view.score, 4), 'data-tokens': d.labels.length},
+        el('div', {class: 'cv-hl-title', text: `${this.label(i)} · ${s.dim} dimensions · score ${fixed(view.score, 2)}`}),
+        notes.map(n => el('div', {class: 'cv-note', text: n})), text,
+        el('div', {class: 'cv-legend'}, el('span', {class: 'cv-tok', style: 'background:rgba(255,153,0,0.8)', text: 'shade'}),
+          ' best similarity to any query token · ', el('span', {class: 'cv-tok cv-win', text: 'outlined'}),
+          ' a query token\'s MaxSim match · ', el('span', {class: 'cv-tok cv-skipped', text: 'grey'}),
+          ' skipped punctuation (not scored) · hover a token for details'));
+      this.views.highlight.replaceChildren(box);
+    }
+
+    drawPair() {
+      const s = this.state, a = s.a, b = s.b;
+      this.aSelect.value = String(a);
+      this.bSelect.value = String(b);
+      const node = this.views.difference;
+      node.dataset.a = this.label(a);
+      node.dataset.b = this.label(b);
+      node.dataset.dimension = s.dim;
+      if (!this.need([a, b])) {
+        this.purge(node);
+        node.replaceChildren(el('p', {class: 'cv-small cv-loading', text: this.fetchError || 'Loading…'}));
+        this.views.differenceTable.replaceChildren();
+        return;
+      }
+      const va = this.dimView(a), vb = this.dimView(b), q = this.queryAxis();
+      const da = this.variant(a).axis, db = this.variant(b).axis;
+      const rows = q.labels.map((l, k) => ({k, label: l, ca: va.contributions[k], cb: vb.contributions[k],
+        diff: va.contributions[k] - vb.contributions[k], ma: da.labels[va.best[k]], mb: db.labels[vb.best[k]]}));
+      const total = va.score - vb.score;
+      const la = plotlyText(this.label(a)), lb = plotlyText(this.label(b));
+      const keys = rows.map(r => `#${r.k} ${plotlyText(r.label)}`);
+      const title = `Why ${la} ${total >= 0 ? 'above' : 'below'} ${lb}: ${fixed(va.score, 2)} − ${fixed(vb.score, 2)} = ${signed(total, 2)}`;
+      const layout = this.layout(title, `right: the query token adds more to ${la}; left: more to ${lb} · ${s.dim} dimensions`,
+        150 + ROW_PX * rows.length);
+      layout.yaxis = {type: 'category', categoryorder: 'array', categoryarray: keys, tickvals: keys, autorange: 'reversed', automargin: true,
+        ticktext: rows.map(r => tickLabel(r.label, q.kinds[r.k]))};
+      layout.xaxis = {title: {text: `contribution to ${la} − contribution to ${lb}`}, zeroline: true, zerolinecolor: '#444', gridcolor: '#eeeeee', automargin: true};
+      this.plot(node, [{type: 'bar', orientation: 'h', x: rows.map(r => r.diff), y: keys,
+        marker: {color: rows.map(r => r.diff >= 0 ? A_COLOR : B_COLOR)},
+        customdata: rows.map(r => [r.ca, r.cb, plotlyText(r.ma), plotlyText(r.mb)]),
+        hovertemplate: `query %{y}<br>${la}: %{customdata[0]:.3f} (→ %{customdata[2]})<br>${lb}: %{customdata[1]:.3f} (→ %{customdata[3]})<br>difference %{x:+.3f}<extra></extra>`}],
+        layout);
+      node.dataset.total = total;
+      const A = this.label(a), B = this.label(b);
+      const sorted = rows.slice().sort((x, y) => Math.abs(y.diff) - Math.abs(x.diff));
+      this.views.differenceTable.replaceChildren(table(
+        ['Query token', `${A} adds`, `${A} match`, `${B} adds`, `${B} match`, `${A} − ${B}`],
+        sorted.map(r => [`${r.label} (#${r.k})`, fixed(r.ca, 3), r.ma, fixed(r.cb, 3), r.mb, fixed(r.diff, 3)])));
+    }
+  }
+
+  global.ColbertViz = {
+    version: 1,
+    mount(root, payload, options) { return new Explorer(root, payload, options); },
+  };
+})(typeof window !== 'undefined' ? window : globalThis);
