@@ -188,13 +188,12 @@ def merge(expl: Explanation) -> Explanation:
         return expl
     q_groups = word_groups(expl.query, expl.query_text)
     d_groups = word_groups(expl.document, expl.document_text)
-    d_scored = expl.document.scored
-    sim = np.full((len(q_groups), len(d_groups)), -np.inf, dtype=np.float32)
-    for b, dg in enumerate(d_groups):
-        cols = [j for j in dg if d_scored[j]] or dg
-        block = expl.similarity[:, cols].max(axis=1)
-        for a, qg in enumerate(q_groups):
-            sim[a, b] = block[qg].max()
+    # Groups are runs of consecutive positions, so each word's maximum is one reduceat.
+    q_starts, d_starts = [g[0] for g in q_groups], [g[0] for g in d_groups]
+    masked = np.where(expl.document.scored, expl.similarity, -np.inf)
+    columns = np.maximum.reduceat(masked, d_starts, axis=1)
+    columns = np.where(np.isneginf(columns), np.maximum.reduceat(expl.similarity, d_starts, axis=1), columns)
+    sim = np.maximum.reduceat(columns, q_starts, axis=0).astype(np.float32)
     word_of = np.empty(len(expl.document), dtype=np.int64)
     for b, dg in enumerate(d_groups):
         word_of[dg] = b

@@ -122,25 +122,23 @@ def _dimension_view(expl: Explanation) -> dict:
 
 def document_payload(analysis: Analysis, index: int) -> dict:
     """The views of document ``index`` at every dimension, on both axes."""
+    tokens = {d: analysis.explain(index, d) for d in analysis.dimensions}
     variants = {}
     for name, merged in VARIANTS.items():
-        dims = {}
-        expl = None
-        for d in analysis.dimensions:
-            expl = analysis.explain(index, d, merged)
-            dims[str(d)] = _dimension_view(expl)
-        assert expl is not None
+        explanations = {d: merge(e) if merged else e for d, e in tokens.items()}
+        dims = {str(d): _dimension_view(e) for d, e in explanations.items()}
+        expl = explanations[analysis.dimensions[0]]
         short = len(expl.document) <= MAX_HIGHLIGHT_TOKENS
         variants[name] = {
             "axis": _axis(expl.document),
             "pieces": text_pieces(expl, np.ones(len(expl.document), bool)) if short else None,
             "dims": dims,
         }
-    changes = match_changes_table(analysis, index)
+    changes = match_changes_table(analysis, index, tokens)
     return {
         "index": index,
         "variants": variants,
-        "untokenized_tail": untokenized_tail(analysis.explain(index, analysis.dimensions[0])),
+        "untokenized_tail": untokenized_tail(tokens[analysis.dimensions[0]]),
         "match_changes": {"columns": list(changes.columns), "rows": changes.values.tolist()},
     }
 

@@ -8,6 +8,7 @@ import pandas as pd
 
 from colbert_viz.analysis import Analysis
 from colbert_viz.compare import match_changes
+from colbert_viz.explain import Explanation
 
 
 def document_label(index: int) -> str:
@@ -60,12 +61,14 @@ def ranking_table(analysis: Analysis, dim: int, top_n: int | None = None, rounde
 
 
 
-def match_changes_table(analysis: Analysis, index: int) -> pd.DataFrame:
+def match_changes_table(analysis: Analysis, index: int,
+                        explanations: dict[int, Explanation] | None = None) -> pd.DataFrame:
     """Query tokens of document ``index`` whose best match is not the same at
     every dimension: one column per dimension with the matched token (and its
-    position)."""
+    position). ``explanations``: the token explanations by dimension, if the
+    caller has them already."""
     native = analysis.dimensions[0]
-    explanations = {d: analysis.explain(index, d) for d in analysis.dimensions}  # each dimension once
+    explanations = explanations or {d: analysis.explain(index, d) for d in analysis.dimensions}
     changed = sorted({c.query_position for d in analysis.dimensions[1:]
                       for c in match_changes(explanations[native], explanations[d])})
     columns = ["Query token", *[f"Match @{d}" for d in analysis.dimensions]]

@@ -30,7 +30,7 @@ from colbert_viz.explorer import document_payload, model_facts, run_payload
 from colbert_viz.explorer_html import asset, plotly_js_path
 from colbert_viz.exports import export_files
 from colbert_viz.inputs import FORMATS
-from colbert_viz.limits import MIN_DOC_TOKENS, LimitError, Limits
+from colbert_viz.limits import LimitError, Limits
 from colbert_viz.registry import ModelRegistry
 from colbert_viz.run_store import RunExpired, RunStore
 from colbert_viz.service import analyze_request, gather_documents, user_errors
@@ -154,11 +154,11 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
             model = gr.Dropdown(registry.choices, value=registry.default, label="Model", elem_id="model",
                                 interactive=len(registry.choices) > 1)
             with gr.Row():
+                # no minimum/maximum: Gradio would refuse out-of-range values with its red "Error" badge;
+                # on_run checks them (limits.check_*) and says why in the status line
                 doc_max = gr.Number(limits.max_doc_tokens, label="Document max tokens", precision=0,
-                                    minimum=MIN_DOC_TOKENS, maximum=limits.max_doc_tokens, elem_id="doc-max-tokens",
-                                    min_width=120)
-                top_n = gr.Number(DEFAULT_TOP_N, label="Top n (0: all)", precision=0, minimum=0,
-                                  maximum=limits.max_docs, elem_id="top-n", min_width=120)
+                                    elem_id="doc-max-tokens", min_width=120)
+                top_n = gr.Number(DEFAULT_TOP_N, label="Top n (0: all)", precision=0, elem_id="top-n", min_width=120)
             gr.Markdown(limits.describe(), elem_classes="cv-small")
     explorer = gr.HTML(None, html_template='<div class="cv-mount"></div>', js_on_load=EXPLORER_JS,
                        head=explorer_head(), elem_id="explorer", server_functions=server_functions)

@@ -90,6 +90,9 @@
       this.o = Object.assign({ids: false, fetchDocument: null, onExport: null}, options || {});
       this.Plotly = this.o.plotly || global.Plotly;
       this.pending = {};
+      this.failed = {};
+      this.deferred = new Set();
+      root.__colbertViz = this;  // a later mount on the same element retires this one
       const dims = payload.model.dimensions;
       const order = payload.rankings[String(dims[0])].order;
       this.state = {dim: dims[0], doc: order[0], a: order[0], b: order[Math.min(1, order.length - 1)],
@@ -99,6 +102,8 @@
     }
 
     id(name) { return this.o.ids ? name : null; }
+
+    live() { return this.root.__colbertViz === this; }
 
     // ---- data access ----
 
@@ -114,14 +119,15 @@
     need(indices) {
       const missing = indices.filter(i => !this.docViews(i));
       if (!missing.length) return true;
-      if (!this.o.fetchDocument) return false;
+      if (!this.o.fetchDocument) { this.fetchError = 'These views are not in this file.'; return false; }
       for (const i of missing) {
+        if (this.failed[i]) { this.fetchError = this.failed[i]; continue; }
         if (this.pending[i]) continue;
         this.pending[i] = Promise.resolve(this.o.fetchDocument(i)).then(views => {
           if (views && views.index === i) this.p.views[String(i)] = views;
-          else this.fetchError = (views && views.error) || `Doc ${i + 1} could not be loaded.`;
-        }).catch(err => { this.fetchError = String(err && err.message || err); })
-          .finally(() => { delete this.pending[i]; this.draw(['document', 'pair']); });
+          else this.failed[i] = (views && views.error) || `${this.label(i)} could not be loaded.`;
+        }).catch(err => { this.failed[i] = String(err && err.message || err); })
+          .finally(() => { delete this.pending[i]; if (this.live()) this.draw(['document', 'pair']); });
       }
       return false;
     }
@@ -232,15 +238,47 @@
 
     pick(doc) { this.set({doc: doc}); }
 
+    /** Redraw what ``what`` names. The heatmap (and the cheap tables) are drawn at once; the other
+     *  charts follow in the next frame, so the view the user looks at changes first.
+     *  ``root.dataset.pending`` is "1" until everything is drawn. */
     draw(what) {
       const all = what.includes('all');
       this.syncControls();
       if (all) { this.drawRanking(); this.drawMenus(); this.drawDimensionTables(); }
       else if (what.includes('rankingSelection')) this.markSelectedRow();
-      if (all || what.includes('document')) this.drawDocument();
-      if (all || what.includes('pair')) this.drawPair();
+      if (all || what.includes('document')) {
+        if (this.drawDocument()) ['contributions', 'highlight', 'changes'].forEach(x => this.deferred.add(x));
+      }
+      if (what.length === 1 && what[0] === 'pair') this.drawPair();  // A or B alone: draw it now
+      else if (all || what.includes('pair')) this.deferred.add('pair');
       this.root.dataset.dimension = this.state.dim;
       this.root.dataset.document = this.state.doc;
+      this.schedule();
+    }
+
+    schedule() {
+      if (!this.deferred.size || this.scheduled) return;
+      this.scheduled = true;
+      this.root.dataset.pending = '1';
+      const flush = () => {
+        if (!this.scheduled || !this.live()) return;
+        this.scheduled = false;
+        const tasks = {contributions: () => this.drawContributions(), highlight: () => this.drawHighlight(),
+          changes: () => this.drawChanges(), pair: () => this.drawPair()};
+        const names = [...this.deferred];
+        this.deferred.clear();
+        for (const name of names) tasks[name]();
+        this.root.dataset.pending = '0';
+      };
+      if (global.requestAnimationFrame) global.requestAnimationFrame(() => setTimeout(flush, 0));
+      setTimeout(flush, 100);  // a hidden page has no animation frames
+    }
+
+    /** Tag a view with what it shows, for readers and tests. */
+    stamp(node) {
+      node.dataset.document = this.label(this.state.doc);
+      node.dataset.dimension = this.state.dim;
+      node.dataset.merge = this.variantName();
     }
 
     syncControls() {
@@ -318,33 +356,32 @@
       return out;
     }
 
+    /** The selected document's heatmap now; false while its views are still on their way. */
     drawDocument() {
-      const s = this.state, i = s.doc;
+      const i = this.state.doc, views = this.views;
       this.docSelect.value = String(i);
-      const ready = this.need([i]);
-      const views = this.views;
-      for (const name of ['heatmap', 'contributions', 'highlight', 'changes']) {
-        views[name].dataset.document = this.label(i);
-        views[name].dataset.dimension = s.dim;
-        views[name].dataset.merge = s.merge ? 'words' : 'tokens';
-      }
-      if (!ready) {
+      if (!this.need([i])) {
         const text = this.fetchError || `Loading the views of ${this.label(i)}…`;
         this.message.textContent = text;
         for (const name of ['heatmap', 'contributions', 'highlight']) {
           this.purge(views[name]);
           views[name].replaceChildren(el('p', {class: 'cv-small cv-loading', text: text}));
+          this.stamp(views[name]);
+          views[name].dataset.loading = '1';
         }
-        return;
+        return false;
       }
       this.message.textContent = '';
       this.fetchError = null;
       this.drawHeatmap();
-      this.drawContributions();
-      this.drawHighlight();
-      const mc = this.docViews(i).match_changes;
-      views.changes.replaceChildren(mc.rows.length ? table(mc.columns, mc.rows)
+      return true;
+    }
+
+    drawChanges() {
+      const i = this.state.doc, mc = this.docViews(i).match_changes;
+      this.views.changes.replaceChildren(mc.rows.length ? table(mc.columns, mc.rows)
         : el('p', {class: 'cv-small', text: `${this.label(i)}: every query token keeps its best match at every dimension.`}));
+      this.stamp(this.views.changes);
     }
 
     purge(node) { if (this.Plotly && node.classList.contains('js-plotly-plot')) this.Plotly.purge(node); }
@@ -423,11 +460,14 @@
       if (cols.length > WIDE_FROM) Object.assign(layout, {width: 220 + COLUMN_PX * cols.length, autosize: false});
       layout.xaxis = {type: 'category', categoryorder: 'array', categoryarray: xKeys, tickvals: xKeys,
         ticktext: cols.map(c => c.gap ? `<i>… ${c.count} tokens</i>` : tickLabel(d.labels[c.start], d.kinds[c.start])),
-        tickangle: -60, tickfont: {size: 10}, showgrid: false, automargin: true};
+        tickangle: -60, tickfont: {size: 10}, showgrid: false};
+      layout.margin = this.margins(rows.map(r => q.labels[r]), cols.map(c => c.gap ? `… ${c.count} tokens` : d.labels[c.start]));
       layout.yaxis = {type: 'category', categoryorder: 'array', categoryarray: yKeys, tickvals: yKeys,
-        autorange: 'reversed', showgrid: false, automargin: true, ticktext: rows.map(r => tickLabel(q.labels[r], q.kinds[r]))};
+        autorange: 'reversed', showgrid: false, ticktext: rows.map(r => tickLabel(q.labels[r], q.kinds[r]))};
       this.plot(this.views.heatmap, traces, layout);
       const node = this.views.heatmap;
+      this.stamp(node);
+      delete node.dataset.loading;
       node.dataset.columns = cols.length;
       node.dataset.rows = rows.length;
       node.dataset.title = title;
@@ -438,6 +478,14 @@
         this.startInput.value = s.start;
         this.startValue.textContent = ` ${s.start}`;
       }
+    }
+
+    /** Margins that fit the tick labels (computed here: plotly's automargin costs a second layout pass). */
+    margins(yLabels, xLabels) {
+      const longest = labels => labels.reduce((m, l) => Math.max(m, Math.min(18, String(l).length)), 0);
+      const m = {l: 24 + 7 * longest(yLabels), r: 10, t: 72, b: 10};
+      if (xLabels) m.b = 20 + Math.round(6 * 0.87 * longest(xLabels));
+      return m;
     }
 
     layout(title, subtitle, height) {
@@ -453,14 +501,18 @@
       const layout = this.layout(`Contributions: total ${fixed(total, 2)} = the score`, this.subtitle(i, false),
         150 + ROW_PX * q.labels.length);
       layout.bargap = 0.25;
-      layout.yaxis = {type: 'category', categoryorder: 'array', categoryarray: keys, tickvals: keys, autorange: 'reversed', automargin: true,
+      layout.yaxis = {type: 'category', categoryorder: 'array', categoryarray: keys, tickvals: keys, autorange: 'reversed',
         ticktext: q.labels.map((l, k) => tickLabel(l, q.kinds[k]))};
-      layout.xaxis = {title: {text: 'similarity of the best match (cosine)'}, zeroline: true, gridcolor: '#eeeeee', automargin: true};
+      layout.xaxis = {title: {text: 'similarity of the best match (cosine)'}, zeroline: true, gridcolor: '#eeeeee'};
+      layout.margin = this.margins(q.labels);
+      layout.margin.b = 50;
       this.plot(this.views.contributions, [{type: 'bar', orientation: 'h', x: view.contributions, y: keys,
         marker: {color: q.kinds.map(k => KIND_COLORS[k] || KIND_COLORS.text)},
         text: matched.map(m => `→ ${m}`), textposition: 'auto', insidetextanchor: 'end', customdata: matched,
         hovertemplate: 'query %{y}<br>best match %{customdata}<br>adds %{x:.3f}<extra></extra>'}], layout);
       this.views.contributions.dataset.total = total;
+      this.stamp(this.views.contributions);
+      delete this.views.contributions.dataset.loading;
       this.views.contributions.dataset.bars = view.contributions.length;
     }
 
@@ -503,6 +555,8 @@
           ' a query token\'s MaxSim match · ', el('span', {class: 'cv-tok cv-skipped', text: 'grey'}),
           ' skipped punctuation (not scored) · hover a token for details'));
       this.views.highlight.replaceChildren(box);
+      this.stamp(this.views.highlight);
+      delete this.views.highlight.dataset.loading;
     }
 
     drawPair() {
@@ -529,9 +583,11 @@
       const title = `Why ${la} ${total >= 0 ? 'above' : 'below'} ${lb}: ${fixed(va.score, 2)} − ${fixed(vb.score, 2)} = ${signed(total, 2)}`;
       const layout = this.layout(title, `right: the query token adds more to ${la}; left: more to ${lb} · ${s.dim} dimensions`,
         150 + ROW_PX * rows.length);
-      layout.yaxis = {type: 'category', categoryorder: 'array', categoryarray: keys, tickvals: keys, autorange: 'reversed', automargin: true,
+      layout.yaxis = {type: 'category', categoryorder: 'array', categoryarray: keys, tickvals: keys, autorange: 'reversed',
         ticktext: rows.map(r => tickLabel(r.label, q.kinds[r.k]))};
-      layout.xaxis = {title: {text: `contribution to ${la} − contribution to ${lb}`}, zeroline: true, zerolinecolor: '#444', gridcolor: '#eeeeee', automargin: true};
+      layout.xaxis = {title: {text: `contribution to ${la} − contribution to ${lb}`}, zeroline: true, zerolinecolor: '#444', gridcolor: '#eeeeee'};
+      layout.margin = this.margins(q.labels);
+      layout.margin.b = 50;
       this.plot(node, [{type: 'bar', orientation: 'h', x: rows.map(r => r.diff), y: keys,
         marker: {color: rows.map(r => r.diff >= 0 ? A_COLOR : B_COLOR)},
         customdata: rows.map(r => [r.ca, r.cb, plotlyText(r.ma), plotlyText(r.mb)]),
@@ -548,6 +604,7 @@
 
   global.ColbertViz = {
     version: 1,
+    Explorer: Explorer,
     mount(root, payload, options) { return new Explorer(root, payload, options); },
   };
 })(typeof window !== 'undefined' ? window : globalThis);
