@@ -179,7 +179,8 @@ def merge(expl: Explanation) -> Explanation:
     """Regroup both axes into words; the score and its total are unchanged.
 
     - similarity[qw, dw] is the largest similarity between a token of query word
-      qw and a scored token of document word dw (any token if none is scored);
+      qw and a token of document word dw (``word_groups`` never puts a skipped
+      token in a word with others, so a word is scored whole or not at all);
     - contributions[qw] is the sum of its tokens' contributions;
     - best_index[qw] is the word holding the best match of the word's token
       that contributes most.
@@ -189,11 +190,8 @@ def merge(expl: Explanation) -> Explanation:
     q_groups = word_groups(expl.query, expl.query_text)
     d_groups = word_groups(expl.document, expl.document_text)
     # Groups are runs of consecutive positions, so each word's maximum is one reduceat.
-    q_starts, d_starts = [g[0] for g in q_groups], [g[0] for g in d_groups]
-    masked = np.where(expl.document.scored, expl.similarity, -np.inf)
-    columns = np.maximum.reduceat(masked, d_starts, axis=1)
-    columns = np.where(np.isneginf(columns), np.maximum.reduceat(expl.similarity, d_starts, axis=1), columns)
-    sim = np.maximum.reduceat(columns, q_starts, axis=0).astype(np.float32)
+    columns = np.maximum.reduceat(expl.similarity, [g[0] for g in d_groups], axis=1)
+    sim = np.maximum.reduceat(columns, [g[0] for g in q_groups], axis=0).astype(np.float32)
     word_of = np.empty(len(expl.document), dtype=np.int64)
     for b, dg in enumerate(d_groups):
         word_of[dg] = b

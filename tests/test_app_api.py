@@ -13,8 +13,11 @@ from colbert_viz.limits import Limits
 from colbert_viz.registry import ModelRegistry, model_choices
 
 LIMITS = Limits(max_docs=10, max_chars=2000, max_tokens=4000, max_doc_tokens=1024)
-REQUIRED_IDS = {"query", "documents", "run", "dimension", "ranking", "heatmap", "contributions", "highlight",
-                "compare", "banner", "status"}
+REQUIRED_IDS = {"query", "documents", "run", "explorer", "banner", "status", "upload", "model", "doc-max-tokens",
+                "top-n", "exports", "how-to-read"}
+# Drawn by the explorer in the browser (checked in test_browser.py): dimension, ranking, selected-document,
+# hide-expansion, hide-special, merge-words, heatmap, window-controls, contributions, highlight, compare,
+# dimension-table, kendall-tau, match-changes, why, doc-a, doc-b, difference, difference-table, export.
 EXAMPLE_IDS = {"example-berlin", "example-de", "example-fr", "example-es", "example-zh", "example-ja",
                "example-ar", "example-ru", "example-en", "example-cross-lingual", "example-code-search",
                "example-punctuation"}

@@ -152,3 +152,18 @@ def test_standalone_and_notebook_html_embed_plotly_once(payload):
     assert (first.count("plotly.js v"), second.count("plotly.js v")) in {(1, 0), (0, 0)}
     assert notebook_html(payload, include_plotlyjs=True).count("plotly.js v") == 1
     assert "ColbertViz" in second
+
+
+def test_how_to_read_follows_the_model():
+    from colbert_viz.page_text import dimension_note, how_to_read
+
+    jina = model_facts(query_record(["a", "b"], n_expansion=27), (128, 96, 64))
+    text = how_to_read(jina)
+    assert "`<mask>`" in text and "between −32 and 32" in text and "`▁` marks the start" in text
+    assert "`[QueryMarker]`" in text and "128 is the model's native output" in text
+    assert dimension_note(jina).startswith("128 is native; 96 and 64")
+    record = query_record(["berlin"], n_expansion=0)
+    record = type(record)(**{**vars(record), "tokens": ["[CLS]", "[unused0]", "berlin", "[SEP]"]})
+    text = how_to_read(model_facts(record, (384, 128, 96, 64)))
+    assert "No query expansion" in text and "<mask>" not in text and "`##`" in text
+    assert "between −4 and 4" in text and "384 is the model's native output" in text

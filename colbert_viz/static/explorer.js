@@ -186,6 +186,9 @@
           ' Raw window instead of the match view'),
         el('label', {class: 'cv-range', id: this.id('window-start')}, 'Window start (token position) ',
           this.startInput, this.startValue));
+      if (global.ResizeObserver) {  // rows scrolled into view stop below the sticky bar, however it wraps
+        new ResizeObserver(() => this.root.style.setProperty('--cv-bar-height', `${bar.offsetHeight}px`)).observe(bar);
+      }
       this.message = el('div', {class: 'cv-message', role: 'status'});
       const exportButton = this.o.onExport ? el('button', {class: 'cv-button', id: this.id('export'), type: 'button',
         text: 'Export current view', onclick: () => this.o.onExport(Object.assign({}, this.state))}) : null;
