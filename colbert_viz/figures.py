@@ -19,8 +19,8 @@ from colbert_viz.layout import Segment, collapse, raw_window, segment_values, sh
 
 COLORSCALE = "Viridis"
 SKIPPED_COLORSCALE = [[0.0, "#f1f1f1"], [1.0, "#8c8c8c"]]
-KIND_COLORS = {"text": "#2f6db5", "special": "#8e5bb5", "marker": "#8e5bb5", "expansion": "#9aa4b1",
-               "skipped": "#bdbdbd"}
+KIND_COLORS = {"text": "#2f6db5", "typed": "#c2185b", "special": "#8e5bb5", "marker": "#8e5bb5",
+               "expansion": "#9aa4b1", "skipped": "#bdbdbd"}
 A_COLOR, B_COLOR = "#1b9e77", "#d95f02"
 ROW_PX, COLUMN_PX, WIDE_FROM = 18, 12, 80
 FONT = {"family": "Inter, system-ui, sans-serif", "size": 12}
@@ -28,12 +28,18 @@ FONT = {"family": "Inter, system-ui, sans-serif", "size": 12}
 
 def display_label(label: str, kind: str, max_chars: int = 18) -> str:
     """A token label as plotly text: cut to ``max_chars``, escaped, non-text
-    kinds in grey italics."""
+    kinds in grey italics, special tokens typed in the text in their own colour.
+
+    >>> display_label("<s>", "typed")
+    "<span style='color:#c2185b'>&lt;s&gt;</span>"
+    """
     if len(label) > max_chars:
         label = label[: max_chars - 1] + "…"
     text = html.escape(label)
     if kind in ("special", "marker", "expansion", "skipped"):
         return f"<span style='color:#8a8a8a'><i>{text}</i></span>"
+    if kind == "typed":
+        return f"<span style='color:{KIND_COLORS['typed']}'>{text}</span>"
     return text
 
 

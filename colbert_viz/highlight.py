@@ -52,6 +52,9 @@ def _tooltip(expl: Explanation, pos: int, query_idx: int, similarity: float, cho
     lines = [f"{doc.labels[pos]}  (token {pos})"]
     if doc.kinds[pos] == "skipped":
         lines.append("skipped: punctuation is not scored")
+    elif doc.kinds[pos] == "typed":
+        lines.append(f"typed in the text: parsed as the special token {doc.labels[pos]}, "
+                     "as the model's tokenizer does")
     lines.append(f"closest query token: {query.labels[query_idx]} ({similarity:.3f})")
     if chosen_by:
         names = ", ".join(f"{query.labels[q]} ({expl.best_similarity[q]:.3f})" for q in chosen_by[:8])
@@ -119,6 +122,8 @@ def highlight_html(expl: Explanation, zrange: tuple[float, float], max_tokens: i
         notes.append(f"Truncated: the document was cut to {len(doc):,} tokens; the last {rest:,} characters "
                      "were not encoded and play no part in the score.")
     note_html = "".join(f'<div class="cv-note">{_esc(n)}</div>' for n in notes)
+    typed = (' · <span class="cv-tok cv-typed">&lt;s&gt;</span> a special token typed in the text'
+             if "typed" in doc.kinds else "")
     return (f'<div class="cv-highlight" data-dimension="{expl.dim}" data-document="{_esc(label)}" '
             f'data-score="{expl.score:.4f}" data-tokens="{len(doc)}" data-shown="{shown}">'
             f'<div class="cv-hl-title">{_esc(label)}{" · " if label else ""}{expl.dim} dimensions · '
@@ -126,5 +131,5 @@ def highlight_html(expl: Explanation, zrange: tuple[float, float], max_tokens: i
             f'<div class="cv-hl-text">{"".join(parts)}</div>'
             '<div class="cv-legend"><span class="cv-tok" style="background:rgba(255,153,0,0.8)">shade</span> '
             'best similarity to any query token · <span class="cv-tok cv-win">outlined</span> a query token\'s '
-            'MaxSim match · <span class="cv-tok cv-skipped">grey</span> skipped punctuation (not scored) · '
-            'hover a token for details</div></div>')
+            'MaxSim match · <span class="cv-tok cv-skipped">grey</span> skipped punctuation (not scored)'
+            f'{typed} · hover a token for details</div></div>')
