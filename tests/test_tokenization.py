@@ -556,6 +556,13 @@ def test_mask_that_strips_the_space_before_it(folder):
     assert q.tokens[2:5] == ["[QueryMarker]", "▁hi", "<mask>"]
     assert q.typed_special[:6].tolist() == [False, False, True, False, True, False]
     assert [text[s:e] for s, e in q.spans[2:5]] == ["[QueryMarker]", "hi", "<mask>"]
+    # a token that strips the spaces after it (rstrip) loses them from its span too
+    raw.add_special_tokens([AddedToken("[DocumentMarker]", rstrip=True, special=True, normalized=False)])
+    text = "a [DocumentMarker]   b"
+    assert raw.encode(text, add_special_tokens=False).offsets[2] == (2, 21)
+    d = ColbertTokenizer(raw, TokenizerSettings()).tokenize_documents([text])[0]
+    assert d.typed_special.tolist() == [False, False, False, False, True, False, False]
+    assert d.spans[4] == (2, 18)
 
 
 def test_unknown_character_is_not_a_typed_special(tok, raw):
