@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import html
 import json
+import math
+import re
 
 import numpy as np
 import pytest
 
 from colbert_viz.explain import Explanation, explain, merge, token_kinds, word_groups
+from colbert_viz.figures import KIND_COLORS, contributions_figure, display_label
+from colbert_viz.highlight import highlight_html
+from colbert_viz.layout import SPECIAL_KINDS, shown_positions
+from colbert_viz.records import TokenVectors
 from colbert_viz.scoring import maxsim
 
 GERMAN_QUERY = "Wie schnell wächst die Bevölkerung Berlins?"
 GERMAN_DOC = "Die Bevölkerung Berlins wächst jedes Jahr, und die Hauptstadt zählt 3,85 Millionen Einwohner."
 CHINESE_QUERY = "柏林的人口是多少？"
 CHINESE_DOC = "柏林是德国的首都，人口约三百八十万。Berlin population"
+TYPED_QUERY = "find <mask> and [QueryMarker] in <p>HTML</p>"
+TYPED_DOC = "HTML <s>struck</s> text, a [DocumentMarker] and <mask>."
 
 
 @pytest.fixture(scope="module")
@@ -255,3 +264,78 @@ def test_to_dict_is_json(analysis, berlin, merge_words):
     sim = np.array(back["similarity"])
     assert sim.shape == e.similarity.shape
     np.testing.assert_allclose(sim, e.similarity, atol=1e-5)
+
+
+# ---- special tokens typed in the text -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def typed(tiny_model):
+    q = tiny_model.encode_queries([TYPED_QUERY])[0]
+    d = tiny_model.encode_documents([TYPED_DOC])[0]
+    return q, d, explain(q, d, 96)
+
+
+def test_typed_special_tokens_are_their_own_kind(typed):
+    q, d, e = typed
+    assert [q.tokens[i] for i in np.flatnonzero(q.typed_special)] == ["<mask>", "[QueryMarker]"]
+    assert [d.tokens[i] for i in np.flatnonzero(d.typed_special)] == ["<s>", "</s>", "[DocumentMarker]", "<mask>"]
+    for record, axis in ((q, e.query), (d, e.document)):
+        assert [i for i, k in enumerate(axis.kinds) if k == "typed"] == np.flatnonzero(record.typed_special).tolist()
+        assert axis.kinds[:2] == ["special", "marker"]
+    # the typed <mask> is not query expansion: the expansion rows are the placed ones after </s>
+    end = q.tokens.index("</s>", 2)
+    assert e.query.kinds[end] == "special"
+    assert [i for i, k in enumerate(e.query.kinds) if k == "expansion"] == list(range(end + 1, 32))
+    # scored like text: candidates for MaxSim, never skipped
+    assert e.document.scored[d.typed_special].all()
+    assert "skipped" in e.document.kinds
+
+
+def test_hiding_special_tokens_keeps_typed_ones(typed):
+    q, d, e = typed
+    assert SPECIAL_KINDS == ("special", "marker")
+    for axis, record in ((e.query, q), (e.document, d)):
+        shown = shown_positions(axis, hide_expansion=True, hide_special=True).tolist()
+        assert set(np.flatnonzero(record.typed_special).tolist()) <= set(shown)
+        assert not set(np.flatnonzero(record.special | record.expansion).tolist()) & set(shown)
+
+
+def test_typed_special_tokens_stay_single_when_merging(typed):
+    q, d, e = typed
+    m = merge(e)
+    check_merged(e, m)
+    for axis, record in ((m.query, q), (m.document, d)):
+        typed_items = [k for k, kind in enumerate(axis.kinds) if kind == "typed"]
+        assert [axis.groups[k] for k in typed_items] == [[i] for i in np.flatnonzero(record.typed_special)]
+        assert [axis.labels[k] for k in typed_items] == [record.tokens[i] for i in np.flatnonzero(record.typed_special)]
+    # the word before a typed <s> and the piece after it are not glued to it
+    assert "HTML" in m.document.labels and "struck" in m.document.labels
+
+
+def test_typed_special_tokens_in_the_views(typed):
+    q, d, e = typed
+    markup = highlight_html(e, (0.0, 1.0))
+    typed_spans = re.findall(r'<span class="cv-tok cv-typed[^"]*"[^>]*title="([^"]*)">([^<]*)</span>', markup)
+    assert [html.unescape(t) for _, t in typed_spans] == ["<s>", "</s>", "[DocumentMarker]", "<mask>"]
+    for title, text in typed_spans:
+        assert (f"typed in the text: parsed as the special token {html.unescape(text)}, as the model's tokenizer does"
+                in html.unescape(title))
+    assert "a special token typed in the text" in markup
+    # the text reads exactly as typed (chips: placed specials and bare word boundaries)
+    body = markup.split('<div class="cv-hl-text">', 1)[1].split('<div class="cv-legend">', 1)[0]
+    body = re.sub(r'<span class="[^"]*cv-chip[^"]*"[^>]*>[^<]*</span>', "", body)
+    assert html.unescape(re.sub(r"<[^>]+>", "", body)) == TYPED_DOC
+    assert KIND_COLORS["typed"] not in {KIND_COLORS[k] for k in KIND_COLORS if k != "typed"}
+    assert display_label("<mask>", "typed") == f"<span style='color:{KIND_COLORS['typed']}'>&lt;mask&gt;</span>"
+    colors = contributions_figure(e).data[0].marker.color
+    assert [i for i, c in enumerate(colors) if c == KIND_COLORS["typed"]] == np.flatnonzero(q.typed_special).tolist()
+
+
+def test_records_built_without_the_flag_have_none_typed():
+    record = TokenVectors(text="a", kind="document", ids=np.array([0, 5, 2]), tokens=["<s>", "▁a", "</s>"],
+                          spans=[(0, 0), (0, 1), (0, 0)], special=np.array([True, False, True]),
+                          marker=np.zeros(3, bool), expansion=np.zeros(3, bool), skipped=np.zeros(3, bool),
+                          n_text_tokens=1, truncated=False, vectors=np.eye(3, dtype=np.float32))
+    assert record.typed_special.tolist() == [False, False, False]
+    assert token_kinds(record) == ["special", "text", "special"]
