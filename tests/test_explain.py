@@ -66,35 +66,69 @@ def test_score_equals_rerank_score(tiny_model, analysis, berlin):
     assert e.score == analysis.explain(3, 64).score
 
 
-def test_contributions_sum_exactly_to_score(analysis):
-    for _, _, e in all_explanations(analysis):
-        assert e.contributions.dtype == np.float64
-        assert e.contributions.shape == (32,)
-        assert float(e.contributions.sum()) == e.score
-        np.testing.assert_array_equal(e.contributions, e.best_similarity.astype(np.float64))
+def brute_force(query: np.ndarray, document: np.ndarray, scored: np.ndarray, dim: int):
+    """Python loops over float64 dot products of the first ``dim`` components,
+    re-normalised: the similarity matrix and each query row's best scored column."""
+    def prefix(vector):
+        head = [float(x) for x in vector[:dim]]
+        norm = math.sqrt(sum(x * x for x in head))
+        return [x / norm for x in head]
+
+    qs, ds = [prefix(v) for v in query], [prefix(v) for v in document]
+    sim = [[sum(a * b for a, b in zip(qi, dj)) for dj in ds] for qi in qs]
+    candidates = [j for j in range(len(ds)) if scored[j]]
+    best = [max(candidates, key=lambda j: row[j]) for row in sim]
+    return np.array(sim), best
 
 
-def test_similarity_matrix_is_every_pair(analysis):
-    for dim, i, e in all_explanations(analysis):
-        d = analysis.documents[i]
-        assert e.similarity.shape == (32, len(d))
-        expected = analysis.query.at_dim(dim) @ d.at_dim(dim).T
-        np.testing.assert_allclose(e.similarity, expected, atol=1e-6)
+def test_explanation_matches_brute_force(analysis):
+    """Similarities, best matches, contributions and the score against plain loops,
+    at every dimension (Matryoshka prefixes re-normalised) for three documents."""
+    saw_skipped_winner = False
+    for dim in analysis.dimensions:
+        for i in (0, 3, 6):
+            e = analysis.explain(i, dim)
+            d = analysis.documents[i]
+            sim, best = brute_force(analysis.query.vectors, d.vectors, d.scored, dim)
+            assert e.similarity.shape == sim.shape == (32, len(d))
+            np.testing.assert_allclose(e.similarity, sim, atol=2e-6, rtol=0)
+            rows = np.arange(32)
+            # the chosen column is scored and as good as the brute-force best (ties allowed)
+            assert d.scored[e.best_index].all() and e.document.scored.tolist() == d.scored.tolist()
+            np.testing.assert_allclose(sim[rows, e.best_index], sim[rows, best], atol=2e-6, rtol=0)
+            np.testing.assert_allclose(e.best_similarity, sim[rows, best], atol=2e-6, rtol=0)
+            np.testing.assert_allclose(e.contributions, sim[rows, best], atol=2e-6, rtol=0)
+            assert e.score == pytest.approx(sum(sim[r, best[r]] for r in rows), abs=1e-4)
+            assert e.contributions.dtype == np.float64 and float(e.contributions.sum()) == e.score
+            # would an unscored (punctuation) column have won? then the skiplist mattered
+            saw_skipped_winner |= bool((sim.max(axis=1) > sim[rows, best] + 1e-6).any())
+    assert saw_skipped_winner, "some skipped token beats every scored one for some query row"
 
 
-def test_best_index_points_to_scored_document_tokens(analysis):
-    saw_skipped = False
-    for _, i, e in all_explanations(analysis):
-        d = analysis.documents[i]
-        saw_skipped |= bool(d.skipped.any())
-        assert d.scored[e.best_index].all()
-        rows = np.arange(32)
-        np.testing.assert_array_equal(e.best_similarity, e.similarity[rows, e.best_index])
-        # nothing scored beats it
-        masked = np.where(d.scored[None, :], e.similarity, -np.inf)
-        np.testing.assert_array_equal(e.best_similarity, masked.max(axis=1))
-        assert e.document.scored.tolist() == d.scored.tolist()
-    assert saw_skipped, "the Berlin set has punctuation on the skiplist"
+def hand_record(kind: str, vectors: list[list[float]], skipped: list[bool]) -> TokenVectors:
+    n = len(vectors)
+    return TokenVectors(text="x", kind=kind, ids=np.arange(n), tokens=[f"t{i}" for i in range(n)],
+                        spans=[(0, 0)] * n, special=np.zeros(n, bool), marker=np.zeros(n, bool),
+                        expansion=np.zeros(n, bool), skipped=np.array(skipped), n_text_tokens=n,
+                        truncated=False, vectors=np.array(vectors, dtype=np.float32))
+
+
+def test_hand_written_vectors_with_known_answers():
+    """Unit vectors whose 2-d prefixes re-normalise to other directions; column 2
+    is skipped and is query row 1's most similar column at 4 dimensions."""
+    q = hand_record("query", [[0.6, 0, 0.8, 0], [0, 1, 0, 0]], [False, False])
+    d = hand_record("document", [[1, 0, 0, 0], [0, 0.6, 0, 0.8], [0, 1, 0, 0], [0.48, 0.36, 0.8, 0]],
+                    [False, False, True, False])
+    e = explain(q, d, 4)
+    np.testing.assert_allclose(e.similarity, [[0.6, 0, 0, 0.928], [0, 0.6, 1.0, 0.36]], atol=1e-6)
+    assert e.best_index.tolist() == [3, 1]
+    np.testing.assert_allclose(e.contributions, [0.928, 0.6], atol=1e-6)
+    assert e.score == pytest.approx(1.528, abs=1e-6)
+    # at 2 dimensions: q → (1, 0), (0, 1); d → (1, 0), (0, 1), (0, 1), (0.8, 0.6)
+    e = explain(q, d, 2)
+    np.testing.assert_allclose(e.similarity, [[1, 0, 0, 0.8], [0, 1, 1, 0.6]], atol=1e-6)
+    assert e.best_index.tolist() == [0, 1]
+    assert e.score == pytest.approx(2.0, abs=1e-6)
 
 
 def test_kinds_labels(analysis):
