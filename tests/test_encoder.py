@@ -37,10 +37,13 @@ def fresh(model: ColbertModel, network=None, **kwargs) -> ColbertModel:
 
 
 class CountingNetwork:
-    """Wraps a network and records the sequence lengths of each call."""
+    """Wraps a network and records the sequence lengths of each call. ``packed`` says
+    which token budget the model applies: the sum of lengths (a packing network, like
+    the native one) or rows × longest (a padding one, the default here)."""
 
-    def __init__(self, network) -> None:
+    def __init__(self, network, packed: bool = False) -> None:
         self.network = network
+        self.packed = packed
         self.calls: list[list[int]] = []
 
     def __call__(self, sequences, key_masks):
@@ -149,6 +152,31 @@ def test_results_do_not_depend_on_batch_size(tiny_model):
     for a, b in zip(one, many):
         assert a.text == b.text and a.ids.tolist() == b.ids.tolist()
         np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-5, rtol=0)
+
+
+def batch_cost(lengths: list[int], packed: bool) -> int:
+    return sum(lengths) if packed else max(lengths) * len(lengths)
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_batches_fill_the_token_budget(tiny_model, packed):
+    """Longest first; each batch within the budget (a single text may exceed it) and
+    full: the next text would not have fitted."""
+    budget = 60
+    texts = DOCS + ["Berlin " * k for k in range(1, 12)]
+    counting = CountingNetwork(tiny_model.network, packed=packed)
+    records = fresh(tiny_model, network=counting, batch_tokens=budget).encode_documents(texts)
+    calls = counting.calls
+    flat = [n for lengths in calls for n in lengths]
+    assert sorted(flat) == sorted(len(r) for r in records) and flat == sorted(flat, reverse=True)
+    assert max(flat) < budget < sum(flat)
+    for lengths, following in zip(calls, calls[1:]):
+        assert len(lengths) == 1 or batch_cost(lengths, packed) <= budget, (lengths, packed)
+        assert batch_cost([*lengths, following[0]], packed) > budget, (lengths, following, packed)
+    assert batch_cost(calls[-1], packed) <= budget
+    # packing fits more than padding would: some batch is over the padded budget
+    over_padded = any(batch_cost(lengths, False) > budget for lengths in calls)
+    assert over_padded == packed
 
 
 def test_results_keep_input_order(tiny_model):
@@ -454,17 +482,25 @@ def test_model_outputs_are_float32_on_cpu(tiny_model):
     assert "dim=128" in repr(tiny_model)
 
 
-def test_analyze_tokenized_equals_analyze(tiny_model, berlin):
-    """Tokenizing first (to check a budget) and encoding those records gives the same analysis."""
+def test_analyze_tokenized_encodes_every_record_in_order(tiny_model, berlin):
+    """Records tokenized first (to check a budget) come back encoded, all of them, in
+    their order, with the vectors an independent model gives each text on its own."""
     tok = tiny_model.tokenizer
-    direct = tiny_model.analyze(berlin["query"], berlin["documents"], 64)
-    staged = tiny_model.analyze_tokenized(tok.tokenize_queries([berlin["query"]])[0],
-                                          tok.tokenize_documents(berlin["documents"], 64))
-    np.testing.assert_array_equal(staged.query.vectors, direct.query.vectors)
-    for a, b in zip(staged.documents, direct.documents):
-        assert a.tokens == b.tokens and a.truncated == b.truncated
-        np.testing.assert_array_equal(a.vectors, b.vectors)
-    np.testing.assert_array_equal(staged.scores(128), direct.scores(128))
+    query, docs = berlin["query"], berlin["documents"]
+    staged = fresh(tiny_model).analyze_tokenized(tok.tokenize_queries([query])[0],
+                                                 tok.tokenize_documents(docs, 64))
+    reference = fresh(tiny_model)  # its own cache: nothing is shared with ``staged``
+    assert staged.query.text == query and staged.query.kind == "query"
+    np.testing.assert_allclose(staged.query.vectors, reference.encode_queries([query])[0].vectors,
+                               atol=1e-5, rtol=0)
+    assert [d.text for d in staged.documents] == docs
+    for text, record in zip(docs, staged.documents):
+        alone = reference.encode_documents([text], doc_maxlen=64)[0]
+        assert record.kind == "document" and record.ids.tolist() == alone.ids.tolist()
+        assert record.truncated == alone.truncated
+        np.testing.assert_allclose(record.vectors, alone.vectors, atol=1e-5, rtol=0)
+    direct = fresh(tiny_model).analyze(query, docs, 64)
+    np.testing.assert_allclose(staged.scores(128), direct.scores(128), atol=1e-4, rtol=0)
     with pytest.raises(ValueError, match="non-empty"):
         tiny_model.analyze_tokenized(tok.tokenize_queries(["q"])[0], [])
 
