@@ -12,8 +12,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import colbert_viz
+from colbert_viz.analysis import Analysis
 from colbert_viz.cache import VectorCache
 from colbert_viz.encoder import ColbertModel, NonFiniteOutputError
+from colbert_viz.records import TokenVectors
 
 QUERY_MARKER, DOC_MARKER, MASK = 250002, 250003, 250001
 
@@ -506,9 +508,25 @@ def test_analyze_tokenized_encodes_every_record_in_order(tiny_model, berlin):
 
 
 def test_similarity_range_covers_every_document(tiny_model, berlin):
-    analysis = tiny_model.analyze(berlin["query"], berlin["documents"])
+    """The shared colour range against float64 similarities of the re-normalised
+    prefixes, every position of every document (skipped ones too)."""
+    analysis = fresh(tiny_model).analyze(berlin["query"], berlin["documents"])
+    assert any(d.skipped.any() for d in analysis.documents)
     for dim in analysis.dimensions:
-        sims = [analysis.query.at_dim(dim) @ d.at_dim(dim).T for d in analysis.documents]
-        want = (min(float(s.min()) for s in sims), max(float(s.max()) for s in sims))
-        assert analysis.similarity_range(dim) == want
-        assert analysis.similarity_range(dim) == want  # the cached value is the same
+        q = cut(analysis.query.vectors, dim)
+        sims = [q @ cut(d.vectors, dim).T for d in analysis.documents]
+        low, high = analysis.similarity_range(dim)
+        assert low == pytest.approx(min(s.min() for s in sims), abs=1e-5)
+        assert high == pytest.approx(max(s.max() for s in sims), abs=1e-5)
+        assert analysis.similarity_range(dim) == (low, high)  # served from its cache
+    # a skipped token counts: here it holds the highest similarity, 1
+    def record(kind, vectors, skipped):
+        n = len(vectors)
+        return TokenVectors(text="x", kind=kind, ids=np.arange(n), tokens=["t"] * n, spans=[(0, 0)] * n,
+                            special=np.zeros(n, bool), marker=np.zeros(n, bool), expansion=np.zeros(n, bool),
+                            skipped=np.array(skipped), n_text_tokens=n, truncated=False,
+                            vectors=np.array(vectors, np.float32))
+
+    hand = Analysis(query=record("query", [[1, 0], [0, 1]], [False, False]),
+                    documents=[record("document", [[1, 0], [0.6, 0.8]], [True, False])], dimensions=(2,))
+    assert hand.similarity_range(2) == pytest.approx((0.0, 1.0), abs=1e-6)
