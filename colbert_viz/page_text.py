@@ -28,6 +28,12 @@ the checkbox to look at the words only (the contribution bars always show every 
 **Markers and special tokens.** `<s>` and `</s>` wrap every text; `[QueryMarker]` or `[DocumentMarker]` follows
 `<s>` and tells the model which side it is encoding. They are vectors like any other and are scored.
 
+**Special tokens typed in a text.** A text that contains `<s>`, `</s>`, `<mask>`, `<unk>`, `<pad>`,
+`[QueryMarker]` or `[DocumentMarker]` (HTML with a `<s>` strike-through tag, say) gets those very tokens: the
+model's own tokenizer parses them that way, and so do Jina's code, Stanford ColBERT, PyLate and FastEmbed, so the
+model sees what this page shows. They are shown in their own colour ("typed" in the hover text), scored like the
+words around them, kept when special tokens are hidden, and a `<mask>` typed in a query is not query expansion.
+
 **Skiplist.** On the document side, bare punctuation pieces such as `,` `.` `?` `-` are not scored (the "reader"
 convention, as in PyLate: each punctuation symbol looked up as a vocabulary token). They stay visible, in grey.
 Pieces with a word-start mark, such as `▁(`, and the bare `▁` before numbers are scored.

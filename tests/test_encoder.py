@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -172,7 +173,7 @@ def test_batches_fill_the_token_budget(tiny_model, packed):
     flat = [n for lengths in calls for n in lengths]
     assert sorted(flat) == sorted(len(r) for r in records) and flat == sorted(flat, reverse=True)
     assert max(flat) < budget < sum(flat)
-    for lengths, following in zip(calls, calls[1:]):
+    for lengths, following in itertools.pairwise(calls):
         assert len(lengths) == 1 or batch_cost(lengths, packed) <= budget, (lengths, packed)
         assert batch_cost([*lengths, following[0]], packed) > budget, (lengths, following, packed)
     assert batch_cost(calls[-1], packed) <= budget

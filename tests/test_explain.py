@@ -346,7 +346,7 @@ def test_typed_special_tokens_stay_single_when_merging(typed):
 
 
 def test_typed_special_tokens_in_the_views(typed):
-    q, d, e = typed
+    q, _, e = typed
     markup = highlight_html(e, (0.0, 1.0))
     typed_spans = re.findall(r'<span class="cv-tok cv-typed[^"]*"[^>]*title="([^"]*)">([^<]*)</span>', markup)
     assert [html.unescape(t) for _, t in typed_spans] == ["<s>", "</s>", "[DocumentMarker]", "<mask>"]
