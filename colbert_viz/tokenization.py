@@ -150,6 +150,7 @@ class ColbertTokenizer:
         tokenizer.encode_special_tokens = False
         self.tokenizer = tokenizer
         self.special_texts = special_token_texts(tokenizer)
+        self.special_ids = np.array(sorted(self.special_texts), dtype=np.int64)
         self.settings = settings
         self.cls_id, self.sep_id = _cls_sep_ids(tokenizer)
         self.mask_id = _first_token_id(tokenizer, MASK_TOKENS, "mask")
@@ -209,12 +210,15 @@ class ColbertTokenizer:
         room = maxlen - len(head) - 1
         n_text = len(encoding.ids)
         body = list(encoding.ids[:room])
-        spans = [_visible(text, s, t) for s, t in zip(encoding.offsets[:room], encoding.tokens[:room])]
-        typed = np.array([self.is_typed_special(text, i, s) for i, s in zip(body, spans)], dtype=bool)
+        text_tokens = list(encoding.tokens[:room])
+        spans = [_visible(text, s, t) for s, t in zip(encoding.offsets[:room], text_tokens)]
+        typed = np.zeros(len(body), bool)
+        for k in np.flatnonzero(np.isin(body, self.special_ids)):
+            if self.is_typed_special(text, body[k], spans[k]):
+                typed[k] = True
+                text_tokens[k] = self.special_texts[body[k]]  # e.g. '<mask>', not ' <mask>' (lstrip)
         ids = head + body + [self.sep_id]
-        tokens = [self.tokenizer.id_to_token(i) for i in head]
-        tokens += [self.tokenizer.id_to_token(i) if t else tok
-                   for i, t, tok in zip(body, typed, encoding.tokens[:room])]
+        tokens = [self.tokenizer.id_to_token(i) for i in head] + text_tokens
         tokens.append(self.tokenizer.id_to_token(self.sep_id))
         spans = [(0, 0)] * len(head) + spans + [(0, 0)]
         n = len(ids)
