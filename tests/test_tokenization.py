@@ -623,3 +623,11 @@ def test_offline_wordpiece_parses_its_own_special_tokens():
     assert d.typed_special.tolist() == [False, True, False, True, False, True, False]
     d = tok.tokenize_documents(["a ☃ [UNK]"])[0]
     assert d.tokens[2:4] == ["[UNK]", "[UNK]"] and d.typed_special[2:4].tolist() == [False, True]
+    # a special token matched on the normalised (lower-cased) text is typed whatever its case
+    reference.add_special_tokens([AddedToken("[Note]", normalized=True, special=True)])
+    note = reference.token_to_id("[Note]")
+    tok = ColbertTokenizer(reference, tok.settings)
+    d = tok.tokenize_documents(["a [NOTE] b ☃"])[0]
+    assert d.ids.tolist() == [cls, 1037, note, 1038, 100, sep]
+    assert d.typed_special.tolist() == [False, False, True, False, False, False]
+    assert d.spans[2] == (2, 8)
