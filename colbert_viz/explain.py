@@ -21,8 +21,9 @@ from colbert_viz.scoring import best_matches, score_of, similarity_matrix
 class Axis:
     """One side of the matrix: labels, flags and, for merged words, which tokens.
 
-    ``kinds`` per position: ``"text"``, ``"special"``, ``"marker"``,
-    ``"expansion"`` or ``"skipped"``. ``spans`` index the original text
+    ``kinds`` per position: ``"text"``, ``"typed"`` (a special token typed in
+    the text, scored like text), ``"special"``, ``"marker"``, ``"expansion"`` or
+    ``"skipped"``. ``spans`` index the original text
     (``(0, 0)`` outside it). ``groups[k]`` lists the token positions of item k.
     """
 
@@ -86,10 +87,16 @@ class Explanation:
 
 
 def token_kinds(record: TokenVectors) -> list[str]:
-    """Per-token kind labels from a record's flags."""
+    """Per-token kind labels from a record's flags (see ``Axis``).
+
+    A special token typed in the text is ``"typed"`` whatever it spells: not a
+    marker, not query expansion, not hidden with the special tokens.
+    """
     kinds = []
     for i in range(len(record)):
-        if record.marker[i]:
+        if record.typed_special[i]:
+            kinds.append("typed")
+        elif record.marker[i]:
             kinds.append("marker")
         elif record.expansion[i]:
             kinds.append("expansion")
@@ -139,7 +146,8 @@ def word_groups(axis: Axis, text: str) -> list[list[int]]:
     A text token joins the previous one when they touch in the text (no space
     between), both start and end with letters, digits or marks, and neither is
     Chinese, Japanese or Korean (whose pieces are already words or characters).
-    Specials, markers, expansion and skipped tokens stay on their own.
+    Specials (placed or typed), markers, expansion and skipped tokens stay on
+    their own.
     """
     groups: list[list[int]] = []
     prev_end = -1

@@ -34,6 +34,11 @@ class Tokenized:
     skipped : (n,) bool, punctuation tokens on the skiplist: kept for display, not scored.
     n_text_tokens : how many tokens the whole text has, before truncation.
     truncated : whether text tokens were cut to fit the maximum length.
+    typed_special : (n,) bool, special tokens typed in the text (``<s>``, ``<mask>``,
+        ``[QueryMarker]`` …) that the tokenizer parsed as those tokens, as the model's
+        own tokenizer does. They are text tokens (``special``, ``marker`` and
+        ``expansion`` stay false), scored like text; their spans cover what was typed.
+        Omitted: all false.
     """
 
     text: str
@@ -47,6 +52,11 @@ class Tokenized:
     skipped: np.ndarray
     n_text_tokens: int
     truncated: bool
+    typed_special: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.typed_special is None:
+            object.__setattr__(self, "typed_special", np.zeros(len(self.tokens), bool))
 
     def __len__(self) -> int:
         return len(self.tokens)

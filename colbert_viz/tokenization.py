@@ -8,6 +8,12 @@ The layout follows jina-colbert-v2 (and Stanford ColBERT / FastEmbed):
 
 Text tokens are cut so that the whole sequence, specials and marker included,
 fits the maximum length; the cut is reported (``truncated``, ``n_text_tokens``).
+
+The text itself is tokenized exactly as the model's own tokenizer does by
+default (``Tokenizer.encode(text, add_special_tokens=False)``): a special token
+typed in the text (``<s>``, ``</s>``, ``<mask>``, ``[QueryMarker]`` …) becomes
+that token, as in Jina's code, Stanford ColBERT, PyLate and FastEmbed. Such
+tokens are flagged ``typed_special``; they are text, scored like text.
 """
 
 from __future__ import annotations
@@ -139,10 +145,12 @@ class ColbertTokenizer:
     def __init__(self, tokenizer: Tokenizer, settings: TokenizerSettings) -> None:
         tokenizer.no_truncation()
         tokenizer.no_padding()
-        # Text that spells a special token ("<s>", "<mask>", "[QueryMarker]") is text:
-        # only this module places specials, markers and expansion tokens.
-        tokenizer.encode_special_tokens = True
+        # Text that spells a special token ("<s>", "<mask>", "[QueryMarker]") becomes that
+        # token, as with the model's own tokenizer (its default): the model sees those ids.
+        tokenizer.encode_special_tokens = False
         self.tokenizer = tokenizer
+        self.special_texts = special_token_texts(tokenizer)
+        self.special_ids = np.array(sorted(self.special_texts), dtype=np.int64)
         self.settings = settings
         self.cls_id, self.sep_id = _cls_sep_ids(tokenizer)
         self.mask_id = _first_token_id(tokenizer, MASK_TOKENS, "mask")
@@ -201,11 +209,18 @@ class ColbertTokenizer:
         head = [self.cls_id] + ([marker_id] if marker_id is not None else [])
         room = maxlen - len(head) - 1
         n_text = len(encoding.ids)
-        ids = head + list(encoding.ids[:room]) + [self.sep_id]
-        tokens = [self.tokenizer.id_to_token(i) for i in head]
-        tokens += list(encoding.tokens[:room]) + [self.tokenizer.id_to_token(self.sep_id)]
-        spans = [(0, 0)] * len(head) + [_visible(text, s, t) for s, t in
-                                         zip(encoding.offsets[:room], encoding.tokens[:room])] + [(0, 0)]
+        body = list(encoding.ids[:room])
+        text_tokens = list(encoding.tokens[:room])
+        spans = [_visible(text, s, t) for s, t in zip(encoding.offsets[:room], text_tokens)]
+        typed = np.zeros(len(body), bool)
+        for k in np.flatnonzero(np.isin(body, self.special_ids)):
+            if self.is_typed_special(text, body[k], spans[k]):
+                typed[k] = True
+                text_tokens[k] = self.special_texts[body[k]]  # e.g. '<mask>', not ' <mask>' (lstrip)
+        ids = head + body + [self.sep_id]
+        tokens = [self.tokenizer.id_to_token(i) for i in head] + text_tokens
+        tokens.append(self.tokenizer.id_to_token(self.sep_id))
+        spans = [(0, 0)] * len(head) + spans + [(0, 0)]
         n = len(ids)
         special = np.zeros(n, bool)
         special[: len(head)] = True
@@ -221,9 +236,11 @@ class ColbertTokenizer:
             spans += [(0, 0)] * n_expansion
         pad = np.zeros(n_expansion, bool)
         ids_arr = np.asarray(ids, np.int64)
+        typed_special = np.zeros(len(ids), bool)
+        typed_special[len(head): n - 1] = typed
         skipped = np.zeros(len(ids), bool)
         if kind == "document" and self.skip_ids:
-            skipped[len(head): n - 1] = np.isin(ids_arr[len(head): n - 1], list(self.skip_ids))
+            skipped[len(head): n - 1] = np.isin(ids_arr[len(head): n - 1], list(self.skip_ids)) & ~typed
         return Tokenized(
             text=text,
             kind=kind,
@@ -236,21 +253,55 @@ class ColbertTokenizer:
             skipped=skipped,
             n_text_tokens=n_text,
             truncated=n_text > room,
+            typed_special=typed_special,
         )
+
+    def is_typed_special(self, text: str, token_id: int, span: tuple[int, int]) -> bool:
+        """Whether a text token is a special token spelled out in ``text``.
+
+        Its id must be a special token's and its characters that token's text
+        (so an unknown character, which also maps to ``<unk>``, is not one).
+        """
+        content = self.special_texts.get(token_id)
+        if content is None:
+            return False
+        piece = text[span[0]: span[1]]
+        normalizer = self.tokenizer.normalizer
+        return piece == content or (normalizer is not None
+                                    and normalizer.normalize_str(piece) == normalizer.normalize_str(content))
 
 
 def _visible(text: str, span: tuple[int, int], token: str = "") -> tuple[int, int]:
     """A token's character span without the whitespace its word-boundary marker stands for.
 
     A bare word-boundary piece (``▁``) shows no character: its span is empty (at the
-    start of a text the tokenizer attributes it to the first character).
+    start of a text the tokenizer attributes it to the first character). A special
+    token that strips the spaces around it (``lstrip``/``rstrip``) loses them too.
+
+    >>> _visible("hi <mask> x", (2, 9))
+    (3, 9)
     """
     start, end = span
     while start < end and text[start].isspace():
         start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
     if token and not token.strip("\u2581"):
         return start, start
     return start, end
+
+
+def special_token_texts(tokenizer: Tokenizer) -> dict[int, str]:
+    """The tokenizer's special tokens: id → the text that spells it.
+
+    >>> from tokenizers.models import WordLevel
+    >>> t = Tokenizer(WordLevel({"a": 0}, unk_token="a"))
+    >>> t.add_special_tokens(["<s>"])
+    1
+    >>> special_token_texts(t)
+    {1: '<s>'}
+    """
+    return {i: token.content for i, token in tokenizer.get_added_tokens_decoder().items() if token.special}
 
 
 def _cls_sep_ids(tokenizer: Tokenizer) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -12,8 +13,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import colbert_viz
+from colbert_viz.analysis import Analysis
 from colbert_viz.cache import VectorCache
 from colbert_viz.encoder import ColbertModel, NonFiniteOutputError
+from colbert_viz.records import TokenVectors
 
 QUERY_MARKER, DOC_MARKER, MASK = 250002, 250003, 250001
 
@@ -37,10 +40,13 @@ def fresh(model: ColbertModel, network=None, **kwargs) -> ColbertModel:
 
 
 class CountingNetwork:
-    """Wraps a network and records the sequence lengths of each call."""
+    """Wraps a network and records the sequence lengths of each call. ``packed`` says
+    which token budget the model applies: the sum of lengths (a packing network, like
+    the native one) or rows × longest (a padding one, the default here)."""
 
-    def __init__(self, network) -> None:
+    def __init__(self, network, packed: bool = False) -> None:
         self.network = network
+        self.packed = packed
         self.calls: list[list[int]] = []
 
     def __call__(self, sequences, key_masks):
@@ -149,6 +155,31 @@ def test_results_do_not_depend_on_batch_size(tiny_model):
     for a, b in zip(one, many):
         assert a.text == b.text and a.ids.tolist() == b.ids.tolist()
         np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-5, rtol=0)
+
+
+def batch_cost(lengths: list[int], packed: bool) -> int:
+    return sum(lengths) if packed else max(lengths) * len(lengths)
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_batches_fill_the_token_budget(tiny_model, packed):
+    """Longest first; each batch within the budget (a single text may exceed it) and
+    full: the next text would not have fitted."""
+    budget = 60
+    texts = DOCS + ["Berlin " * k for k in range(1, 12)]
+    counting = CountingNetwork(tiny_model.network, packed=packed)
+    records = fresh(tiny_model, network=counting, batch_tokens=budget).encode_documents(texts)
+    calls = counting.calls
+    flat = [n for lengths in calls for n in lengths]
+    assert sorted(flat) == sorted(len(r) for r in records) and flat == sorted(flat, reverse=True)
+    assert max(flat) < budget < sum(flat)
+    for lengths, following in itertools.pairwise(calls):
+        assert len(lengths) == 1 or batch_cost(lengths, packed) <= budget, (lengths, packed)
+        assert batch_cost([*lengths, following[0]], packed) > budget, (lengths, following, packed)
+    assert batch_cost(calls[-1], packed) <= budget
+    # packing fits more than padding would: some batch is over the padded budget
+    over_padded = any(batch_cost(lengths, False) > budget for lengths in calls)
+    assert over_padded == packed
 
 
 def test_results_keep_input_order(tiny_model):
@@ -454,25 +485,49 @@ def test_model_outputs_are_float32_on_cpu(tiny_model):
     assert "dim=128" in repr(tiny_model)
 
 
-def test_analyze_tokenized_equals_analyze(tiny_model, berlin):
-    """Tokenizing first (to check a budget) and encoding those records gives the same analysis."""
+def test_analyze_tokenized_encodes_every_record_in_order(tiny_model, berlin):
+    """Records tokenized first (to check a budget) come back encoded, all of them, in
+    their order, with the vectors an independent model gives each text on its own."""
     tok = tiny_model.tokenizer
-    direct = tiny_model.analyze(berlin["query"], berlin["documents"], 64)
-    staged = tiny_model.analyze_tokenized(tok.tokenize_queries([berlin["query"]])[0],
-                                          tok.tokenize_documents(berlin["documents"], 64))
-    np.testing.assert_array_equal(staged.query.vectors, direct.query.vectors)
-    for a, b in zip(staged.documents, direct.documents):
-        assert a.tokens == b.tokens and a.truncated == b.truncated
-        np.testing.assert_array_equal(a.vectors, b.vectors)
-    np.testing.assert_array_equal(staged.scores(128), direct.scores(128))
+    query, docs = berlin["query"], berlin["documents"]
+    staged = fresh(tiny_model).analyze_tokenized(tok.tokenize_queries([query])[0],
+                                                 tok.tokenize_documents(docs, 64))
+    reference = fresh(tiny_model)  # its own cache: nothing is shared with ``staged``
+    assert staged.query.text == query and staged.query.kind == "query"
+    np.testing.assert_allclose(staged.query.vectors, reference.encode_queries([query])[0].vectors,
+                               atol=1e-5, rtol=0)
+    assert [d.text for d in staged.documents] == docs
+    for text, record in zip(docs, staged.documents):
+        alone = reference.encode_documents([text], doc_maxlen=64)[0]
+        assert record.kind == "document" and record.ids.tolist() == alone.ids.tolist()
+        assert record.truncated == alone.truncated
+        np.testing.assert_allclose(record.vectors, alone.vectors, atol=1e-5, rtol=0)
+    direct = fresh(tiny_model).analyze(query, docs, 64)
+    np.testing.assert_allclose(staged.scores(128), direct.scores(128), atol=1e-4, rtol=0)
     with pytest.raises(ValueError, match="non-empty"):
         tiny_model.analyze_tokenized(tok.tokenize_queries(["q"])[0], [])
 
 
 def test_similarity_range_covers_every_document(tiny_model, berlin):
-    analysis = tiny_model.analyze(berlin["query"], berlin["documents"])
+    """The shared colour range against float64 similarities of the re-normalised
+    prefixes, every position of every document (skipped ones too)."""
+    analysis = fresh(tiny_model).analyze(berlin["query"], berlin["documents"])
+    assert any(d.skipped.any() for d in analysis.documents)
     for dim in analysis.dimensions:
-        sims = [analysis.query.at_dim(dim) @ d.at_dim(dim).T for d in analysis.documents]
-        want = (min(float(s.min()) for s in sims), max(float(s.max()) for s in sims))
-        assert analysis.similarity_range(dim) == want
-        assert analysis.similarity_range(dim) == want  # the cached value is the same
+        q = cut(analysis.query.vectors, dim)
+        sims = [q @ cut(d.vectors, dim).T for d in analysis.documents]
+        low, high = analysis.similarity_range(dim)
+        assert low == pytest.approx(min(s.min() for s in sims), abs=1e-5)
+        assert high == pytest.approx(max(s.max() for s in sims), abs=1e-5)
+        assert analysis.similarity_range(dim) == (low, high)  # served from its cache
+    # a skipped token counts: here it holds the highest similarity, 1
+    def record(kind, vectors, skipped):
+        n = len(vectors)
+        return TokenVectors(text="x", kind=kind, ids=np.arange(n), tokens=["t"] * n, spans=[(0, 0)] * n,
+                            special=np.zeros(n, bool), marker=np.zeros(n, bool), expansion=np.zeros(n, bool),
+                            skipped=np.array(skipped), n_text_tokens=n, truncated=False,
+                            vectors=np.array(vectors, np.float32))
+
+    hand = Analysis(query=record("query", [[1, 0], [0, 1]], [False, False]),
+                    documents=[record("document", [[1, 0], [0.6, 0.8]], [True, False])], dimensions=(2,))
+    assert hand.similarity_range(2) == pytest.approx((0.0, 1.0), abs=1e-6)

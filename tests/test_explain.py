@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 
 from colbert_viz.explain import Explanation, explain, merge, token_kinds, word_groups
+from colbert_viz.highlight import text_pieces
+from colbert_viz.layout import SPECIAL_KINDS, shown_positions
+from colbert_viz.records import TokenVectors
 from colbert_viz.scoring import maxsim
 
 GERMAN_QUERY = "Wie schnell wächst die Bevölkerung Berlins?"
 GERMAN_DOC = "Die Bevölkerung Berlins wächst jedes Jahr, und die Hauptstadt zählt 3,85 Millionen Einwohner."
 CHINESE_QUERY = "柏林的人口是多少？"
 CHINESE_DOC = "柏林是德国的首都，人口约三百八十万。Berlin population"
+TYPED_QUERY = "find <mask> and [QueryMarker] in <p>HTML</p>"
+TYPED_DOC = "HTML <s>struck</s> text, a [DocumentMarker] and <mask>."
 
 
 @pytest.fixture(scope="module")
@@ -57,35 +63,69 @@ def test_score_equals_rerank_score(tiny_model, analysis, berlin):
     assert e.score == analysis.explain(3, 64).score
 
 
-def test_contributions_sum_exactly_to_score(analysis):
-    for _, _, e in all_explanations(analysis):
-        assert e.contributions.dtype == np.float64
-        assert e.contributions.shape == (32,)
-        assert float(e.contributions.sum()) == e.score
-        np.testing.assert_array_equal(e.contributions, e.best_similarity.astype(np.float64))
+def brute_force(query: np.ndarray, document: np.ndarray, scored: np.ndarray, dim: int):
+    """Python loops over float64 dot products of the first ``dim`` components,
+    re-normalised: the similarity matrix and each query row's best scored column."""
+    def prefix(vector):
+        head = [float(x) for x in vector[:dim]]
+        norm = math.sqrt(sum(x * x for x in head))
+        return [x / norm for x in head]
+
+    qs, ds = [prefix(v) for v in query], [prefix(v) for v in document]
+    sim = [[sum(a * b for a, b in zip(qi, dj)) for dj in ds] for qi in qs]
+    candidates = [j for j in range(len(ds)) if scored[j]]
+    best = [max(candidates, key=lambda j: row[j]) for row in sim]
+    return np.array(sim), best
 
 
-def test_similarity_matrix_is_every_pair(analysis):
-    for dim, i, e in all_explanations(analysis):
-        d = analysis.documents[i]
-        assert e.similarity.shape == (32, len(d))
-        expected = analysis.query.at_dim(dim) @ d.at_dim(dim).T
-        np.testing.assert_allclose(e.similarity, expected, atol=1e-6)
+def test_explanation_matches_brute_force(analysis):
+    """Similarities, best matches, contributions and the score against plain loops,
+    at every dimension (Matryoshka prefixes re-normalised) for three documents."""
+    saw_skipped_winner = False
+    for dim in analysis.dimensions:
+        for i in (0, 3, 6):
+            e = analysis.explain(i, dim)
+            d = analysis.documents[i]
+            sim, best = brute_force(analysis.query.vectors, d.vectors, d.scored, dim)
+            assert e.similarity.shape == sim.shape == (32, len(d))
+            np.testing.assert_allclose(e.similarity, sim, atol=2e-6, rtol=0)
+            rows = np.arange(32)
+            # the chosen column is scored and as good as the brute-force best (ties allowed)
+            assert d.scored[e.best_index].all() and e.document.scored.tolist() == d.scored.tolist()
+            np.testing.assert_allclose(sim[rows, e.best_index], sim[rows, best], atol=2e-6, rtol=0)
+            np.testing.assert_allclose(e.best_similarity, sim[rows, best], atol=2e-6, rtol=0)
+            np.testing.assert_allclose(e.contributions, sim[rows, best], atol=2e-6, rtol=0)
+            assert e.score == pytest.approx(sum(sim[r, best[r]] for r in rows), abs=1e-4)
+            assert e.contributions.dtype == np.float64 and float(e.contributions.sum()) == e.score
+            # would an unscored (punctuation) column have won? then the skiplist mattered
+            saw_skipped_winner |= bool((sim.max(axis=1) > sim[rows, best] + 1e-6).any())
+    assert saw_skipped_winner, "some skipped token beats every scored one for some query row"
 
 
-def test_best_index_points_to_scored_document_tokens(analysis):
-    saw_skipped = False
-    for _, i, e in all_explanations(analysis):
-        d = analysis.documents[i]
-        saw_skipped |= bool(d.skipped.any())
-        assert d.scored[e.best_index].all()
-        rows = np.arange(32)
-        np.testing.assert_array_equal(e.best_similarity, e.similarity[rows, e.best_index])
-        # nothing scored beats it
-        masked = np.where(d.scored[None, :], e.similarity, -np.inf)
-        np.testing.assert_array_equal(e.best_similarity, masked.max(axis=1))
-        assert e.document.scored.tolist() == d.scored.tolist()
-    assert saw_skipped, "the Berlin set has punctuation on the skiplist"
+def hand_record(kind: str, vectors: list[list[float]], skipped: list[bool]) -> TokenVectors:
+    n = len(vectors)
+    return TokenVectors(text="x", kind=kind, ids=np.arange(n), tokens=[f"t{i}" for i in range(n)],
+                        spans=[(0, 0)] * n, special=np.zeros(n, bool), marker=np.zeros(n, bool),
+                        expansion=np.zeros(n, bool), skipped=np.array(skipped), n_text_tokens=n,
+                        truncated=False, vectors=np.array(vectors, dtype=np.float32))
+
+
+def test_hand_written_vectors_with_known_answers():
+    """Unit vectors whose 2-d prefixes re-normalise to other directions; column 2
+    is skipped and is query row 1's most similar column at 4 dimensions."""
+    q = hand_record("query", [[0.6, 0, 0.8, 0], [0, 1, 0, 0]], [False, False])
+    d = hand_record("document", [[1, 0, 0, 0], [0, 0.6, 0, 0.8], [0, 1, 0, 0], [0.48, 0.36, 0.8, 0]],
+                    [False, False, True, False])
+    e = explain(q, d, 4)
+    np.testing.assert_allclose(e.similarity, [[0.6, 0, 0, 0.928], [0, 0.6, 1.0, 0.36]], atol=1e-6)
+    assert e.best_index.tolist() == [3, 1]
+    np.testing.assert_allclose(e.contributions, [0.928, 0.6], atol=1e-6)
+    assert e.score == pytest.approx(1.528, abs=1e-6)
+    # at 2 dimensions: q → (1, 0), (0, 1); d → (1, 0), (0, 1), (0, 1), (0.8, 0.6)
+    e = explain(q, d, 2)
+    np.testing.assert_allclose(e.similarity, [[1, 0, 0, 0.8], [0, 1, 1, 0.6]], atol=1e-6)
+    assert e.best_index.tolist() == [0, 1]
+    assert e.score == pytest.approx(2.0, abs=1e-6)
 
 
 def test_kinds_labels(analysis):
@@ -96,13 +136,11 @@ def test_kinds_labels(analysis):
     assert e.query.labels == q.tokens
     d = analysis.documents[0]
     kinds = e.document.kinds
-    assert kinds[:2] == ["special", "marker"] and kinds[-1] == "special"
-    assert [k == "skipped" for k in kinds] == d.skipped.tolist()
+    assert kinds == ["special", "marker"] + ["skipped" if s else "text" for s in d.skipped[2:-1]] + ["special"]
     assert set(kinds[2:-1]) == {"text", "skipped"}
     assert e.document.labels == d.tokens
     assert e.document.spans == d.spans
     assert e.document.groups == [[j] for j in range(len(d))]
-    assert token_kinds(d) == kinds
 
 
 def test_explain_records_texts_and_truncation(tiny_model, berlin):
@@ -255,3 +293,69 @@ def test_to_dict_is_json(analysis, berlin, merge_words):
     sim = np.array(back["similarity"])
     assert sim.shape == e.similarity.shape
     np.testing.assert_allclose(sim, e.similarity, atol=1e-5)
+
+
+# ---- special tokens typed in the text -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def typed(tiny_model):
+    q = tiny_model.encode_queries([TYPED_QUERY])[0]
+    d = tiny_model.encode_documents([TYPED_DOC])[0]
+    return q, d, explain(q, d, 96)
+
+
+def test_typed_special_tokens_are_their_own_kind(typed):
+    q, d, e = typed
+    assert [q.tokens[i] for i in np.flatnonzero(q.typed_special)] == ["<mask>", "[QueryMarker]"]
+    assert [d.tokens[i] for i in np.flatnonzero(d.typed_special)] == ["<s>", "</s>", "[DocumentMarker]", "<mask>"]
+    for record, axis in ((q, e.query), (d, e.document)):
+        assert [i for i, k in enumerate(axis.kinds) if k == "typed"] == np.flatnonzero(record.typed_special).tolist()
+        assert axis.kinds[:2] == ["special", "marker"]
+    # the typed <mask> is not query expansion: the expansion rows are the placed ones after </s>
+    end = q.tokens.index("</s>", 2)
+    assert e.query.kinds[end] == "special"
+    assert [i for i, k in enumerate(e.query.kinds) if k == "expansion"] == list(range(end + 1, 32))
+    # scored like text: candidates for MaxSim, never skipped
+    assert e.document.scored[d.typed_special].all()
+    assert "skipped" in e.document.kinds
+
+
+def test_hiding_special_tokens_keeps_typed_ones(typed):
+    q, d, e = typed
+    assert SPECIAL_KINDS == ("special", "marker")
+    for axis, record in ((e.query, q), (e.document, d)):
+        shown = shown_positions(axis, hide_expansion=True, hide_special=True).tolist()
+        assert set(np.flatnonzero(record.typed_special).tolist()) <= set(shown)
+        assert not set(np.flatnonzero(record.special | record.expansion).tolist()) & set(shown)
+
+
+def test_typed_special_tokens_stay_single_when_merging(typed):
+    q, d, e = typed
+    m = merge(e)
+    check_merged(e, m)
+    for axis, record in ((m.query, q), (m.document, d)):
+        typed_items = [k for k, kind in enumerate(axis.kinds) if kind == "typed"]
+        assert [axis.groups[k] for k in typed_items] == [[i] for i in np.flatnonzero(record.typed_special)]
+        assert [axis.labels[k] for k in typed_items] == [record.tokens[i] for i in np.flatnonzero(record.typed_special)]
+    # the word before a typed <s> and the piece after it are not glued to it
+    assert "HTML" in m.document.labels and "struck" in m.document.labels
+
+
+def test_typed_special_tokens_in_the_views(typed):
+    from colbert_viz.explorer import model_facts
+
+    q, _, e = typed
+    pieces = text_pieces(e, np.ones(len(e.document), bool))
+    typed_pieces = [p for p in pieces if "p" in p and e.document.kinds[p["p"]] == "typed"]
+    assert [p["t"] for p in typed_pieces] == ["<s>", "</s>", "[DocumentMarker]", "<mask>"]  # text, not chips
+    assert "".join(p.get("t", "") for p in pieces) == TYPED_DOC  # the text reads exactly as typed
+
+
+def test_records_built_without_the_flag_have_none_typed():
+    record = TokenVectors(text="a", kind="document", ids=np.array([0, 5, 2]), tokens=["<s>", "▁a", "</s>"],
+                          spans=[(0, 0), (0, 1), (0, 0)], special=np.array([True, False, True]),
+                          marker=np.zeros(3, bool), expansion=np.zeros(3, bool), skipped=np.zeros(3, bool),
+                          n_text_tokens=1, truncated=False, vectors=np.eye(3, dtype=np.float32))
+    assert record.typed_special.tolist() == [False, False, False]
+    assert token_kinds(record) == ["special", "text", "special"]

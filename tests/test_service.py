@@ -31,18 +31,57 @@ def test_gather_documents_from_box_and_files(tmp_path):
         gather_documents("", [tmp_path / "bad.json"])
 
 
-def test_request_limits_are_checked_before_encoding(tiny_model, berlin):
-    calls = []
-    original = tiny_model.analyze
-    tiny_model.analyze = lambda *a, **k: calls.append(a)
-    try:
-        with pytest.raises(LimitError, match="tokens per request"):
-            analyze_request(tiny_model, "q", [LONG_DOC] * 5, 4096, None, Limits(max_tokens=1000))
-        with pytest.raises(LimitError, match="Enter a query"):
-            analyze_request(tiny_model, "", ["a"], None, None, LIMITS)
-    finally:
-        tiny_model.analyze = original
-    assert calls == []
+class Spy:
+    """Wraps a bound method: records each call's arguments and result, then returns it."""
+
+    def __init__(self, method) -> None:
+        self.method = method
+        self.calls: list[tuple] = []
+        self.results: list = []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append(args)
+        self.results.append(self.method(*args, **kwargs))
+        return self.results[-1]
+
+
+@pytest.fixture
+def spied(tiny_model):
+    """A model sharing the tiny model's weights, with spies on tokenizing and encoding
+    (``_encode`` is where every analysis path meets the network)."""
+    model = tiny_model.with_settings()
+    model.tokenizer.tokenize_queries = Spy(model.tokenizer.tokenize_queries)
+    model.tokenizer.tokenize_documents = Spy(model.tokenizer.tokenize_documents)
+    model.analyze_tokenized = Spy(model.analyze_tokenized)
+    model._encode = Spy(model._encode)
+    return model
+
+
+def test_request_limits_are_checked_before_encoding(spied, berlin):
+    with pytest.raises(LimitError, match="tokens per request"):
+        analyze_request(spied, "q", [LONG_DOC] * 5, 4096, None, Limits(max_tokens=1000))
+    with pytest.raises(LimitError, match="Enter a query"):
+        analyze_request(spied, "", ["a"], None, None, LIMITS)
+    assert spied._encode.calls == [] and spied.analyze_tokenized.calls == []
+    # the spy is on the path a valid request takes
+    analyze_request(spied, berlin["query"], berlin["documents"][:2], 4096, None, LIMITS)
+    assert len(spied._encode.calls) == 2
+
+
+def test_request_encodes_the_records_it_counted(spied, berlin):
+    """Each text is tokenized once; the records whose tokens were counted are the ones encoded."""
+    documents = [*berlin["documents"][:3], LONG_DOC]
+    run = analyze_request(spied, berlin["query"], documents, 64, None, LIMITS)
+    assert len(spied.tokenizer.tokenize_queries.calls) == 1 and len(spied.tokenizer.tokenize_documents.calls) == 1
+    query_record = spied.tokenizer.tokenize_queries.results[0][0]
+    doc_records = spied.tokenizer.tokenize_documents.results[0]
+    assert len(spied.analyze_tokenized.calls) == 1
+    given_query, given_docs = spied.analyze_tokenized.calls[0][:2]
+    assert given_query is query_record
+    assert len(given_docs) == len(documents) and all(a is b for a, b in zip(given_docs, doc_records))
+    assert run.total_tokens == sum(len(d) for d in doc_records)
+    assert [d.ids.tolist() for d in run.analysis.documents] == [d.ids.tolist() for d in doc_records]
+    assert len(run.analysis.documents[3]) == 64 and run.analysis.documents[3].truncated
 
 
 def test_run_summary_and_model_limit(tiny_model, run):

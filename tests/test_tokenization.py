@@ -14,7 +14,7 @@ import unicodedata
 
 import numpy as np
 import pytest
-from tokenizers import Tokenizer
+from tokenizers import AddedToken, Tokenizer
 
 from colbert_viz.tokenization import (
     MAX_CHARS,
@@ -465,12 +465,169 @@ def test_from_dir_without_tokenizer_raises(tmp_path):
         ColbertTokenizer.from_dir(tmp_path, TokenizerSettings())
 
 
-def test_text_that_spells_a_marker_stays_text(tok):
-    """Only the tokenizer stage places markers: a user typing '[QueryMarker]' gets word pieces."""
-    for kind, record in (("query", tok.tokenize_queries(["find [QueryMarker] and [DocumentMarker]"])[0]),
-                         ("document", tok.tokenize_documents(["see [QueryMarker] or [DocumentMarker] here"])[0])):
-        marker_ids = {QUERY_MARKER, DOC_MARKER}
-        positions = [i for i, token_id in enumerate(record.ids) if token_id in marker_ids]
-        assert positions == [1], (kind, record.tokens)
-        assert record.marker.sum() == 1 and record.marker[1]
-        assert "Mark" in "".join(record.tokens[2:])
+# ---- text that spells a special token ------------------------------------------------
+# The model's own tokenizer (and Jina's code, Stanford ColBERT, PyLate, FastEmbed) parses a
+# special token typed in a text as that token. The references below are the plain
+# tokenizer's encoding with its defaults; the flags are checked against the strings typed.
+
+SPECIAL_STRINGS = ("<s>", "</s>", "<pad>", "<unk>", "<mask>", "[QueryMarker]", "[DocumentMarker]")
+TYPED = {
+    "de": "Die <s>Bevölkerung</s> Berlins wächst <mask> jedes Jahr um 0,7 Prozent.",
+    "zh": "柏林<mask>是德国的首都</s>人口约三百八十万。",
+    "ar": "ما هو <mask> عدد سكان برلين؟ [DocumentMarker] برلين هي عاصمة ألمانيا.",
+    "ja": "ベルリン<s>の人口</s>は<unk>何人ですか？",
+    "ru": "Какова [QueryMarker] численность <pad> населения Берлина?",
+    "html": "<p>HTML <s>struck</s></p>",
+    "html-mask": "<div class=\"q\"><mask> and <b>bold</b> <mask></div>",
+    "code": 'if a<b and c</s>: return "<unk>"',
+    "markers": "[QueryMarker] hi <mask> a [DocumentMarker] b <pad> <unk>",
+}
+
+
+def typed_count(text: str) -> int:
+    """How many special tokens are spelled in ``text`` (none of them contains another)."""
+    return sum(text.count(s) for s in SPECIAL_STRINGS)
+
+
+def check_typed(record, raw: Tokenizer, text: str) -> None:
+    """Flags, labels and spans of the text tokens against the plain tokenizer's encoding."""
+    reference = raw.encode(text, add_special_tokens=False)
+    text_positions = list(range(2, 2 + len(reference.ids)))
+    assert record.tokens[2: 2 + len(reference.ids)] == reference.tokens
+    expected = [token in SPECIAL_STRINGS for token in reference.tokens]
+    assert record.typed_special[text_positions].tolist() == expected, record.tokens
+    assert int(record.typed_special.sum()) == typed_count(text)
+    for i in np.flatnonzero(record.typed_special):
+        start, end = record.spans[i]
+        assert text[start:end] == record.tokens[i], (record.tokens[i], start, end)
+    # typed tokens are text: never placed specials, markers, expansion or skipped
+    typed = record.typed_special
+    assert not (typed & (record.special | record.marker | record.expansion | record.skipped)).any()
+    assert record.in_text[typed].all()
+
+
+@pytest.mark.parametrize("name", sorted(TYPED))
+def test_typed_special_tokens_match_the_tokenizer(tok, raw, name):
+    text = TYPED[name]
+    assert typed_count(text) > 0
+    d = tok.tokenize_documents([text])[0]
+    assert d.ids.tolist() == expected_document(raw, text)
+    check_typed(d, raw, text)
+    q = tok.tokenize_queries([text])[0]
+    assert q.ids.tolist() == expected_query(raw, text)
+    assert len(q) == 32
+    check_typed(q, raw, text)
+    # the placed layout is unchanged: one marker at position 1, expansion only after </s>
+    n = len(ref_ids(raw, text)) + 3
+    assert np.flatnonzero(q.marker).tolist() == [1] and np.flatnonzero(d.marker).tolist() == [1]
+    assert np.flatnonzero(q.special).tolist() == [0, 1, n - 1]
+    assert np.flatnonzero(q.expansion).tolist() == list(range(n, 32))
+
+
+def test_typed_special_tokens_examples(tok):
+    d = tok.tokenize_documents(["HTML <s>struck</s> text"])[0]
+    assert d.tokens[2:-1] == ["▁HTML", "▁", "<s>", "▁s", "truck", "</s>", "▁text"]
+    assert d.ids[2:-1].tolist() == [19097, WORD_BOUNDARY, CLS, 91, 173964, SEP, 7986]
+    assert np.flatnonzero(d.typed_special).tolist() == [4, 7]
+    assert d.spans[4] == (5, 8) and d.spans[7] == (14, 18)
+    d = tok.tokenize_documents(["a [DocumentMarker] b"])[0]
+    assert d.tokens[2:-1] == ["▁a", "▁", "[DocumentMarker]", "▁b"]
+    assert d.ids[2:-1].tolist() == [10, WORD_BOUNDARY, DOC_MARKER, 876]
+    assert d.marker.tolist() == [False, True, False, False, False, False, False]
+    d = tok.tokenize_documents(["<pad> <unk>"])[0]
+    assert d.ids.tolist() == [CLS, DOC_MARKER, PAD, WORD_BOUNDARY, 3, SEP]
+    assert d.typed_special.tolist() == [False, False, True, False, True, False]
+    q = tok.tokenize_queries(["[QueryMarker] hi <mask>"])[0]
+    assert q.ids[:7].tolist() == [CLS, QUERY_MARKER, QUERY_MARKER, 1274, WORD_BOUNDARY, MASK, SEP]
+    assert np.flatnonzero(q.typed_special).tolist() == [2, 5]
+    # the typed <mask> is not query expansion: 25 expansion tokens pad 7 to 32
+    assert q.expansion.sum() == 25 and not q.expansion[:7].any()
+
+
+def test_mask_that_strips_the_space_before_it(folder):
+    """The real XLM-R tokenizer's <mask> has lstrip: '[QueryMarker] hi <mask>' gives
+    250002, 1274, 250001 (model-facts.md); the span still covers just '<mask>'."""
+    raw = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    raw.add_special_tokens([AddedToken("<mask>", lstrip=True, special=True, normalized=False)])
+    text = "[QueryMarker] hi <mask>"
+    assert raw.encode(text, add_special_tokens=False).ids == [QUERY_MARKER, 1274, MASK]
+    q = ColbertTokenizer(raw, TokenizerSettings()).tokenize_queries([text])[0]
+    assert q.ids[:6].tolist() == [CLS, QUERY_MARKER, QUERY_MARKER, 1274, MASK, SEP]
+    assert q.tokens[2:5] == ["[QueryMarker]", "▁hi", "<mask>"]
+    assert q.typed_special[:6].tolist() == [False, False, True, False, True, False]
+    assert [text[s:e] for s, e in q.spans[2:5]] == ["[QueryMarker]", "hi", "<mask>"]
+    # a token that strips the spaces after it (rstrip) loses them from its span too
+    raw.add_special_tokens([AddedToken("[DocumentMarker]", rstrip=True, special=True, normalized=False)])
+    text = "a [DocumentMarker]   b"
+    assert raw.encode(text, add_special_tokens=False).offsets[2] == (2, 21)
+    d = ColbertTokenizer(raw, TokenizerSettings()).tokenize_documents([text])[0]
+    assert d.typed_special.tolist() == [False, False, False, False, True, False, False]
+    assert d.spans[4] == (2, 18)
+
+
+def test_unknown_character_is_not_a_typed_special(tok, raw):
+    text = "a 🧿 b <unk>"
+    d = tok.tokenize_documents([text])[0]
+    assert d.ids.tolist() == expected_document(raw, text)
+    unknown = [i for i, token_id in enumerate(d.ids) if token_id == 3]
+    assert len(unknown) == 2
+    assert [d.typed_special[i] for i in unknown] == [False, True]
+    assert text[slice(*d.spans[unknown[0]])] == "🧿"
+
+
+def test_typed_specials_are_never_skipped(tokenizers_by_skiplist, raw):
+    text = "<s>, (</s>) . <mask>! [DocumentMarker]?"
+    for name, tok in tokenizers_by_skiplist.items():
+        d = tok.tokenize_documents([text])[0]
+        assert d.ids.tolist() == expected_document(raw, text), name
+        assert d.typed_special.sum() == 4 and not (d.typed_special & d.skipped).any(), name
+    # even a skiplist that holds the special ids leaves the typed ones scored
+    tok = variant(tokenizers_by_skiplist["reader"])
+    tok.skip_ids = tok.skip_ids | {CLS, SEP, MASK, DOC_MARKER}
+    d = tok.tokenize_documents([text])[0]
+    assert d.typed_special.sum() == 4 and d.scored[d.typed_special].all()
+    assert d.skipped.any()
+
+
+def test_typed_special_cut_by_truncation(tok, raw):
+    text = "one two <s> three </s> four five six"
+    body = ref_ids(raw, text)
+    cut_at = body.index(CLS) + 1  # keeps the typed <s>, cuts before the typed </s>
+    d = tok.tokenize_documents([text], doc_maxlen=cut_at + 3)[0]
+    assert d.ids.tolist() == [CLS, DOC_MARKER, *body[:cut_at], SEP] and d.truncated
+    assert np.flatnonzero(d.typed_special).tolist() == [cut_at + 1]
+    assert not d.typed_special[-1]
+
+
+def test_offline_wordpiece_parses_its_own_special_tokens():
+    """all-MiniLM-L6-v2: [CLS], [SEP], [MASK] typed in a text are parsed as its tokenizer does."""
+    from colbert_viz.checkpoint import offline_model_dir, read_config
+    from colbert_viz.loading import tokenizer_settings
+
+    folder = offline_model_dir()
+    reference = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    reference.no_padding()  # its file pads to 128; the text's own tokens are what we compare
+    reference.no_truncation()
+    tok = ColbertTokenizer.from_dir(folder, tokenizer_settings("offline", {}, read_config(folder), None))
+    cls, sep = tok.cls_id, tok.sep_id
+    for text in ("[CLS] Hello [MASK] world [SEP]", "a[SEP]b [PAD] ☃ [UNK]", "lower [cls] stays text"):
+        encoding = reference.encode(text, add_special_tokens=False)
+        for record in (tok.tokenize_documents([text])[0], tok.tokenize_queries([text])[0]):
+            assert record.ids.tolist() == [cls, *encoding.ids, sep], text
+            typed = [t in ("[CLS]", "[SEP]", "[MASK]", "[PAD]", "[UNK]") and text[slice(*o)] == t
+                     for t, o in zip(encoding.tokens, encoding.offsets)]
+            assert record.typed_special[1:-1].tolist() == typed, (text, record.tokens)
+            assert not record.expansion.any() and not record.marker.any()
+    d = tok.tokenize_documents(["[CLS] Hello [MASK] world [SEP]"])[0]
+    assert d.tokens == ["[CLS]", "[CLS]", "hello", "[MASK]", "world", "[SEP]", "[SEP]"]
+    assert d.typed_special.tolist() == [False, True, False, True, False, True, False]
+    d = tok.tokenize_documents(["a ☃ [UNK]"])[0]
+    assert d.tokens[2:4] == ["[UNK]", "[UNK]"] and d.typed_special[2:4].tolist() == [False, True]
+    # a special token matched on the normalised (lower-cased) text is typed whatever its case
+    reference.add_special_tokens([AddedToken("[Note]", normalized=True, special=True)])
+    note = reference.token_to_id("[Note]")
+    tok = ColbertTokenizer(reference, tok.settings)
+    d = tok.tokenize_documents(["a [NOTE] b ☃"])[0]
+    assert d.ids.tolist() == [cls, 1037, note, 1038, 100, sep]
+    assert d.typed_special.tolist() == [False, False, True, False, False, False]
+    assert d.spans[2] == (2, 8)
