@@ -343,9 +343,7 @@ def test_typed_special_tokens_stay_single_when_merging(typed):
 
 
 def test_typed_special_tokens_in_the_views(typed):
-    from colbert_viz.explorer import model_facts
-
-    q, _, e = typed
+    _, _, e = typed
     pieces = text_pieces(e, np.ones(len(e.document), bool))
     typed_pieces = [p for p in pieces if "p" in p and e.document.kinds[p["p"]] == "typed"]
     assert [p["t"] for p in typed_pieces] == ["<s>", "</s>", "[DocumentMarker]", "<mask>"]  # text, not chips
