@@ -90,3 +90,11 @@ class Analysis:
     def compare_documents(self, a: int, b: int, dim: int, merge_words: bool = False) -> DocumentComparison:
         """Why document ``a`` scores above or below ``b`` at ``dim``."""
         return compare_documents(self.explain(a, dim, merge_words), self.explain(b, dim, merge_words))
+
+    def compression_table(self) -> list[dict]:
+        """For every storage setting × dimension: bytes, Kendall tau, largest rank and
+        score change against exact float32 at the native size (rows of plain values,
+        JSON-ready; see ``colbert_viz.storage``)."""
+        from colbert_viz.storage import compression_rows
+
+        return compression_rows(self.query, self.documents, self.dimensions)

@@ -105,3 +105,13 @@ def difference_table(comparison: DocumentComparison, label_a: str = "A", label_b
         f"{label_a} − {label_b}": round(d.difference, 3),
     } for d in sorted(comparison.differences, key=lambda d: -abs(d.difference))]
     return pd.DataFrame(rows)
+
+
+def compression_table(analysis: Analysis, rounded: bool = True) -> pd.DataFrame:
+    """``Analysis.compression_table()`` as a DataFrame, one row per storage setting
+    (``rounded``: bytes to 1 decimal, tau and score change to 3)."""
+    frame = pd.DataFrame(analysis.compression_table())
+    if rounded and not frame.empty:
+        frame = frame.round({"bytes_per_token": 1, "bytes_per_document": 1, "stored_vectors_per_document": 1,
+                             "kendall_tau": 3, "largest_score_change": 3})
+    return frame
