@@ -172,6 +172,34 @@ def test_pooling_merges_the_nearest_tokens():
     np.testing.assert_allclose(pooled, base[[0, 1, 2, 3]], rtol=1e-6)
 
 
+def ward_by_loops(points: np.ndarray, n_clusters: int) -> list[list[int]]:
+    """Agglomerative clustering: merge the pair with the smallest Ward cost
+    |A||B|/(|A|+|B|)·‖mean A − mean B‖² until ``n_clusters`` remain."""
+    clusters = [[i] for i in range(len(points))]
+    while len(clusters) > n_clusters:
+        best = None
+        for a in range(len(clusters)):
+            for b in range(a + 1, len(clusters)):
+                na, nb = len(clusters[a]), len(clusters[b])
+                gap = points[clusters[a]].mean(axis=0) - points[clusters[b]].mean(axis=0)
+                cost = na * nb / (na + nb) * float(gap @ gap)
+                if best is None or cost < best[0]:
+                    best = (cost, a, b)
+        _, a, b = best
+        clusters[a] = sorted(clusters[a] + clusters[b])
+        del clusters[b]
+    return sorted(clusters)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pooling_is_ward_on_cosine_distance_rows(seed):
+    x = _unit(13, DIM, seed=seed)
+    _, groups = storage.pool_tokens(x, 3)
+    rest = x[1:].astype(np.float64)
+    expected = ward_by_loops(1.0 - rest @ rest.T, 12 // 3)  # PyLate: rows of 1 - cosine as observations
+    assert groups[1:] == [[i + 1 for i in g] for g in expected]
+
+
 def test_pool_factor_one_is_the_identity():
     x = _unit(9, DIM, seed=1)
     pooled, groups = storage.pool_tokens(x, 1)
