@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from scipy.cluster import hierarchy
@@ -167,16 +168,27 @@ def train_residual_codec(vectors: np.ndarray, nbits: int, k: int | None = None, 
     if nbits not in (1, 2, 4):
         raise ValueError(f"residual bits must be 1, 2 or 4, got {nbits!r}")
     k = n_centroids(len(vectors)) if k is None else k
-    with warnings.catch_warnings():  # few tokens per centroid: an empty cluster is expected, not an error
-        warnings.simplefilter("ignore")
-        centroids, _ = kmeans2(vectors.astype(np.float64), k, iter=20, minit="++", seed=seed)
-    centroids = (centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    centroids = _kmeans(vectors.tobytes(), vectors.shape, k, seed)
     codes = np.argmax(vectors @ centroids.T, axis=1)
     residuals = (vectors - centroids[codes]).ravel().astype(np.float64)
     levels = 2 ** nbits
     cutoffs = np.quantile(residuals, np.arange(1, levels) / levels)
     weights = np.quantile(residuals, (np.arange(levels) + 0.5) / levels)
     return ResidualCodec(nbits, centroids, cutoffs.astype(np.float32), weights.astype(np.float32))
+
+
+@lru_cache(maxsize=8)
+def _kmeans(data: bytes, shape: tuple[int, int], k: int, seed: int) -> np.ndarray:
+    """(k, dim) unit centroids of the (n, dim) float32 ``data``; cached, so the 1-, 2-
+    and 4-bit settings of one Run share one k-means (random initial points, 20 rounds)."""
+    vectors = np.frombuffer(data, dtype=np.float32).reshape(shape).astype(np.float64)
+    with warnings.catch_warnings():  # few tokens per centroid: an empty cluster is expected, not an error
+        warnings.simplefilter("ignore")
+        centroids, _ = kmeans2(vectors, k, iter=20, minit="points", seed=seed)
+    centroids = (centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    centroids.flags.writeable = False
+    return centroids
 
 
 def pool_tokens(vectors: np.ndarray, pool_factor: int, protected: int = 1) -> tuple[np.ndarray, list[list[int]]]:
