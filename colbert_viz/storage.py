@@ -34,6 +34,8 @@ RESCORE_LIMIT = 3     # k: how many results the binary+rescore search returns
 OVERSAMPLING = 2.0    # Qdrant's ``oversampling``: ceil(oversampling * k) candidates are rescored
 SEED = 0
 QUANTIZED_QUERY = ("int8", "binary", "binary+rescore")  # Qdrant encodes the query with the same codec
+MAX_RESIDUAL_TOKENS = 8192  # k-means over all stored tokens: ~6 s at 8192 (1024 centroids, 2 cores)
+MAX_POOL_TOKENS = 1024      # Ward clustering of one document is O(n³): ~0.6 s at 1024, ~4 s at 2048
 
 
 @dataclass(frozen=True)
@@ -341,6 +343,21 @@ def _codec(name: str, tokens: np.ndarray, seed: int):
     return (lambda v: v), 0
 
 
+def check_limits(documents: list[TokenVectors], residual: bool = True, pooling: bool = True) -> None:
+    """Refuse, before any work, a Run too large for the residual codec (all stored tokens
+    together) or for pooling (one document's stored tokens), naming the limit."""
+    if not documents:
+        raise ValueError("storage needs at least one document")
+    sizes = [int(np.count_nonzero(d.scored)) for d in documents]
+    if residual and sum(sizes) > MAX_RESIDUAL_TOKENS:
+        raise ValueError(f"residual storage settings handle at most {MAX_RESIDUAL_TOKENS:,} document tokens in all; "
+                         f"these documents have {sum(sizes):,}")
+    largest = int(np.argmax(sizes))
+    if pooling and sizes[largest] > MAX_POOL_TOKENS:
+        raise ValueError(f"token pooling handles at most {MAX_POOL_TOKENS:,} tokens per document; "
+                         f"document {largest + 1} has {sizes[largest]:,}")
+
+
 def apply(setting: StorageSetting, query: TokenVectors, documents: list[TokenVectors], *,
           limit: int = RESCORE_LIMIT, oversampling: float = OVERSAMPLING, seed: int = SEED) -> StoredRun:
     """Store ``documents`` under ``setting`` and score ``query`` against them (MaxSim).
@@ -354,10 +371,9 @@ def apply(setting: StorageSetting, query: TokenVectors, documents: list[TokenVec
     document alike, i.e. Qdrant's ``alpha² Σ c_q c_x + alpha lo (Σ c_q + Σ c_x) + dim lo²``.
     binary pair score: ``(dim - 2 * hamming(bits(q), bits(x))) / dim``.
     """
-    if not documents:
-        raise ValueError("storage needs at least one document")
     if setting.dim > query.dim:
         raise ValueError(f"cannot store {query.dim}-d vectors at {setting.dim} dimensions")
+    check_limits(documents, residual=setting.name.startswith("residual-"), pooling=setting.name.startswith("pool-"))
     dim, name = setting.dim, setting.name
     kept = [np.flatnonzero(d.scored) for d in documents]
     cut = [truncate_dims(d.vectors, dim)[k] for d, k in zip(documents, kept)]
@@ -436,6 +452,7 @@ def compression_rows(query: TokenVectors, documents: list[TokenVectors],
     """
     from colbert_viz.compare import kendall_tau
 
+    check_limits(documents)
     reference = apply(StorageSetting("float32", dimensions[0]), query, documents)
     rows = []
     for setting in all_settings(dimensions):

@@ -260,8 +260,30 @@ def test_every_explanation_adds_up_to_the_setting_score(name):
     q, docs = small_run()
     run = apply(StorageSetting(name, DIM), q, docs)
     for i, doc in enumerate(docs):
-        assert storage.explain_stored(run, q, doc, i).score == pytest.approx(run.scores[i], abs=1e-9)
-    json.dumps(run.to_dict())
+        expl = storage.explain_stored(run, q, doc, i)
+        assert expl.score == pytest.approx(run.scores[i], abs=1e-9)
+        assert expl.contributions.sum() == pytest.approx(expl.score)
+        json.dumps(expl.to_dict(), allow_nan=False)
+    json.dumps(run.to_dict(), allow_nan=False)
+
+
+def test_limits_are_checked_before_the_work(monkeypatch):
+    q, docs = small_run(n_documents=3)  # stored (scored) tokens: 10, 12, 15
+    monkeypatch.setattr(storage, "MAX_POOL_TOKENS", 14)
+    monkeypatch.setattr(storage, "MAX_RESIDUAL_TOKENS", 30)
+    with pytest.raises(ValueError, match="document 3 has 15"):
+        apply(StorageSetting("pool-2", DIM), q, docs)
+    with pytest.raises(ValueError, match="at most 30 document tokens in all; these documents have 37"):
+        apply(StorageSetting("residual-1bit", DIM), q, docs)
+    apply(StorageSetting("int8", DIM), q, docs)  # the cheap settings have no limit
+    monkeypatch.setattr(storage, "apply", lambda *a, **k: pytest.fail("worked before checking"))
+    with pytest.raises(ValueError, match="residual storage settings"):
+        storage.compression_rows(q, docs, (DIM,))
+    monkeypatch.setattr(storage, "MAX_RESIDUAL_TOKENS", 37)
+    with pytest.raises(ValueError, match="token pooling"):
+        storage.compression_rows(q, docs, (DIM,))
+    with pytest.raises(ValueError, match="at least one document"):
+        storage.compression_rows(q, [], (DIM,))
 
 
 def test_table_reference_row_and_a_changed_ranking():
