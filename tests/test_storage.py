@@ -1,4 +1,4 @@
-"""Storage settings against direct (loop) implementations of the formulas they follow."""
+"""Storage settings and their codecs against direct (loop) implementations of the formulas they follow."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from factories import document_record, filler_words, make_analysis, query_record
 
-from colbert_viz import cli, storage
+from colbert_viz import cli, codecs, storage
 from colbert_viz.scoring import maxsim_scores, ranks
 from colbert_viz.storage import StorageSetting, apply
 from colbert_viz.tables import compression_table
@@ -38,17 +38,17 @@ def loop_maxsim(query: np.ndarray, doc: np.ndarray, pair) -> float:
 
 def test_int8_range_cuts_the_tails_symmetrically():
     values = np.arange(201, dtype=np.float32)  # 0..200: the 0.5%/99.5% quantiles of 0.99 are 1 and 199
-    assert storage.int8_range(values, 0.99) == pytest.approx((1.0, 199.0))
-    assert storage.int8_range(values, 1.0) == pytest.approx((0.0, 200.0))
+    assert codecs.int8_range(values, 0.99) == pytest.approx((1.0, 199.0))
+    assert codecs.int8_range(values, 1.0) == pytest.approx((0.0, 200.0))
     with pytest.raises(ValueError, match="quantile"):
-        storage.int8_range(values, 0.3)
+        codecs.int8_range(values, 0.3)
 
 
 def test_int8_scores_equal_qdrants_integer_formula_by_loops():
     q, docs = small_run()
     run = apply(StorageSetting("int8", DIM), q, docs)
     stored = [d.vectors[d.scored] for d in docs]
-    lo, hi = storage.int8_range(np.concatenate(stored))
+    lo, hi = codecs.int8_range(np.concatenate(stored))
     alpha = (hi - lo) / 127
 
     def code(v: float) -> int:
@@ -65,9 +65,9 @@ def test_int8_scores_equal_qdrants_integer_formula_by_loops():
 
 
 def test_int8_codes_are_clipped_to_the_range():
-    codes = storage.quantize_int8(np.array([[-5.0, 0.0, 5.0]]), -1.0, 1.0)
+    codes = codecs.quantize_int8(np.array([[-5.0, 0.0, 5.0]]), -1.0, 1.0)
     assert codes.tolist() == [[0, 64, 127]]
-    back = storage.dequantize_int8(codes, -1.0, 1.0)
+    back = codecs.dequantize_int8(codes, -1.0, 1.0)
     np.testing.assert_allclose(back, [[-1.0, -1.0 + 64 * 2 / 127, 1.0]], rtol=1e-6)
 
 
@@ -123,7 +123,7 @@ def test_residual_error_shrinks_with_more_bits():
     x = _unit(400, 32, seed=5)
     errors = {}
     for bits in (1, 2, 4):
-        codec = storage.train_residual_codec(x, bits, k=16)
+        codec = codecs.train_residual_codec(x, bits, k=16)
         back = codec.decompress(*codec.compress(x))
         np.testing.assert_allclose(np.linalg.norm(back, axis=1), 1.0, rtol=1e-5)
         assert len(codec.weights) == 2 ** bits and np.all(np.diff(codec.cutoffs) > 0)
@@ -133,20 +133,23 @@ def test_residual_error_shrinks_with_more_bits():
 
 def test_residual_buckets_are_residual_quantiles():
     x = _unit(300, 8, seed=2)
-    codec = storage.train_residual_codec(x, 2, k=4)
+    codec = codecs.train_residual_codec(x, 2, k=4)
     codes, buckets = codec.compress(x)
     residuals = (x - codec.centroids[codes]).ravel()
     # a quarter of the residual values falls in each 2-bit bucket (ColBERT's quantile cutoffs)
     counts = np.bincount(buckets.ravel(), minlength=4) / residuals.size
     np.testing.assert_allclose(counts, 0.25, atol=0.01)
+    # each bucket decodes to its mid-quantile: 1/8, 3/8, 5/8, 7/8 of the residuals lie below the weights
+    below = [np.mean(residuals <= w) for w in codec.weights]
+    np.testing.assert_allclose(below, [0.125, 0.375, 0.625, 0.875], atol=0.01)
     with pytest.raises(ValueError, match="bits"):
-        storage.train_residual_codec(x, 3)
+        codecs.train_residual_codec(x, 3)
 
 
 def test_centroid_rule():
-    assert storage.n_centroids(1) == 1
-    assert storage.n_centroids(250) == 2 ** math.floor(math.log2(16 * math.sqrt(250)))
-    assert storage.n_centroids(20) == 20  # capped by the number of tokens
+    assert codecs.n_centroids(1) == 1
+    assert codecs.n_centroids(250) == 2 ** math.floor(math.log2(16 * math.sqrt(250)))
+    assert codecs.n_centroids(20) == 20  # capped by the number of tokens
 
 
 # --- pooling (PyLate) ------------------------------------------------------------------
@@ -155,7 +158,7 @@ def test_centroid_rule():
 @pytest.mark.parametrize("pool_factor", [2, 3])
 def test_pooling_counts_shapes_and_partition(pool_factor):
     x = _unit(23, DIM, seed=7)
-    pooled, groups = storage.pool_tokens(x, pool_factor)
+    pooled, groups = codecs.pool_tokens(x, pool_factor)
     assert groups[0] == [0]  # <s> kept alone
     assert len(groups) == 1 + max(22 // pool_factor, 1)
     assert pooled.shape == (len(groups), DIM)
@@ -167,7 +170,7 @@ def test_pooling_counts_shapes_and_partition(pool_factor):
 def test_pooling_merges_the_nearest_tokens():
     base = _unit(4, DIM, seed=9)
     x = base[[0, 1, 2, 1, 3, 2, 3]]  # rows 1 and 3, 2 and 5, 4 and 6 are the same token
-    pooled, groups = storage.pool_tokens(x, 2)  # 6 // 2 = 3 clusters: exactly the pairs
+    pooled, groups = codecs.pool_tokens(x, 2)  # 6 // 2 = 3 clusters: exactly the pairs
     assert groups == [[0], [1, 3], [2, 5], [4, 6]]
     np.testing.assert_allclose(pooled, base[[0, 1, 2, 3]], rtol=1e-6)
 
@@ -194,7 +197,7 @@ def ward_by_loops(points: np.ndarray, n_clusters: int) -> list[list[int]]:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_pooling_is_ward_on_cosine_distance_rows(seed):
     x = _unit(13, DIM, seed=seed)
-    _, groups = storage.pool_tokens(x, 3)
+    _, groups = codecs.pool_tokens(x, 3)
     rest = x[1:].astype(np.float64)
     expected = ward_by_loops(1.0 - rest @ rest.T, 12 // 3)  # PyLate: rows of 1 - cosine as observations
     assert groups[1:] == [[i + 1 for i in g] for g in expected]
@@ -202,11 +205,11 @@ def test_pooling_is_ward_on_cosine_distance_rows(seed):
 
 def test_pool_factor_one_is_the_identity():
     x = _unit(9, DIM, seed=1)
-    pooled, groups = storage.pool_tokens(x, 1)
+    pooled, groups = codecs.pool_tokens(x, 1)
     np.testing.assert_array_equal(pooled, x)
     assert groups == [[i] for i in range(9)]
     with pytest.raises(ValueError, match="pool factor"):
-        storage.pool_tokens(x, 0)
+        codecs.pool_tokens(x, 0)
 
 
 def test_pooled_run_stores_only_scored_tokens_and_explains_them():
