@@ -22,7 +22,6 @@ INT8_LEVELS = 127     # Qdrant: alpha = (max - min) / 127, codes 0..127 in one b
 SEED = 0
 
 
-
 def to_float16(vectors: np.ndarray) -> np.ndarray:
     """(n, dim) float32 → (n, dim) float32 after a float16 round trip (2 bytes per dimension)."""
     return vectors.astype(np.float16).astype(np.float32)
@@ -151,7 +150,8 @@ def pool_tokens(vectors: np.ndarray, pool_factor: int, protected: int = 1) -> tu
     cut into ``max(n_rest // pool_factor, 1)`` clusters, and each cluster is
     replaced by the mean of its vectors (not re-normalised, as in PyLate).
     ``groups[k]`` lists the input rows pooled into output row k; protected rows
-    first, then clusters by their first row. ``pool_factor`` 1 is the identity.
+    first, then clusters by their first row (PyLate appends the protected rows
+    last: MaxSim does not depend on the order). ``pool_factor`` 1 is the identity.
 
     >>> v = np.eye(5, dtype=np.float32)[[0, 1, 1, 2, 2]]
     >>> pooled, groups = pool_tokens(v, 2)

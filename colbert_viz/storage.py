@@ -29,7 +29,8 @@ from colbert_viz.codecs import (
     to_float16,
     train_residual_codec,
 )
-from colbert_viz.explain import Axis, Explanation, token_kinds
+from colbert_viz.compare import kendall_tau
+from colbert_viz.explain import Axis, Explanation, token_axis, token_kinds
 from colbert_viz.records import TokenVectors
 from colbert_viz.scoring import best_matches, ranking, score_of, truncate_dims
 
@@ -272,10 +273,8 @@ def explain_stored(run: StoredRun, query: TokenVectors, document: TokenVectors, 
     axis = Axis(labels=[_label(document, g) for g in groups],
                 kinds=[next((kinds[i] for i in g if kinds[i] == "text"), kinds[g[0]]) for g in groups],
                 spans=[document.spans[g[0]] for g in groups], groups=groups)
-    query_axis = Axis(labels=list(query.tokens), kinds=token_kinds(query), spans=list(query.spans),
-                      groups=[[i] for i in range(len(query))])
     idx, best = best_matches(sim, axis.scored)
-    return Explanation(dim=dim, query_text=query.text, document_text=document.text, query=query_axis,
+    return Explanation(dim=dim, query_text=query.text, document_text=document.text, query=token_axis(query),
                        document=axis, similarity=sim, best_index=idx, best_similarity=best,
                        contributions=best.astype(np.float64), score=score_of(best),
                        n_query_tokens=len(query), truncated=document.truncated)
@@ -299,8 +298,6 @@ def compression_rows(query: TokenVectors, documents: list[TokenVectors],
         (scores, or for binary+rescore its final order); ``None`` if undefined.
     largest_rank_change / largest_score_change : max over documents of |change|.
     """
-    from colbert_viz.compare import kendall_tau
-
     check_limits(documents)
     reference = apply(StorageSetting("float32", dimensions[0]), query, documents)
     rows = []
