@@ -35,6 +35,7 @@ class Analysis:
     dimensions: tuple[int, ...]
     _scores: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _ranges: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
+    _compression: list[dict] = field(default_factory=list, repr=False)
 
     @property
     def texts(self) -> list[str]:
@@ -97,4 +98,6 @@ class Analysis:
         JSON-ready; see ``colbert_viz.storage``)."""
         from colbert_viz.storage import compression_rows
 
-        return compression_rows(self.query, self.documents, self.dimensions)
+        if not self._compression:  # seconds of k-means and clustering: once per Analysis
+            self._compression.extend(compression_rows(self.query, self.documents, self.dimensions))
+        return [dict(row) for row in self._compression]

@@ -306,7 +306,17 @@ def test_table_reference_row_and_a_changed_ranking():
     assert rows["128/binary"]["bytes_per_document"] == pytest.approx(16 * n_stored)
     json.dumps(list(rows.values()), allow_nan=False)
     frame = compression_table(analysis)
-    assert list(frame["setting"]) == list(rows)
+    assert list(frame["Setting"]) == list(rows)
+    assert frame.loc[frame["Setting"] == "128/binary", "Largest rank change"].item() == moved
+
+
+def test_table_is_computed_once_per_analysis(monkeypatch):
+    analysis = make_analysis(n_documents=3, n_words=8)
+    first = analysis.compression_table()
+    monkeypatch.setattr(storage, "compression_rows", lambda *a: pytest.fail("computed twice"))
+    first[0]["kendall_tau"] = -5.0  # a caller's edit does not reach the cache
+    again = analysis.compression_table()
+    assert again[0]["kendall_tau"] == 1.0 and len(again) == len(first)
 
 
 def test_cli_compress_prints_the_table(tiny_checkpoint, tmp_path):
