@@ -99,5 +99,5 @@ class Analysis:
         from colbert_viz.storage import compression_rows
 
         if not self._compression:  # seconds of k-means and clustering: once per Analysis
-            self._compression.extend(compression_rows(self.query, self.documents, self.dimensions))
+            self._compression[:] = compression_rows(self.query, self.documents, self.dimensions)  # replace, never append
         return [dict(row) for row in self._compression]
