@@ -35,6 +35,7 @@ class Analysis:
     dimensions: tuple[int, ...]
     _scores: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _ranges: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
+    _compression: list[dict] = field(default_factory=list, repr=False)
 
     @property
     def texts(self) -> list[str]:
@@ -98,3 +99,13 @@ class Analysis:
     def compare_documents(self, a: int, b: int, dim: int, merge_words: bool = False) -> DocumentComparison:
         """Why document ``a`` scores above or below ``b`` at ``dim``."""
         return compare_documents(self.explain(a, dim, merge_words), self.explain(b, dim, merge_words))
+
+    def compression_table(self) -> list[dict]:
+        """For every storage setting × dimension: bytes, Kendall tau, largest rank and
+        score change against exact float32 at the native size (rows of plain values,
+        JSON-ready; see ``colbert_viz.storage``)."""
+        from colbert_viz.storage import compression_rows
+
+        if not self._compression:  # seconds of k-means and clustering: once per Analysis
+            self._compression[:] = compression_rows(self.query, self.documents, self.dimensions)  # replace, never append
+        return [dict(row) for row in self._compression]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m colbert_viz encode|rerank|explain``, JSON on stdout.
+"""Command line: ``python -m colbert_viz encode|rerank|explain|compress``, JSON on stdout.
 
 The output mirrors the hosted API's responses (``/v1/multi-vector`` and
 ``/v1/rerank``) with token strings added. Bad input exits with status 2 and one
@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--query", required=True)
     explain.add_argument("--document", required=True, help="the document text")
     explain.add_argument("--merge-words", action="store_true", help="merge sub-word tokens into words")
+
+    compress = sub.add_parser("compress", parents=[common],
+                              help="what each storage setting (float16, int8, binary, residual, pooling) does to the ranking")
+    compress.add_argument("--query", required=True)
+    compress.add_argument("--documents", required=True, help=f"{', '.join(FORMATS)} file, or - for stdin")
     return parser
 
 
@@ -90,9 +95,9 @@ def run(args: argparse.Namespace) -> dict:
     from colbert_viz.scoring import check_dim
 
     texts = read_texts(args.file) if args.command == "encode" else None
-    documents = read_texts(args.documents) if args.command == "rerank" else None
+    documents = read_texts(args.documents) if args.command in ("rerank", "compress") else None
     if documents is not None and not documents:
-        raise InputError("no documents to rerank")
+        raise InputError(f"no documents to {args.command}")
     if texts is not None and not texts:
         raise InputError("no texts to encode")
     model = load(args.model, dtype=args.dtype, device=args.device, skiplist=args.skiplist)
@@ -111,6 +116,8 @@ def run(args: argparse.Namespace) -> dict:
         analysis = model.analyze(args.query, documents, args.doc_maxlen)
         out["results"] = analysis.rerank(dim, args.top_n)
         out["usage"] = {"total_tokens": len(analysis.query) + sum(len(d) for d in analysis.documents)}
+    elif args.command == "compress":
+        out["storage"] = model.analyze(args.query, documents, args.doc_maxlen).compression_table()
     else:
         explanation = model.explain(args.query, args.document, dim, args.merge_words, args.doc_maxlen)
         out["explanation"] = explanation.to_dict()

@@ -79,3 +79,37 @@ similarity of its pieces, a query word adds what its pieces add, and the score d
     parts.append("""**What this does not show.** MaxSim decomposes the score exactly, but not how the encoder built
 each vector: a token's vector depends on the whole text around it.""")
     return "\n\n".join(p.replace("\n", " ") for p in parts)
+
+
+STORAGE_HELP = """
+**Storing document vectors.** An index keeps one vector per document token, 512 bytes each at 128 dimensions in
+float32. Each setting below stores them more compactly and scores the same query against what it stored; nothing is
+re-encoded. The query stays exact unless the system encodes it too (Qdrant's int8 and binary do).
+
+**float16** halves the bytes; scores move by about 10⁻⁴, far less than the gaps between documents.
+
+**int8 (Qdrant scalar quantization).** One value range for the whole collection, taken from the 0.99 quantile of all
+components, is cut into 128 steps and every component is stored as one byte (plus a 4-byte correction per vector).
+Components outside the range are clipped: a model with a few large outlier components loses most there.
+
+**binary (Qdrant binary quantization).** One bit per component: its sign. Two vectors are compared by how many bits
+agree, (dims − 2 × differing bits) / dims, a coarse stand-in for the cosine. Qdrant reports it accurate for models
+with about a thousand dimensions or more; at 128 or fewer it is coarse, so Qdrant recommends **rescoring**: take the best documents by the bits (the limit
+times the oversampling factor), score those again with the original float vectors, and sort them by that. Rescoring
+needs the originals kept (on disk), so it saves memory, not storage.
+
+**residual (Stanford ColBERT / PLAID).** Tokens are clustered (k-means); each token is stored as the id of its nearest
+centroid plus its difference from it, each component of that difference cut to 1, 2 or 4 bits. More bits, less error.
+Here the centroids are trained on this Run's few documents, so each centroid holds a handful of tokens and the error
+is smaller than in a real index trained on a whole corpus.
+
+**pooling (PyLate).** Tokens of one document whose vectors are close (hierarchical clustering) are merged into their
+mean, keeping 1/2 or 1/3 as many vectors; the first token stays alone. Repeated or near-synonymous tokens merge
+first; the merged vector is labelled with its tokens (Berlin+population). A query token that matched one of them
+now matches the average, usually a little lower.
+
+**Reading the table.** Bytes per token and per document (the mean over documents; punctuation on the skiplist is not
+stored). Kendall tau compares the setting's ranking with exact float32 at the native size: 1 is the same order,
+lower means pairs of documents swapped. The largest rank change and largest score change are over all documents.
+Cutting dimensions and compressing combine: every setting is shown at every size.
+"""

@@ -80,3 +80,19 @@ def match_changes_table(analysis: Analysis, index: int,
             row[f"Match @{d}"] = f"{expl.document.labels[j]} (#{j}, {expl.best_similarity[q]:.3f})"
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
+
+
+def compression_table(analysis: Analysis, rounded: bool = True) -> pd.DataFrame:
+    """``Analysis.compression_table()`` for display, one row per storage setting ×
+    dimension (``rounded``: bytes to 1 decimal, tau and score change to 3)."""
+    rows = analysis.compression_table()
+    frame = pd.DataFrame([{
+        "Setting": r["setting"], "Bytes/token": r["bytes_per_token"], "Bytes/document": r["bytes_per_document"],
+        "Vectors/document": r["stored_vectors_per_document"], "Shared bytes": r["shared_bytes"],
+        "Keeps originals": r["keeps_originals"], "Kendall tau": r["kendall_tau"],
+        "Largest rank change": r["largest_rank_change"], "Largest score change": r["largest_score_change"],
+    } for r in rows])
+    if rounded:
+        frame = frame.round({"Bytes/token": 1, "Bytes/document": 1, "Vectors/document": 1,
+                             "Kendall tau": 3, "Largest score change": 3})
+    return frame
