@@ -36,6 +36,7 @@ class Analysis:
     _scores: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _ranges: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
     _compression: list[dict] = field(default_factory=list, repr=False)
+    _stored: dict = field(default_factory=dict, repr=False)
 
     @property
     def texts(self) -> list[str]:
@@ -107,5 +108,18 @@ class Analysis:
         from colbert_viz.storage import compression_rows
 
         if not self._compression:  # seconds of k-means and clustering: once per Analysis
-            self._compression[:] = compression_rows(self.query, self.documents, self.dimensions)  # replace, never append
+            rows = compression_rows(self.query, self.documents, self.dimensions, stored=self.stored)
+            self._compression[:] = rows  # replace, never append
         return [dict(row) for row in self._compression]
+
+    def stored(self, setting):
+        """The documents stored under ``setting`` (a ``storage.StorageSetting`` or an
+        id like ``"64/int8"``) and the query scored against them; computed once."""
+        from colbert_viz.storage import StorageSetting, apply
+
+        setting = setting if isinstance(setting, StorageSetting) else StorageSetting.parse(setting)
+        if setting.dim not in self.dimensions:
+            raise ValueError(f"dimensions must be one of {', '.join(map(str, self.dimensions))}; got {setting.dim}")
+        if setting.id not in self._stored:
+            self._stored[setting.id] = apply(setting, self.query, self.documents)
+        return self._stored[setting.id]

@@ -99,7 +99,7 @@ def _ranges(keep: np.ndarray) -> list[list[int]]:
     return [[int(a), int(b) - 1] for a, b in zip(edges[::2], edges[1::2])]
 
 
-def _dimension_view(expl: Explanation) -> dict:
+def _dimension_view(expl: Explanation, pieces: bool = True) -> dict:
     closest, closest_sim = best_query_per_document_item(expl)
     view = {
         "score": expl.score,
@@ -114,7 +114,7 @@ def _dimension_view(expl: Explanation) -> dict:
     if any(folds.values()):
         view["folds"] = folds
     keep = kept_positions(expl, MAX_HIGHLIGHT_TOKENS)
-    if not keep.all():
+    if pieces and not keep.all():
         view["pieces"] = text_pieces(expl, keep)
         view["shown"] = int(keep.sum())
     return view
@@ -143,6 +143,53 @@ def document_payload(analysis: Analysis, index: int) -> dict:
     }
 
 
+def storage_summary(analysis: Analysis) -> dict:
+    """The storage control's data (``colbert_viz.storage``): for every method
+    at every dimension the ranking as that system scores it and the bytes it
+    stores, and the decision table (``Analysis.compression_table``). A Run over
+    the storage limits gets ``{"error": message}`` instead."""
+    from colbert_viz.storage import METHODS, all_settings
+
+    try:
+        table = analysis.compression_table()
+    except ValueError as err:
+        return {"methods": list(METHODS), "error": str(err)}
+    n_query = len(analysis.query)
+    rankings = {}
+    for setting in all_settings(analysis.dimensions):
+        run = analysis.stored(setting)
+        rankings[setting.id] = {
+            "scores": run.scores.tolist(), "per_token": (run.scores / n_query).tolist(),
+            "ranks": run.ranks.tolist(), "order": [int(i) for i in run.order], "rescored": list(run.candidates),
+            "bytes_per_token": float(run.bytes_per_token),
+            "bytes_per_document": [float(d.n_bytes) for d in run.documents],
+            "stored_vectors": [len(d.groups) for d in run.documents],
+        }
+    return {"methods": list(METHODS), "table": table, "rankings": rankings,
+            "exact": f"{analysis.dimensions[0]}/float32", "exact_bytes_per_token": 4 * analysis.dimensions[0]}
+
+
+def stored_document_payload(analysis: Analysis, index: int, method: str) -> dict:
+    """Document ``index``'s views as storage ``method`` scores it, at every
+    dimension: its stored items on the document axis (a pooled item is labelled
+    with the tokens it merged; each dimension has its own ``axis``), and words
+    where they mean something (not for pooled vectors). The highlight keeps the
+    exact document's text pieces and maps each token to its item."""
+    from colbert_viz.storage import explain_stored
+
+    tokens, words = {}, {}
+    for d in analysis.dimensions:
+        expl = explain_stored(analysis.stored(f"{d}/{method}"), analysis.query, analysis.documents[index], index)
+        tokens[str(d)] = {**_dimension_view(expl, pieces=False), "axis": _axis(expl.document)}
+        if not method.startswith("pool-"):
+            merged = merge(expl)
+            words[str(d)] = {**_dimension_view(merged, pieces=False), "axis": _axis(merged.document)}
+    variants = {"tokens": {"dims": tokens}}
+    if words:
+        variants["words"] = {"dims": words}
+    return {"index": index, "method": method, "variants": variants}
+
+
 def estimated_bytes(analysis: Analysis) -> int:
     """About how large the views of every document are as JSON (the similarity
     matrices dominate: float32, base64, each dimension, both axes)."""
@@ -155,13 +202,18 @@ def _tokens_label(doc) -> str:
 
 
 def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = "", display_name: str = "",
-                is_fallback: bool = False, run_key: str | None = None, eager_bytes: int = EAGER_BYTES) -> dict:
+                is_fallback: bool = False, run_key: str | None = None, eager_bytes: int = EAGER_BYTES,
+                storage: bool = False) -> dict:
     """Everything the explorer draws for one Run (see the module docstring).
 
     ``top_n`` bounds the ranking table (``None``: every document);
     ``run_key`` lets the page fetch the views left out when the Run is larger
-    than ``eager_bytes``.
+    than ``eager_bytes``; ``storage`` adds every storage setting's views
+    (``storage_summary``, ``stored_document_payload``), which the page
+    otherwise fetches when the storage control is first used.
     """
+    from colbert_viz.storage import METHODS
+
     dims = analysis.dimensions
     comparison = analysis.compare_dimensions()
     n_query = len(analysis.query)
@@ -191,4 +243,15 @@ def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = 
         "views": {str(i): document_payload(analysis, i) for i in wanted},
         "complete": eager,
         "run_key": run_key,
+        "storage_methods": list(METHODS),
+        **(_storage_payload(analysis, wanted) if storage else {}),
     }
+
+
+def _storage_payload(analysis: Analysis, documents) -> dict:
+    summary = storage_summary(analysis)
+    if "error" in summary:
+        return {"storage": summary}
+    methods = [m for m in summary["methods"] if m != "float32"]
+    return {"storage": summary,
+            "stored": {m: {str(i): stored_document_payload(analysis, i, m) for i in documents} for m in methods}}

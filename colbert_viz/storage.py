@@ -290,8 +290,11 @@ def _label(record: TokenVectors, group: list[int]) -> str:
 
 
 def compression_rows(query: TokenVectors, documents: list[TokenVectors],
-                     dimensions: tuple[int, ...]) -> list[dict]:
+                     dimensions: tuple[int, ...], stored=None) -> list[dict]:
     """One JSON-ready row per setting × dimension, compared with exact float32 at ``dimensions[0]``.
+
+    stored : ``setting -> StoredRun`` (default: ``apply`` each one), so a caller
+        that keeps stored runs (``Analysis.stored``) computes each once.
 
     bytes_per_document : mean over documents of stored vectors × bytes per vector.
     kendall_tau : tau-b between the setting's ranking and the reference scores
@@ -299,10 +302,11 @@ def compression_rows(query: TokenVectors, documents: list[TokenVectors],
     largest_rank_change / largest_score_change : max over documents of |change|.
     """
     check_limits(documents)
-    reference = apply(StorageSetting("float32", dimensions[0]), query, documents)
+    stored = stored or (lambda setting: apply(setting, query, documents))
+    reference = stored(StorageSetting("float32", dimensions[0]))
     rows = []
     for setting in all_settings(dimensions):
-        run = apply(setting, query, documents)
+        run = stored(setting)
         key = -run.ranks.astype(np.float64) if run.keeps_originals else run.scores
         tau = kendall_tau(key, reference.scores)
         per_doc = [d.n_bytes for d in run.documents]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -26,7 +27,7 @@ import gradio as gr
 from colbert_viz import page_text
 from colbert_viz.checkpoint import OFFLINE
 from colbert_viz.examples import ExampleSet, load_examples
-from colbert_viz.explorer import document_payload, model_facts, run_payload
+from colbert_viz.explorer import document_payload, model_facts, run_payload, storage_summary, stored_document_payload
 from colbert_viz.explorer_html import asset, plotly_js_path
 from colbert_viz.exports import export_files
 from colbert_viz.inputs import FORMATS
@@ -34,6 +35,7 @@ from colbert_viz.limits import LimitError, Limits
 from colbert_viz.registry import ModelRegistry
 from colbert_viz.run_store import RunExpired, RunStore
 from colbert_viz.service import analyze_request, gather_documents, user_errors
+from colbert_viz.storage import METHODS
 from colbert_viz.ui_api import add_api_endpoints
 
 STYLE = Path(__file__).resolve().parents[1] / "assets" / "style.css"
@@ -93,7 +95,8 @@ const mount = () => {
   }
   window.ColbertViz.mount(root, payload, {
     ids: true,
-    fetchDocument: i => server.document_views(payload.run_key, i),
+    fetchDocument: (i, method) => server.document_views(payload.run_key, i, method),
+    fetchStorage: () => server.storage_summary(payload.run_key),
     onExport: state => trigger('export', state),
   });
 };
@@ -209,6 +212,9 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
         gr.Warning(html.escape(str(err)))
         return {p.status: status_html(str(err), error=True)}
     key = ctx.store.put(run)
+    # The storage settings take a second or more (k-means, clustering): start them now, so the
+    # storage control answers at once when it is first used.
+    threading.Thread(target=storage_summary, args=(run.analysis,), daemon=True).start()
     payload = run_payload(run.analysis, top_n=run.top_n, summary=run.summary(), display_name=run.display_name,
                           is_fallback=run.is_fallback, run_key=key)
     text = banner_markdown(ctx.registry, model_name)
@@ -217,12 +223,26 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
             p.how_to_read: page_text.how_to_read(payload["model"])}
 
 
-def document_views(store: RunStore, run_key: str, index: int) -> dict:
-    """One document's views for the explorer (a large Run sends them on demand)."""
+def document_views(store: RunStore, run_key: str, index: int, method: str = "float32") -> dict:
+    """One document's views for the explorer, exact or under a storage method
+    (a large Run, or a storage setting, sends them on demand)."""
     try:
         run = store.get(str(run_key))
-        return document_payload(run.analysis, run.check_index(index))
-    except (RunExpired, LimitError) as err:
+        index = run.check_index(index)
+        if method == "float32":
+            return document_payload(run.analysis, index)
+        if method not in METHODS:
+            raise LimitError(f"Unknown storage method {method!r}.")
+        return stored_document_payload(run.analysis, index, method)
+    except (RunExpired, LimitError, ValueError) as err:
+        return {"error": str(err)}
+
+
+def storage_views(store: RunStore, run_key: str) -> dict:
+    """Every storage setting's ranking and the decision table of a kept Run."""
+    try:
+        return storage_summary(store.get(str(run_key)).analysis)
+    except RunExpired as err:
         return {"error": str(err)}
 
 
@@ -275,7 +295,8 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
     facts = model_facts_of(registry.get(registry.default))
     with gr.Blocks(title="colbert-viz · jina-colbert-v2 explained", analytics_enabled=False,
                    delete_cache=CACHE_CLEANUP) as demo:
-        page = _layout(registry, limits, facts, [_server_fn(partial(document_views, store), "document_views")])
+        page = _layout(registry, limits, facts, [_server_fn(partial(document_views, store), "document_views"),
+                                                 _server_fn(partial(storage_views, store), "storage_summary")])
         _wire(Context(registry, limits, store, page), concurrency)
         add_api_endpoints(registry, limits, concurrency)
     demo.queue(default_concurrency_limit=4)
@@ -283,9 +304,10 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
 
 
 def _server_fn(fn, name: str):
-    """``fn`` as a server function the explorer can call as ``server.<name>(…)``."""
-    def call(run_key: str, index: int) -> dict:
-        return fn(run_key, index)
+    """``fn`` as a server function the explorer can call as ``server.<name>(…)``.
+    Gradio hands the function the call's arguments as one list (one argument as itself)."""
+    def call(args) -> dict:
+        return fn(*(args if isinstance(args, list) else [args]))
 
     call.__name__ = name
     return call

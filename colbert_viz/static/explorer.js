@@ -18,7 +18,8 @@
   const FONT = {family: 'Inter, system-ui, sans-serif', size: 12};
   const ROW_PX = 18, COLUMN_PX = 12, WIDE_FROM = 80;
   const SPECIAL_KINDS = ['special', 'marker'];
-  const ISOLATE = s => '\u2068' + s + '\u2069';  // FSI … PDI: bidi controls inside cannot leak out
+  const ISOLATE = s => '\u2068' + s + '\u2069';
+  const EXACT = 'float32';  // FSI … PDI: bidi controls inside cannot leak out
 
   // ---- small helpers -------------------------------------------------------------------
 
@@ -87,7 +88,7 @@
     constructor(root, payload, options) {
       this.root = root;
       this.p = payload;
-      this.o = Object.assign({ids: false, fetchDocument: null, onExport: null}, options || {});
+      this.o = Object.assign({ids: false, fetchDocument: null, fetchStorage: null, onExport: null}, options || {});
       this.Plotly = this.o.plotly || global.Plotly;
       this.pending = {};
       this.failed = {};
@@ -95,7 +96,7 @@
       root.__colbertViz = this;  // a later mount on the same element retires this one
       const dims = payload.model.dimensions;
       const order = payload.rankings[String(dims[0])].order;
-      this.state = {dim: dims[0], doc: order[0], a: order[0], b: order[Math.min(1, order.length - 1)],
+      this.state = {dim: dims[0], storage: EXACT, doc: order[0], a: order[0], b: order[Math.min(1, order.length - 1)],
         hideExpansion: false, hideSpecial: false, merge: false, raw: false, start: 0};
       this.build();
       this.draw(['all']);
@@ -107,29 +108,71 @@
 
     // ---- data access ----
 
-    ranking(dim) { return this.p.rankings[String(dim === undefined ? this.state.dim : dim)]; }
-    variantName() { return this.state.merge ? 'words' : 'tokens'; }
+    /** Exact vectors, or a storage method of colbert_viz.storage (int8, binary, pool-2, …). */
+    stored() { return this.state.storage !== EXACT; }
+    pooled() { return this.state.storage.startsWith('pool-'); }
+    settingId(dim) { return `${dim === undefined ? this.state.dim : dim}/${this.state.storage}`; }
+    ranking(dim) {
+      const d = String(dim === undefined ? this.state.dim : dim);
+      return this.stored() ? this.p.storage.rankings[this.settingId(d)] : this.p.rankings[d];
+    }
+    exactRanking() { return this.p.rankings[String(this.p.model.native_dim)]; }
+    variantName() { return this.state.merge && !this.pooled() ? 'words' : 'tokens'; }
     queryAxis() { return this.p.query.axes[this.variantName()]; }
-    docViews(i) { return this.p.views[String(i)] || null; }
+    exactViews(i) { return this.p.views[String(i)] || null; }
+    docViews(i) {
+      if (!this.stored()) return this.exactViews(i);
+      return ((this.p.stored || {})[this.state.storage] || {})[String(i)] || null;
+    }
     variant(i) { const v = this.docViews(i); return v ? v.variants[this.variantName()] : null; }
+    exactVariant(i) { const v = this.exactViews(i); return v ? v.variants[this.variantName()] : null; }
     dimView(i) { const v = this.variant(i); return v ? v.dims[String(this.state.dim)] : null; }
+    /** The document axis: exact tokens or words, or the items a storage method keeps (per dimension). */
+    axisOf(i) { return this.dimView(i).axis || this.variant(i).axis; }
     label(i) { return this.p.documents[i].label; }
 
     /** Ask for a document's views when the payload left them out (a large Run). */
     need(indices) {
-      const missing = indices.filter(i => !this.docViews(i));
-      if (!missing.length) return true;
-      if (!this.o.fetchDocument) { this.fetchError = 'These views are not in this file.'; return false; }
-      for (const i of missing) {
-        if (this.failed[i]) { this.fetchError = this.failed[i]; continue; }
-        if (this.pending[i]) continue;
-        this.pending[i] = Promise.resolve(this.o.fetchDocument(i)).then(views => {
-          if (views && views.index === i) this.p.views[String(i)] = views;
-          else this.failed[i] = (views && views.error) || `${this.label(i)} could not be loaded.`;
-        }).catch(err => { this.failed[i] = String(err && err.message || err); })
-          .finally(() => { delete this.pending[i]; if (this.live()) this.draw(['document', 'pair']); });
+      if (this.stored() && !this.needStorage()) return false;
+      let ready = true;
+      for (const i of indices) {
+        if (!this.exactViews(i)) ready = this.fetch('document', i, EXACT) && ready;
+        if (this.stored() && !this.docViews(i)) ready = this.fetch('document', i, this.state.storage) && ready;
       }
+      return ready;
+    }
+
+    /** The storage summary (rankings and the decision table): here, or asked for. */
+    needStorage() {
+      if (this.p.storage) {
+        if (this.p.storage.error) this.fetchError = this.p.storage.error;
+        return !this.p.storage.error;
+      }
+      return this.fetch('storage', null, null);
+    }
+
+    /** Ask the server once for something the payload left out; redraw when it comes. Always false. */
+    fetch(what, i, method) {
+      const key = `${what}:${i}:${method}`;
+      const fetcher = what === 'storage' ? this.o.fetchStorage : this.o.fetchDocument;
+      if (this.failed[key]) { this.fetchError = this.failed[key]; return false; }
+      if (!fetcher) { this.fetchError = 'These views are not in this file.'; return false; }
+      if (this.pending[key]) return false;
+      this.pending[key] = Promise.resolve(what === 'storage' ? fetcher() : fetcher(i, method))
+        .then(data => { if (!this.receive(what, i, method, data)) this.failed[key] = (data && data.error) || 'Could not be loaded.'; })
+        .catch(err => { this.failed[key] = String(err && err.message || err); })
+        .finally(() => { delete this.pending[key]; if (this.live()) this.draw(['all']); });
       return false;
+    }
+
+    /** Keep what the server sent; false if it is not what was asked for. */
+    receive(what, i, method, data) {
+      if (!data || data.error) return false;
+      if (what === 'storage') { this.p.storage = data; return true; }
+      if (data.index !== i) return false;
+      if (method === EXACT) this.p.views[String(i)] = data;
+      else ((this.p.stored ||= {})[method] ||= {})[String(i)] = data;
+      return true;
     }
 
     // ---- layout ----
@@ -167,9 +210,17 @@
       const nativeNote = m.dimensions.length > 1
         ? `${m.native_dim} is native; ${m.dimensions.slice(1).join(' and ')} keep the first dimensions, re-normalised. Every view follows, without encoding again.`
         : `${m.native_dim} dimensions.`;
+      const methods = p.storage_methods || [];
+      this.storageSelect = el('select', {class: 'cv-select', 'aria-label': 'Storage',
+        onchange: e => this.set({storage: e.target.value})},
+        methods.map(name => el('option', {value: name, text: name === EXACT ? 'exact (float32)' : name})));
+      this.storageInfo = el('span', {class: 'cv-small cv-storage-info', id: this.id('storage-info')});
       const bar = el('div', {class: 'cv-bar'},
         el('fieldset', {class: 'cv-dims', id: this.id('dimension'), hidden: m.dimensions.length < 2},
-          el('legend', {text: 'Dimensions'}), dims, el('span', {class: 'cv-small', text: nativeNote})));
+          el('legend', {text: 'Dimensions'}), dims, el('span', {class: 'cv-small', text: nativeNote})),
+        el('div', {class: 'cv-storage', hidden: !methods.length},
+          el('label', {class: 'cv-field', id: this.id('storage')}, el('b', {text: 'Storage'}), this.storageSelect),
+          this.storageInfo));
       this.views = {
         ranking: el('div', {class: 'cv-ranking cv-scroll', id: this.id('ranking')}),
         heatmap: el('div', {class: 'cv-plot', id: this.id('heatmap')}),
@@ -180,6 +231,7 @@
         changes: el('div', {class: 'cv-scroll', id: this.id('match-changes')}),
         difference: el('div', {class: 'cv-plot', id: this.id('difference')}),
         differenceTable: el('div', {class: 'cv-scroll', id: this.id('difference-table')}),
+        storageTable: el('div', {class: 'cv-scroll', id: this.id('storage-table')}),
       };
       this.windowRow = el('div', {class: 'cv-window', id: this.id('window-controls'), hidden: true},
         el('label', {class: 'cv-check', id: this.id('raw-window')}, this.rawInput,
@@ -217,7 +269,14 @@
           el('div', {class: 'cv-controls'}, el('label', {class: 'cv-field'}, 'Document A ', this.aSelect),
             el('label', {class: 'cv-field'}, 'Document B ', this.bSelect)),
           el('div', {class: 'cv-scroll'}, this.views.difference),
-          el('h4', {text: 'Per query token, largest gaps first'}), this.views.differenceTable));
+          el('h4', {text: 'Per query token, largest gaps first'}), this.views.differenceTable),
+        methods.length ? el('details', {class: 'cv-section', id: this.id('storage-panel'),
+          ontoggle: e => { if (e.target.open) this.drawStorageTable(true); }},
+          el('summary', {text: 'Storage and compression: what each choice does to this ranking'}),
+          el('p', {class: 'cv-small', text: 'Every way of storing the document vectors, at every dimension, scored ' +
+            'against this query without encoding again. Kendall tau and the changes are against exact float32 at ' +
+            `${m.native_dim} dimensions. Click a row to explore that setting.`}),
+          this.views.storageTable) : '');
     }
 
     // ---- state changes ----
@@ -232,7 +291,7 @@
         if (!('start' in changes)) s.start = 0;
       }
       const what = [];
-      if (changed('dim')) what.push('all');
+      if (changed('dim') || changed('storage')) what.push('all');
       if (['doc', 'merge', 'hideExpansion', 'hideSpecial', 'raw', 'start'].some(changed)) what.push('document');
       if (['a', 'b', 'merge'].some(changed)) what.push('pair');
       if (changed('doc')) what.push('rankingSelection');
@@ -247,7 +306,13 @@
     draw(what) {
       const all = what.includes('all');
       this.syncControls();
-      if (all) { this.drawRanking(); this.drawMenus(); this.drawDimensionTables(); }
+      if (all && !this.rankingReady()) {
+        this.drawStorageInfo();
+        this.views.ranking.replaceChildren(el('p', {class: 'cv-small cv-loading', text: this.fetchError ||
+          `Storing the documents as ${this.state.storage} at every dimension…`}));
+        return;
+      }
+      if (all) { this.drawRanking(); this.drawMenus(); this.drawDimensionTables(); this.drawStorageInfo(); this.drawStorageTable(false); }
       else if (what.includes('rankingSelection')) this.markSelectedRow();
       if (all || what.includes('document')) {
         if (this.drawDocument()) ['contributions', 'highlight', 'changes'].forEach(x => this.deferred.add(x));
@@ -282,10 +347,18 @@
       node.dataset.document = this.label(this.state.doc);
       node.dataset.dimension = this.state.dim;
       node.dataset.merge = this.variantName();
+      node.dataset.storage = this.state.storage;
     }
+
+    /** Whether the current setting's ranking is here (a storage method's comes with the storage summary). */
+    rankingReady() { return !this.stored() || this.needStorage(); }
 
     syncControls() {
       const s = this.state;
+      if (this.storageSelect) this.storageSelect.value = s.storage;
+      this.inputs.merge.disabled = this.pooled();
+      this.inputs.merge.parentElement.title = this.pooled() ? 'A pooled vector already stands for several tokens: ' +
+        'sub-words are not merged under pooling.' : '';
       for (const input of this.dimInputs) input.checked = Number(input.value) === s.dim;
       for (const [k, input] of Object.entries(this.inputs)) input.checked = !!s[k];
       this.rawInput.checked = s.raw;
@@ -310,7 +383,9 @@
       const p = this.p, dim = this.state.dim, r = this.ranking();
       const others = p.model.dimensions.filter(d => d !== dim);
       const n = p.top_n ? Math.min(p.top_n, r.order.length) : r.order.length;
-      const columns = ['Rank', 'Doc', 'Score', 'Per query token', ...others.map(d => `Rank @${d}`), 'Tokens', 'Preview'];
+      const stored = this.stored(), exact = this.exactRanking();
+      const columns = ['Rank', 'Doc', 'Score', 'Per query token', ...others.map(d => `Rank @${d}`),
+        ...(stored ? ['Exact rank', 'Stored bytes'] : []), 'Tokens', 'Preview'];
       const rows = r.order.slice(0, n).map((i, k) => {
         const tr = el('tr', {'data-doc': i, tabindex: 0, class: 'cv-row',
           onclick: () => this.pick(i), onkeydown: e => { if (e.key === 'Enter') this.pick(i); }},
@@ -318,6 +393,9 @@
           el('td', {class: 'cv-num', text: fixed(r.scores[i], 2)}),
           el('td', {class: 'cv-num', text: fixed(r.per_token[i], 3)}),
           others.map(d => el('td', {text: String(this.ranking(d).ranks[i])})),
+          stored ? [el('td', {class: exact.ranks[i] !== r.ranks[i] ? 'cv-moved' : '',
+            text: `${exact.ranks[i]}${exact.ranks[i] !== r.ranks[i] ? ` (${signed(exact.ranks[i] - r.ranks[i], 0)})` : ''}`}),
+          el('td', {class: 'cv-num', text: `${Math.round(r.bytes_per_document[i]).toLocaleString('en')}${r.rescored.includes(i) ? ' · rescored' : ''}`})] : [],
           el('td', {text: p.documents[i].tokens}),
           el('td', {class: 'cv-preview'}, bdi(p.documents[i].preview)));
         return tr;
@@ -336,6 +414,53 @@
         tr.classList.toggle('cv-selected', Number(tr.dataset.doc) === this.state.doc);
       }
       this.docSelect.value = String(this.state.doc);
+    }
+
+    /** The storage row of the decision table for ``id`` (e.g. "64/int8"). */
+    storageRow(id) { return this.p.storage && this.p.storage.table ? this.p.storage.table.find(r => r.setting === id) : null; }
+
+    drawStorageInfo() {
+      if (!this.storageInfo) return;
+      const row = this.storageRow(this.settingId()), exact = this.storageRow(this.p.storage ? this.p.storage.exact : '');
+      if (!row || !exact) {
+        this.storageInfo.textContent = this.stored() ? '' : 'exact float32: the vectors as encoded.';
+        return;
+      }
+      const bytes = r => `${r.bytes_per_token.toLocaleString('en', {maximumFractionDigits: 1})} B per token · ` +
+        `${Math.round(r.bytes_per_document).toLocaleString('en')} B per document`;
+      this.storageInfo.textContent = `${row.setting}: ${bytes(row)} (exact ${exact.setting}: ${bytes(exact)}) · ` +
+        `Kendall tau vs exact ${fixed(row.kendall_tau, 3)} · largest rank change ${row.largest_rank_change} · ` +
+        `largest score change ${fixed(row.largest_score_change, 3)}`;
+    }
+
+    /** The decision table: every storage setting × dimension (fetched when first opened in the page). */
+    drawStorageTable(force) {
+      const node = this.views.storageTable;
+      if (!node) return;
+      if (!this.p.storage) {
+        if (!force) return;
+        this.needStorage();
+        node.replaceChildren(el('p', {class: 'cv-small cv-loading', text: 'Storing the documents every way at every dimension…'}));
+        return;
+      }
+      if (this.p.storage.error) { node.replaceChildren(el('p', {class: 'cv-note', text: this.p.storage.error})); return; }
+      const current = this.settingId();
+      const rows = this.p.storage.table.map(r => {
+        const [dim, method] = r.setting.split('/');
+        return el('tr', {class: 'cv-row' + (r.setting === current ? ' cv-selected' : ''), 'data-setting': r.setting,
+          tabindex: 0, onclick: () => this.set({dim: Number(dim), storage: method})},
+          el('td', {text: r.setting}), el('td', {class: 'cv-num', text: r.bytes_per_token.toLocaleString('en', {maximumFractionDigits: 1})}),
+          el('td', {class: 'cv-num', text: Math.round(r.bytes_per_document).toLocaleString('en')}),
+          el('td', {class: 'cv-num', text: fixed(r.stored_vectors_per_document, 1)}),
+          el('td', {class: 'cv-num', text: fixed(r.kendall_tau, 3)}),
+          el('td', {class: 'cv-num', text: String(r.largest_rank_change)}),
+          el('td', {class: 'cv-num', text: fixed(r.largest_score_change, 3)}),
+          el('td', {text: [r.shared_bytes ? `${r.shared_bytes.toLocaleString('en')} B shared` : '', r.keeps_originals ? 'keeps the originals' : ''].filter(Boolean).join(' · ')}));
+      });
+      node.replaceChildren(el('table', {class: 'cv-table cv-clickable'},
+        el('thead', {}, el('tr', {}, ['Setting', 'Bytes/token', 'Bytes/document', 'Vectors/document', 'Kendall tau',
+          'Largest rank change', 'Largest score change', 'Notes'].map(c => el('th', {text: c})))),
+        el('tbody', {}, rows)));
     }
 
     drawDimensionTables() {
@@ -381,7 +506,7 @@
     }
 
     drawChanges() {
-      const i = this.state.doc, mc = this.docViews(i).match_changes;
+      const i = this.state.doc, mc = this.exactViews(i).match_changes;  // exact vectors, across dimensions
       this.views.changes.replaceChildren(mc.rows.length ? table(mc.columns, mc.rows)
         : el('p', {class: 'cv-small', text: `${this.label(i)}: every query token keeps its best match at every dimension.`}));
       this.stamp(this.views.changes);
@@ -398,14 +523,15 @@
 
     subtitle(i, withScore) {
       const view = this.dimView(i);
-      return [plotlyText(this.label(i)), `${this.state.dim} dimensions`].concat(
+      return [plotlyText(this.label(i)), `${this.state.dim} dimensions`].concat(this.stored() ? [this.state.storage] : [],
         withScore ? [`score ${fixed(view.score, 2)}`] : []).join(' · ');
     }
 
     /** The heatmap's columns: every shown item, a raw window of them, or the folded match view. */
     heatColumns(variant, view, rows) {
       const s = this.state, limit = this.p.limits.columns;
-      const positions = this.shown(variant.axis, false);
+      const axis = view.axis || variant.axis;
+      const positions = this.shown(axis, false);
       const long = positions.length > limit;
       const fold = view.folds && view.folds[`${+s.hideExpansion}${+s.hideSpecial}`];
       if (long && !s.raw && fold) {
@@ -421,14 +547,14 @@
         chosen = positions.slice(first, first + limit);
         used = chosen.length ? chosen[0] : 0;
       }
-      const sim = f32(view, 'sim'), n = variant.axis.labels.length;
+      const sim = f32(view, 'sim'), n = axis.labels.length;
       return {long, used, rows, columns: chosen.map(x => ({start: x, end: x, count: 1, gap: false,
         value: (k, r) => sim[r * n + x]}))};
     }
 
     drawHeatmap() {
       const s = this.state, i = s.doc, variant = this.variant(i), view = this.dimView(i);
-      const q = this.queryAxis(), d = variant.axis;
+      const q = this.queryAxis(), d = this.axisOf(i);
       const layoutRows = this.shown(q, true);
       const h = this.heatColumns(variant, view, layoutRows);
       const rows = h.rows, cols = h.columns;
@@ -442,7 +568,7 @@
         hoverongaps: false, colorbar: {title: {text: 'cosine'}, thickness: 12},
         hovertemplate: 'query %{y}<br>document %{x}<br>similarity %{z:.3f}<extra></extra>'}];
       if (cols.some(isSkipped)) {
-        traces.push({type: 'heatmap', x: xKeys, y: yKeys, z: zSkipped, zmin, zmax, colorscale: SKIPPED_SCALE,
+        traces.push({type: 'heatmap', x: xKeys.filter((_, c) => isSkipped(cols[c])), y: yKeys, z: zSkipped.map(r => r.filter(v => v !== null)), zmin, zmax, colorscale: SKIPPED_SCALE,
           showscale: false, hoverongaps: false, name: 'skipped',
           hovertemplate: 'query %{y}<br>document %{x}<br>similarity %{z:.3f}<br><i>skipped: punctuation is not scored</i><extra></extra>'});
       }
@@ -497,7 +623,7 @@
     }
 
     drawContributions() {
-      const i = this.state.doc, view = this.dimView(i), q = this.queryAxis(), d = this.variant(i).axis;
+      const i = this.state.doc, view = this.dimView(i), q = this.queryAxis(), d = this.axisOf(i);
       const keys = q.labels.map((l, k) => `#${k} ${plotlyText(l)}`);
       const matched = view.best.map(j => plotlyText(d.labels[j]));
       const total = view.score;
@@ -520,22 +646,27 @@
     }
 
     drawHighlight() {
-      const s = this.state, i = s.doc, docViews = this.docViews(i), variant = this.variant(i), view = this.dimView(i);
-      const d = variant.axis, q = this.queryAxis();
+      const s = this.state, i = s.doc, view = this.dimView(i), q = this.queryAxis();
+      // The text is the exact document's; under a storage method each token takes its stored item's values.
+      const exact = this.exactVariant(i), exactView = exact.dims[String(s.dim)], d = exact.axis;
+      const items = this.axisOf(i), itemOf = new Map();
+      if (this.pooled()) items.groups.forEach((g, k) => g.forEach(x => itemOf.set(x, k)));
+      const item = pos => (itemOf.size ? itemOf.get(pos) : pos);
       const zrange = this.p.zrange[String(s.dim)];
       const closest = view.closest, closestSim = f32(view, 'closest_sim'), bestSim = f32(view, 'best_sim');
       const chosen = new Map();
       view.best.forEach((j, k) => { if (!chosen.has(j)) chosen.set(j, []); chosen.get(j).push(k); });
-      const pieces = view.pieces || variant.pieces;
+      const pieces = exactView.pieces || exact.pieces;
       const text = el('div', {class: 'cv-hl-text', dir: 'auto'});
       for (const piece of pieces) {
         if ('elide' in piece) { text.append(el('span', {class: 'cv-elide', text: `… ${piece.elide.toLocaleString('en')} tokens …`})); continue; }
         if (!('p' in piece)) { text.append(el('span', {class: 'cv-gap', text: piece.t})); continue; }
-        const pos = piece.p, kind = d.kinds[pos], by = chosen.get(pos) || [];
-        const lines = [`${d.labels[pos]}  (${s.merge ? 'word' : 'token'} ${pos})`];
+        const pos = piece.p, kind = d.kinds[pos], at = item(pos), by = chosen.get(at) || [];
+        const lines = [`${d.labels[pos]}  (${this.variantName() === 'words' ? 'word' : 'token'} ${pos})`];
+        if (itemOf.size && items.groups[at].length > 1) lines.push(`stored pooled with its neighbours as ${items.labels[at]}`);
         if (kind === 'skipped') lines.push('skipped: punctuation is not scored');
         if (kind === 'typed') lines.push(`typed in the text: parsed as the special token ${d.labels[pos]}, as the model's tokenizer does`);
-        lines.push(`closest query token: ${q.labels[closest[pos]]} (${fixed(closestSim[pos], 3)})`);
+        lines.push(`closest query token: ${q.labels[closest[at]]} (${fixed(closestSim[at], 3)})`);
         if (by.length) {
           const names = by.slice(0, 8).map(k => `${q.labels[k]} (${fixed(bestSim[k], 3)})`).join(', ');
           lines.push(`MaxSim match of: ${names}${by.length > 8 ? ` and ${by.length - 8} more` : ''}`);
@@ -543,15 +674,16 @@
         const chip = piece.t === '';
         const span = el('span', {class: ['cv-tok', `cv-${kind}`, by.length ? 'cv-win' : '', chip ? 'cv-chip' : ''].join(' ').trim(),
           'data-pos': pos, title: lines.join('\n'), text: chip ? d.labels[pos] : piece.t});
-        if (kind !== 'skipped') span.style.background = shade(closestSim[pos], zrange);
+        if (kind !== 'skipped') span.style.background = shade(closestSim[at], zrange);
         text.append(span);
       }
       const notes = [];
-      if (view.pieces) notes.push(`Long document: showing ${view.shown.toLocaleString('en')} of ${d.labels.length.toLocaleString('en')} items, around the best matches.`);
-      if (this.p.documents[i].truncated) notes.push(`Truncated: the document was cut to ${this.p.documents[i].tokens}; the last ${docViews.untokenized_tail.toLocaleString('en')} characters were not encoded and play no part in the score.`);
+      if (exactView.pieces) notes.push(`Long document: showing ${exactView.shown.toLocaleString('en')} of ${d.labels.length.toLocaleString('en')} items, around the best matches.`);
+      if (this.p.documents[i].truncated) notes.push(`Truncated: the document was cut to ${this.p.documents[i].tokens}; the last ${this.exactViews(i).untokenized_tail.toLocaleString('en')} characters were not encoded and play no part in the score.`);
+      if (this.stored()) notes.push(`Stored as ${s.storage}: the shades and outlines are the stored vectors' similarities${this.pooled() ? ' (a pooled vector shades every token it merged)' : ''}.`);
       const box = el('div', {class: 'cv-highlight', 'data-dimension': s.dim, 'data-document': this.label(i),
         'data-score': fixed(view.score, 4), 'data-tokens': d.labels.length},
-        el('div', {class: 'cv-hl-title', text: `${this.label(i)} · ${s.dim} dimensions · score ${fixed(view.score, 2)}`}),
+        el('div', {class: 'cv-hl-title', text: `${this.label(i)} · ${s.dim} dimensions${this.stored() ? ` · ${s.storage}` : ''} · score ${fixed(view.score, 2)}`}),
         notes.map(n => el('div', {class: 'cv-note', text: n})), text,
         el('div', {class: 'cv-legend'}, el('span', {class: 'cv-tok', style: 'background:rgba(255,153,0,0.8)', text: 'shade'}),
           ' best similarity to any query token · ', el('span', {class: 'cv-tok cv-win', text: 'outlined'}),
@@ -570,6 +702,7 @@
       node.dataset.a = this.label(a);
       node.dataset.b = this.label(b);
       node.dataset.dimension = s.dim;
+      node.dataset.storage = s.storage;
       if (!this.need([a, b])) {
         this.purge(node);
         node.replaceChildren(el('p', {class: 'cv-small cv-loading', text: this.fetchError || 'Loading…'}));
@@ -577,7 +710,7 @@
         return;
       }
       const va = this.dimView(a), vb = this.dimView(b), q = this.queryAxis();
-      const da = this.variant(a).axis, db = this.variant(b).axis;
+      const da = this.axisOf(a), db = this.axisOf(b);
       const rows = q.labels.map((l, k) => ({k, label: l, ca: va.contributions[k], cb: vb.contributions[k],
         diff: va.contributions[k] - vb.contributions[k], ma: da.labels[va.best[k]], mb: db.labels[vb.best[k]]}));
       const total = va.score - vb.score;
