@@ -22,12 +22,7 @@ def positive_int(value: object, name: str) -> int:
     ...
     ValueError: max_docs must be a positive integer, got 2.5
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    whole = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
+    if isinstance(value, bool) or not whole or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(value, numbers.Integral) or float(value).is_integer():
-        number = int(value)
-    else:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if number < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return number
+    return int(value)

@@ -27,7 +27,7 @@ def test_limits_and_scoring_use_it():
     with pytest.raises(ValueError, match="COLBERT_VIZ_MAX_FILES must be a positive integer"):
         Limits.from_env({"COLBERT_VIZ_MAX_FILES": "-2"})
     assert Limits.from_env({"COLBERT_VIZ_MAX_UPLOAD_MB": "64"}).max_upload_bytes == 64 * 2**20
-    with pytest.raises(ValueError, match="top_n must be a positive integer, got 1.5"):
+    with pytest.raises(ValueError, match=r"top_n must be a positive integer, got 1\.5"):
         rerank_results(np.array([1.0, 2.0]), ["a", "b"], 1.5)
     assert check_top_n(2.0, 5) == 2 and check_top_n(0, 5) is None
     with pytest.raises(LimitError, match="top_n must be a positive whole number"):

@@ -85,7 +85,7 @@ def test_a_failed_load_is_retried_after_the_pause():
         return "model"
 
     registry = ModelRegistry(choices=["m"], loader=loader, retry_after_s=60, clock=lambda: now[0])
-    with pytest.raises(ModelLoadError, match="^the hub cannot be reached$"):
+    with pytest.raises(ModelLoadError, match=r"^the hub cannot be reached$"):
         registry.get("m")
     now[0] += 18
     with pytest.raises(ModelLoadError, match=r"^the hub cannot be reached \(retry in 42 s\)$"):

@@ -4,7 +4,6 @@ system, parsing that stops at the first document over the limit."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tracemalloc
 from pathlib import Path
