@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import replace
 
@@ -104,12 +105,17 @@ def test_concurrent_puts_keep_the_total_consistent():
         for _ in range(50):
             keys.append(store.put(run))
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(keys) == 200 and len(set(keys)) == 200
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible to expose races
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert len(keys) == 400 and len(set(keys)) == 400
     assert len(store) == 5 and store.total_bytes == 5 * size
 
 
