@@ -52,6 +52,8 @@ def test_the_wheel_declares_the_pinned_dependencies_and_the_command(wheel):
 
 
 def test_examples_and_style_are_read_from_the_package():
-    assert ASSETS_DIR == Path(__import__("colbert_viz").__file__).parent / "assets"
+    import colbert_viz
+
+    assert ASSETS_DIR.parent == Path(colbert_viz.__file__).parent and ASSETS_DIR.name == "assets"
     assert (ASSETS_DIR / "style.css").is_file()
     assert [s.id for s in load_examples()][:2] == ["berlin", "en"] and len(load_examples()) == 12
