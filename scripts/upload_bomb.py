@@ -2,7 +2,8 @@
 
 Writes four 20 MB files of one-word lines (about 26.7 million documents) and
 gathers them in a fresh subprocess, once per limit setting, printing the
-growth of the resident set (peak RSS after minus RSS before) and the message:
+growth of the resident set (the peak, VmHWM, minus the RSS before the call)
+and the message:
 
     python scripts/upload_bomb.py
 
@@ -21,24 +22,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = r"""
-import json, resource, sys
+import json, sys
 sys.path.insert(0, sys.argv[1])
 from colbert_viz.limits import Limits
 from colbert_viz.service import gather_documents
 
-def rss_mib():
+def status_mib(field):  # VmRSS: now; VmHWM: the peak of this process (ru_maxrss would include the parent's fork)
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+        return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024
 
 limits = Limits(**json.loads(sys.argv[2]))
 files = sys.argv[3:]
-before = rss_mib()
+before = status_mib("VmRSS:")
 try:
     gather_documents("", files, limits)
     message = "accepted"
 except ValueError as err:
     message = str(err)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = status_mib("VmHWM:")
 print(json.dumps({"before_mib": round(before, 1), "peak_mib": round(peak, 1),
                   "growth_mib": round(peak - before, 1), "message": message}))
 """
