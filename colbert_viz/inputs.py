@@ -43,12 +43,23 @@ class TooManyDocuments(InputError):
         super().__init__(f"{prefix}more than {limit} documents; the limit is {limit} per request")
 
 
-def _text_of(item, where: str) -> str:
+def _text_or_none(item) -> str | None:
     if isinstance(item, str):
         return item
     if isinstance(item, dict) and isinstance(item.get("text"), str):
         return item["text"]
-    raise InputError(f"{where}: expected a string or an object with a string 'text' field")
+    return None
+
+
+def _not_a_document(where: str) -> InputError:
+    return InputError(f"{where}: expected a string or an object with a string 'text' field")
+
+
+def _text_of(item, where: str) -> str:
+    text = _text_or_none(item)
+    if text is None:
+        raise _not_a_document(where)
+    return text
 
 
 def _bounded(documents: Iterable[str], max_documents: int | None) -> list[str]:
@@ -146,12 +157,14 @@ def _json_documents(content: str) -> Iterator[str]:
 
 
 def _jsonl_documents(content: str) -> Iterator[str]:
-    for match in _TEXT_LINE.finditer(content):
+    for match in _TEXT_LINE.finditer(content):  # line numbers are counted only for an error
         try:
-            item = json.loads(match.group())
+            text = _text_or_none(json.loads(match.group()))
         except json.JSONDecodeError as err:
             raise InputError(f"line {_line_number(content, match.start())}: invalid JSON: {err.msg}") from None
-        yield _text_of(item, f"line {_line_number(content, match.start())}")
+        if text is None:
+            raise _not_a_document(f"line {_line_number(content, match.start())}")
+        yield text
 
 
 def _csv_documents(content: str) -> Iterator[str]:
