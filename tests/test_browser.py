@@ -348,7 +348,7 @@ def test_over_limit_keeps_the_inputs_and_says_why(page, berlin):
     textbox(page, "query").fill(query)
     textbox(page, "documents").fill(documents)
     start_run(page)
-    message = "more than 10 documents; the limit is 10 per request."
+    message = "11 documents; the limit is 10 per request."
     assert message in status(page)
     toast = page.locator('[data-testid="toast-body"]').filter(has_text=message)
     toast.first.wait_for()
