@@ -11,7 +11,10 @@ Formats, chosen by file extension:
 Parsing streams: with ``max_documents`` set, it stops at the first document over
 the limit (``TooManyDocuments``), so a file of millions of short lines or list
 items never becomes millions of Python strings. Sizes are checked from the file
-system before a byte is read.
+system before a byte is read; a file is then decoded whole (at most its size
+again). ``.json`` lists are read one item at a time (``JSONDecoder.raw_decode``);
+what a single item or a field other than ``documents`` holds is decoded whole,
+so its cost is bounded by the file size, not by the document limit.
 """
 
 from __future__ import annotations
