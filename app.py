@@ -22,11 +22,12 @@ def main() -> None:
     if registry.startup_note:
         print(f"colbert-viz: {registry.startup_note}")
     print(f"colbert-viz: serving {model.info.display_name} ({model.info.dtype}, {model.info.device})")
-    demo = build_app(registry, limits=Limits.from_env())
+    limits = Limits.from_env()
+    demo = build_app(registry, limits=limits)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        **launch_options(),
+        **launch_options(limits),
     )
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m colbert_viz encode|rerank|explain|compress``, JSON on stdout.
+"""Command line: ``python -m colbert_viz encode|rerank|explain|compress|make-checkpoint``, JSON on stdout.
 
 The output mirrors the hosted API's responses (``/v1/multi-vector`` and
 ``/v1/rerank``) with token strings added. Bad input exits with status 2 and one
@@ -12,7 +12,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from colbert_viz.checks import positive_int
 from colbert_viz.inputs import FORMATS, InputError, parse_documents, read_documents
 
 DIMENSION_CHOICES = (128, 96, 64)
@@ -23,9 +25,20 @@ def _positive_int(value: str) -> int:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return number
+    try:
+        return positive_int(number, "value")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer") from None
+
+
+def _top_n(value: str) -> int | None:
+    """``--top-n``: a positive integer, or 0 for all documents (``None``)."""
+    if value.strip() == "0":
+        return None
+    try:
+        return _positive_int(value)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{err} (or 0 for all)") from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     rerank = sub.add_parser("rerank", parents=[common], help="rank documents, like /v1/rerank")
     rerank.add_argument("--query", required=True)
     rerank.add_argument("--documents", required=True, help=f"{', '.join(FORMATS)} file, or - for stdin")
-    rerank.add_argument("--top-n", type=_positive_int, default=None)
+    rerank.add_argument("--top-n", type=_top_n, default=None, help="documents to return (default, or 0: all)")
 
     explain = sub.add_parser("explain", parents=[common], help="token-level explanation of one pair")
     explain.add_argument("--query", required=True)
@@ -69,17 +82,52 @@ def build_parser() -> argparse.ArgumentParser:
                               help="what each storage setting (float16, int8, binary, residual, pooling) does to the ranking")
     compress.add_argument("--query", required=True)
     compress.add_argument("--documents", required=True, help=f"{', '.join(FORMATS)} file, or - for stdin")
+
+    make = sub.add_parser("make-checkpoint", help="random weights in jina-colbert-v2's layout (tests, benchmarks)")
+    make.add_argument("dir", type=Path, help="a new or empty folder")
+    make.add_argument("--size", choices=("tiny", "full"), required=True,
+                      help="tiny: 2 layers, 64 wide; full: jina-colbert-v2's 24 layers, 1024 wide")
+    make.add_argument("--seed", type=int, default=0)
     return parser
 
 
+def _is_jsonl(content: str) -> bool:
+    """Whether every non-blank line is a JSON string or an object with a string ``text``.
+
+    >>> _is_jsonl('{"text": "a"}\\n\\n"b"\\n'), _is_jsonl('"a"\\nplain'), _is_jsonl("\\n")
+    (True, False, False)
+    """
+    lines = [line for line in content.splitlines() if line.strip()]
+    for line in lines:
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            return False
+        if not (isinstance(item, str) or (isinstance(item, dict) and isinstance(item.get("text"), str))):
+            return False
+    return bool(lines)
+
+
 def read_texts(source: str) -> list[str]:
-    """Texts from a file or stdin (``-``: a JSON list if it parses as one, else lines)."""
+    """Texts from a file or stdin (``-``: a JSON list if it parses as one, JSONL
+    when every non-blank line is a JSON string or an object with ``text``, else lines)."""
     if source != "-":
         return read_documents(source)
     content = sys.stdin.read()
     if content.lstrip().startswith("["):
         return parse_documents(content, ".json")
-    return parse_documents(content, ".txt")
+    return parse_documents(content, ".jsonl" if _is_jsonl(content) else ".txt")
+
+
+def make_checkpoint(folder: Path, size: str, seed: int) -> dict:
+    """Write a random checkpoint to ``folder``, which must be new or empty."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InputError(f"{folder}: {'is not a folder' if not folder.is_dir() else 'is not empty'}; "
+                         "choose a new or empty folder")
+    from colbert_viz.synthetic import FULL_SIZE, TINY, write_checkpoint
+
+    write_checkpoint(folder, shape=TINY if size == "tiny" else FULL_SIZE, seed=seed)
+    return {"checkpoint": str(folder), "size": size, "seed": seed}
 
 
 def _vectors(model, records, dim: int) -> list[dict]:
@@ -91,6 +139,8 @@ def _vectors(model, records, dim: int) -> list[dict]:
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.command == "make-checkpoint":
+        return make_checkpoint(args.dir, args.size, args.seed)
     from colbert_viz.loading import load
     from colbert_viz.scoring import check_dim
 

@@ -1,4 +1,5 @@
-"""The example sets in ``assets/examples/*.json`` (one button each on the page)."""
+"""The example sets in ``colbert_viz/assets/examples/*.json`` (one button each on the page),
+shipped as package data with ``assets/style.css``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+EXAMPLES_DIR = ASSETS_DIR / "examples"
 ORDER = ("berlin", "en", "de", "fr", "es", "zh", "ja", "ar", "ru", "cross_lingual", "code_search", "punctuation")
 
 

@@ -2,44 +2,75 @@
 and the whole interactive Run as one standalone HTML page (the explorer with
 every document, dimension and toggle; plotly.js inlined, works offline).
 
-Each export gets its own folder under the system temp dir; folders older than
-an hour are removed when the next export is written.
+Exports go into one private folder per process (``tempfile.mkdtemp``, mode
+0700, made on first use and removed at exit), one sub-folder per export. No
+shared folder is pruned by age, so no other user's files (or symlinks) are
+ever touched.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
 import tempfile
-import time
+import threading
 import uuid
 from pathlib import Path
+
+import pandas as pd
 
 from colbert_viz.explorer_html import ExplorerView
 from colbert_viz.service import Run, explain_payload
 from colbert_viz.tables import ranking_table
 
-EXPORT_ROOT = Path(tempfile.gettempdir()) / "colbert-viz-exports"
-MAX_AGE_S = 3600
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_root: Path | None = None
+_root_lock = threading.Lock()
 
 
-def _prune(root: Path, max_age_s: float) -> None:
-    cutoff = time.time() - max_age_s
-    for folder in root.glob("*"):
-        if folder.is_dir() and folder.stat().st_mtime < cutoff:
-            shutil.rmtree(folder, ignore_errors=True)
+def export_root() -> Path:
+    """This process's private export folder, made on first use and removed at exit."""
+    global _root
+    with _root_lock:
+        if _root is None:
+            _root = Path(tempfile.mkdtemp(prefix="colbert-viz-"))
+            atexit.register(shutil.rmtree, _root, ignore_errors=True)
+        return _root
+
+
+def neutralise_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet will not run as a formula: a string starting
+    with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'``
+    (OWASP CSV injection); numbers and other values are unchanged.
+
+    >>> neutralise_cell("=HYPERLINK(\\"http://x\\")")
+    '\\'=HYPERLINK("http://x")'
+    >>> neutralise_cell("-1 is a string here"), neutralise_cell(-1.5), neutralise_cell("Berlin")
+    ("'-1 is a string here", -1.5, 'Berlin')
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def safe_csv_table(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every string cell (and column name) passed through ``neutralise_cell``."""
+    safe = table.map(neutralise_cell)
+    safe.columns = [neutralise_cell(c) for c in table.columns]
+    return safe
 
 
 def export_files(run: Run, dim: int, document: int, merge_words: bool = False,
-                 root: Path = EXPORT_ROOT, max_age_s: float = MAX_AGE_S) -> list[Path]:
+                 root: Path | None = None) -> list[Path]:
     """Write ``ranking-<dim>d.csv``, ``explanation-doc<N>-<dim>d.json`` and
-    ``colbert-viz-run.html`` to a new folder; return their paths."""
-    root.mkdir(parents=True, exist_ok=True)
-    _prune(root, max_age_s)
-    folder = root / uuid.uuid4().hex
-    folder.mkdir()
+    ``colbert-viz-run.html`` (the whole interactive Run) to a new sub-folder of
+    ``root`` (default: ``export_root()``); return their paths."""
+    folder = (root or export_root()) / uuid.uuid4().hex
+    folder.mkdir(parents=True)
     ranking = folder / f"ranking-{dim}d.csv"
-    ranking_table(run.analysis, dim, None, rounded=False, preview_chars=None).to_csv(ranking, index=False)
+    table = ranking_table(run.analysis, dim, None, rounded=False, preview_chars=None)
+    safe_csv_table(table).to_csv(ranking, index=False)
     explanation = folder / f"explanation-doc{document + 1}-{dim}d.json"
     explanation.write_text(json.dumps(explain_payload(run, document, dim, merge_words), ensure_ascii=False),
                            encoding="utf-8")

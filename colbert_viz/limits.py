@@ -9,7 +9,15 @@ variable                       default     what it bounds
                                            together, counted before encoding (sized
                                            for a CPU Space; raise it on a GPU)
 ``COLBERT_VIZ_MAX_DOC_TOKENS`` 8192        the "document max tokens" a user may pick
+``COLBERT_VIZ_MAX_FILES``      8           uploaded files per request
+``COLBERT_VIZ_MAX_UPLOAD_MB``  32          MB (2**20 bytes) of uploaded files per request,
+                                           all files together, checked from their sizes
+                                           before any is read
+``COLBERT_VIZ_MAX_FILE_MB``    25          MB per uploaded file (also Gradio's upload cap)
 =============================  ==========  ============================================
+
+Parsing stops at the first document over ``COLBERT_VIZ_MAX_DOCS``, so an upload
+of millions of short lines costs at most one file's bytes, never millions of strings.
 """
 
 from __future__ import annotations
@@ -18,12 +26,18 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from colbert_viz.checks import positive_int
+
 ENV = {
     "max_docs": "COLBERT_VIZ_MAX_DOCS",
     "max_chars": "COLBERT_VIZ_MAX_CHARS",
     "max_tokens": "COLBERT_VIZ_MAX_TOKENS",
     "max_doc_tokens": "COLBERT_VIZ_MAX_DOC_TOKENS",
+    "max_files": "COLBERT_VIZ_MAX_FILES",
+    "max_upload_mb": "COLBERT_VIZ_MAX_UPLOAD_MB",
+    "max_file_mb": "COLBERT_VIZ_MAX_FILE_MB",
 }
+MB = 2**20
 MIN_DOC_TOKENS = 8
 
 
@@ -35,18 +49,21 @@ class LimitError(ValueError):
 class Limits:
     """max_docs : documents per request; max_chars : characters per text;
     max_tokens : document tokens per request (all documents); max_doc_tokens :
-    the largest per-document token limit a user may choose."""
+    the largest per-document token limit a user may choose; max_files : uploaded
+    files per request; max_upload_mb : MB of uploads per request, all files
+    together; max_file_mb : MB per uploaded file."""
 
     max_docs: int = 64
     max_chars: int = 100_000
     max_tokens: int = 32_768
     max_doc_tokens: int = 8192
+    max_files: int = 8
+    max_upload_mb: int = 32
+    max_file_mb: int = 25
 
     def __post_init__(self) -> None:
         for name in ENV:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            positive_int(getattr(self, name), name)
         if self.max_doc_tokens < MIN_DOC_TOKENS:
             raise ValueError(f"max_doc_tokens must be at least {MIN_DOC_TOKENS}, got {self.max_doc_tokens}")
 
@@ -60,7 +77,7 @@ class Limits:
             if not raw:
                 continue
             try:
-                values[name] = int(raw.replace("_", ""))
+                values[name] = positive_int(int(raw.replace("_", "")), variable)
             except ValueError:
                 raise ValueError(f"{variable} must be a positive integer, got {raw!r}") from None
         try:
@@ -68,10 +85,19 @@ class Limits:
         except ValueError as err:
             raise ValueError(f"{err} (from the environment: {', '.join(ENV.values())})") from None
 
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * MB
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb * MB
+
     def describe(self) -> str:
         """One line for the page."""
         return (f"Limits: {self.max_docs} documents, {self.max_chars:,} characters per document, "
-                f"{self.max_tokens:,} document tokens per request, {self.max_doc_tokens:,} tokens per document.")
+                f"{self.max_tokens:,} document tokens per request, {self.max_doc_tokens:,} tokens per document, "
+                f"{self.max_files} files of at most {self.max_file_mb} MB ({self.max_upload_mb} MB in all).")
 
 
 def check_query(query: str, limits: Limits) -> str:
@@ -115,9 +141,10 @@ def check_top_n(value: float | int | None, n_documents: int) -> int | None:
     """``top_n`` as an int (``None`` or 0: all documents)."""
     if value is None or value == 0:
         return None
-    if isinstance(value, bool) or not float(value).is_integer() or value < 0:
-        raise LimitError(f"top_n must be a positive whole number, got {value!r}.")
-    return min(int(value), n_documents)
+    try:
+        return min(positive_int(value, "top_n"), n_documents)
+    except ValueError:
+        raise LimitError(f"top_n must be a positive whole number (or 0 for all), got {value!r}.") from None
 
 
 def check_token_budget(counts: Sequence[int], limits: Limits) -> int:

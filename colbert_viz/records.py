@@ -11,6 +11,8 @@ from typing import Literal
 
 import numpy as np
 
+from colbert_viz.vectors import truncate_dims
+
 Kind = Literal["query", "document"]
 
 
@@ -88,6 +90,4 @@ class TokenVectors(Tokenized):
 
     def at_dim(self, dim: int) -> np.ndarray:
         """(n, dim) float32: the first ``dim`` components, re-normalised."""
-        from colbert_viz.scoring import truncate_dims
-
         return truncate_dims(self.vectors, dim)

@@ -8,13 +8,18 @@ The page offers a fixed list (no free-text paths, for a public Space):
 - extra ids from ``COLBERT_VIZ_MODELS`` (comma-separated).
 
 The default is loaded at start-up (``start``); when it cannot be loaded the app
-starts on the offline model and says why. Other models load on first use.
+starts on the offline model and says why. Other models load on first use, each
+under its own lock: a request on a loaded model never waits for another's load.
+A failed load is remembered for ``retry_after_s`` (60 s), then tried again.
+``COLBERT_VIZ_DTYPE`` (default ``auto``) is the dtype models load in.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 
 from colbert_viz.checkpoint import DEFAULT_MODEL, OFFLINE, ModelLoadError
@@ -34,22 +39,28 @@ def model_choices(default: str, environ: Mapping[str, str] | None = None) -> lis
     return list(dict.fromkeys([default, OFFLINE, *extra]))
 
 
+RETRY_AFTER_S = 60.0
+
+
 def _load(name: str):
     from colbert_viz.loading import load
 
-    return load(name)
+    return load(name, dtype=os.environ.get("COLBERT_VIZ_DTYPE", "auto"))
 
 
 class ModelRegistry:
-    """Loaded models by name, loading each at most once (thread-safe).
+    """Loaded models by name, loading each at most once at a time (thread-safe).
 
     ``models`` may hold models loaded already; ``choices`` lists every name the
-    page offers (default: the names in ``models``). A name whose load failed is
-    remembered with its error, so requests do not retry it over and over.
+    page offers (default: the names in ``models``). Each name has its own lock,
+    so a slow load blocks only requests for that model. A name whose load
+    failed is refused with its error for ``retry_after_s`` seconds (measured
+    with ``clock``), then loaded again on the next request.
     """
 
     def __init__(self, models: Mapping[str, object] | None = None, choices: list[str] | None = None,
-                 default: str | None = None, loader: Loader = _load) -> None:
+                 default: str | None = None, loader: Loader = _load, retry_after_s: float = RETRY_AFTER_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.models: dict[str, object] = dict(models or {})
         self.choices = list(dict.fromkeys(choices or list(self.models)))
         if not self.choices:
@@ -58,14 +69,30 @@ class ModelRegistry:
         if self.default not in self.choices:
             self.choices.insert(0, self.default)
         self.loader = loader
-        self.failed: dict[str, str] = {}
+        self.retry_after_s = retry_after_s
+        self.clock = clock
+        self.failed: dict[str, tuple[str, float]] = {}  # name → (error, when)
         self.startup_note = ""
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, loader: Loader = _load) -> ModelRegistry:
         default = default_model_name(environ)
         return cls(choices=model_choices(default, environ), default=default, loader=loader)
+
+    def _lock(self, name: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(name, threading.Lock())
+
+    def _check_failed(self, name: str) -> None:
+        """``ModelLoadError`` if ``name`` failed less than ``retry_after_s`` ago."""
+        if name not in self.failed:
+            return
+        message, when = self.failed[name]
+        wait = self.retry_after_s - (self.clock() - when)
+        if wait > 0:
+            raise ModelLoadError(f"{message} (retry in {math.ceil(wait)} s)")
 
     def get(self, name: str | None = None):
         """The model called ``name`` (default: the default), loading it if needed.
@@ -73,16 +100,18 @@ class ModelRegistry:
         name = name or self.default
         if name not in self.choices:
             raise ModelLoadError(f"{name!r} is not one of the models offered here: {', '.join(self.choices)}")
-        with self._lock:
+        if name in self.models:  # a loaded model never waits for a lock
+            return self.models[name]
+        with self._lock(name):
             if name in self.models:
                 return self.models[name]
-            if name in self.failed:
-                raise ModelLoadError(self.failed[name])
+            self._check_failed(name)
             try:
                 model = self.loader(name)
             except ModelLoadError as err:
-                self.failed[name] = str(err)
+                self.failed[name] = (str(err), self.clock())
                 raise
+            self.failed.pop(name, None)
             self.models[name] = model
             return model
 

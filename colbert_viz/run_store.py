@@ -1,43 +1,96 @@
-"""Runs kept for the page, by key, within a memory budget (oldest dropped first)."""
+"""A memory budget for the Runs the app keeps: one store for all sessions.
+
+Each session holds only a key (a random string) in its state; the Runs live
+here, and when their estimated sizes add up to more than the budget the least
+recently used are dropped. A session whose Run was dropped gets ``RunExpired``
+("press Run again"). The budget is ``COLBERT_VIZ_RUN_MEMORY_MB`` (default 1024).
+"""
 
 from __future__ import annotations
 
+import os
 import secrets
+import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
+
+from colbert_viz.checks import positive_int
+from colbert_viz.limits import MB, LimitError
+from colbert_viz.records import TokenVectors
+from colbert_viz.service import Run
+
+DEFAULT_MEMORY_MB = 1024
+ENV = "COLBERT_VIZ_RUN_MEMORY_MB"
 
 
-class RunExpired(LookupError):
-    """The key names no kept Run (unknown, or dropped to free memory)."""
+class RunExpired(LimitError):
+    """The Run behind a key is gone (dropped to free memory, or never stored)."""
+
+    def __init__(self) -> None:
+        super().__init__("This run was dropped to free memory; press Run again.")
 
 
-def run_bytes(run) -> int:
-    """About how much memory a Run holds: its arrays and texts."""
+def _record_bytes(record: TokenVectors) -> int:
+    arrays = (record.vectors, record.ids, record.special, record.marker, record.expansion, record.skipped)
+    strings = sum(sys.getsizeof(t) for t in record.tokens) + sys.getsizeof(record.text)
+    return sum(a.nbytes for a in arrays) + strings + 64 * len(record.spans)
+
+
+def run_bytes(run: Run) -> int:
+    """Estimated bytes a Run holds: its numpy arrays (vectors, ids, flags), texts,
+    token strings and spans, query and documents."""
     analysis = run.analysis
-    records = [analysis.query, *analysis.documents]
-    return sum(r.vectors.nbytes + r.ids.nbytes + 4 * len(r.ids) + 2 * len(r.text) for r in records)
+    return _record_bytes(analysis.query) + sum(_record_bytes(d) for d in analysis.documents)
 
 
 class RunStore:
-    """Thread-safe ``key → Run`` within ``max_bytes``."""
+    """Runs by random key within ``max_bytes`` in all (thread-safe).
 
-    def __init__(self, max_bytes: int = 1024 * 2**20) -> None:
-        self.max_bytes = max_bytes
-        self._runs: OrderedDict[str, tuple[object, int]] = OrderedDict()
+    ``put`` stores a Run and drops the least recently used others while the
+    total is over the budget (the new Run is always kept); ``get`` returns a
+    Run and marks it used, or raises ``RunExpired``.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = positive_int(max_bytes, "max_bytes")
+        self._runs: OrderedDict[str, tuple[Run, int]] = OrderedDict()
+        self._total = 0
         self._lock = threading.Lock()
 
-    def put(self, run) -> str:
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> RunStore:
+        """A store whose budget is ``COLBERT_VIZ_RUN_MEMORY_MB`` MB (default 1024)."""
+        environ = os.environ if environ is None else environ
+        raw = environ.get(ENV, "").strip() or str(DEFAULT_MEMORY_MB)
+        try:
+            return cls(positive_int(int(raw), ENV) * MB)
+        except ValueError:
+            raise ValueError(f"{ENV} must be a positive integer, got {raw!r}") from None
+
+    def put(self, run: Run) -> str:
+        """Store ``run``; its key."""
         key = secrets.token_urlsafe(16)
         size = run_bytes(run)
         with self._lock:
             self._runs[key] = (run, size)
-            while len(self._runs) > 1 and sum(s for _, s in self._runs.values()) > self.max_bytes:
-                self._runs.popitem(last=False)
+            self._total += size
+            while self._total > self.max_bytes and len(self._runs) > 1:
+                _, (_, dropped) = self._runs.popitem(last=False)
+                self._total -= dropped
         return key
 
-    def get(self, key: str):
+    def get(self, key: str | None) -> Run:
+        """The Run stored under ``key``; ``RunExpired`` when unknown or dropped."""
         with self._lock:
             if key not in self._runs:
-                raise RunExpired("This run was dropped to free memory; press Run again.")
+                raise RunExpired()
             self._runs.move_to_end(key)
             return self._runs[key][0]
+
+    @property
+    def total_bytes(self) -> int:
+        return self._total
+
+    def __len__(self) -> int:
+        return len(self._runs)

@@ -12,7 +12,9 @@ from typing import TypedDict
 
 import numpy as np
 
+from colbert_viz.checks import positive_int
 from colbert_viz.records import TokenVectors
+from colbert_viz.vectors import truncate_dims as truncate_dims  # re-exported: its public name
 
 
 class RerankDocument(TypedDict):
@@ -32,24 +34,6 @@ def check_dim(dim: int, allowed: Sequence[int]) -> int:
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or int(dim) not in allowed:
         raise ValueError(f"dimensions must be one of {', '.join(map(str, allowed))}; got {dim!r}")
     return int(dim)
-
-
-def truncate_dims(vectors: np.ndarray, dim: int) -> np.ndarray:
-    """(n, D) → (n, dim) float32: the first ``dim`` components, re-normalised (Matryoshka).
-
-    >>> v = np.array([[3.0, 4.0, 12.0]], dtype=np.float32) / 13
-    >>> truncate_dims(v, 2).astype(float).round(3).tolist()
-    [[0.6, 0.8]]
-    """
-    if vectors.ndim != 2:
-        raise ValueError(f"vectors must be 2-d (tokens, dim), got shape {vectors.shape}")
-    if not 0 < dim <= vectors.shape[1]:
-        raise ValueError(f"cannot cut {vectors.shape[1]}-d vectors to {dim} dimensions")
-    head = np.asarray(vectors[:, :dim], dtype=np.float32)
-    if dim == vectors.shape[1]:
-        return head
-    norms = np.linalg.norm(head, axis=1, keepdims=True)
-    return head / np.maximum(norms, 1e-12)
 
 
 def similarity_matrix(query: np.ndarray, document: np.ndarray) -> np.ndarray:
@@ -126,8 +110,8 @@ def ranks(scores: np.ndarray) -> np.ndarray:
 
 def rerank_results(scores: np.ndarray, texts: Sequence[str], top_n: int | None = None) -> list[RerankResult]:
     """API-shaped records for the ``top_n`` best documents (all when ``None``)."""
-    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)) or top_n < 1):
-        raise ValueError(f"top_n must be a positive integer, got {top_n!r}")
+    if top_n is not None:
+        top_n = positive_int(top_n, "top_n")
     order = ranking(scores)[: top_n or len(scores)]
     return [RerankResult(index=int(i), relevance_score=float(scores[i]), document={"text": texts[i]})
             for i in order]

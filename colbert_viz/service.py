@@ -7,6 +7,7 @@ drawn again from it, at any dimension, without encoding anything.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,8 +15,10 @@ from pathlib import Path
 
 from colbert_viz.analysis import Analysis
 from colbert_viz.checkpoint import ModelLoadError
-from colbert_viz.inputs import InputError, read_documents, split_documents
+from colbert_viz.checks import positive_int
+from colbert_viz.inputs import InputError, TooManyDocuments, check_file_size, read_documents, split_documents
 from colbert_viz.limits import (
+    MB,
     LimitError,
     Limits,
     check_doc_max_tokens,
@@ -24,7 +27,7 @@ from colbert_viz.limits import (
     check_token_budget,
     check_top_n,
 )
-from colbert_viz.tables import document_label, ranking_table
+from colbert_viz.tables import document_label
 from colbert_viz.tokenization import TextError
 
 Progress = Callable[[int, int], None]
@@ -64,10 +67,14 @@ class Run:
         """``dim`` as an int the model offers; ``None`` or 0 → native. ``LimitError`` otherwise."""
         if not dim:
             return self.native_dim
-        if isinstance(dim, bool) or int(dim) != dim or int(dim) not in self.analysis.dimensions:
+        try:
+            value = positive_int(dim, "dimensions")
+        except ValueError:
+            value = None
+        if value not in self.analysis.dimensions:
             raise LimitError(f"Dimensions must be one of {', '.join(map(str, self.analysis.dimensions))}; "
                              f"got {dim!r}.")
-        return int(dim)
+        return value
 
     def check_index(self, index: int | float | None, what: str = "document") -> int:
         """A 0-based document index, ``LimitError`` when out of range."""
@@ -89,16 +96,62 @@ class Run:
                 f"{self.display_name} in {self.seconds:.2f} s; showing {shown}.{truncated}{capped}")
 
 
-def gather_documents(text: str | None, files: Sequence[str | Path] | None = None) -> list[str]:
-    """Documents typed in the box (see ``inputs.split_documents``) followed by
-    those of each uploaded file (``.txt``, ``.json``, ``.jsonl``, ``.csv``)."""
-    documents = split_documents(text or "")
-    for file in files or []:
+def check_uploads(files: Sequence[str | Path], limits: Limits) -> list[Path]:
+    """The uploaded files as paths, after checking their number and sizes from the
+    file system (nothing is read): at most ``max_files``, each at most
+    ``max_file_mb`` MB, ``max_upload_mb`` MB in all. ``LimitError`` otherwise."""
+    paths = [Path(f) for f in files]
+    if len(paths) > limits.max_files:
+        raise LimitError(f"{len(paths)} files; the limit is {limits.max_files} files per request.")
+    total = 0
+    for path in paths:
         try:
-            documents.extend(read_documents(file))
+            total += check_file_size(path, limits.max_file_bytes)
         except InputError as err:
-            raise InputError(str(err).replace(str(file), Path(file).name)) from None
+            raise InputError(str(err).replace(str(path), path.name)) from None
+    if total > limits.max_upload_bytes:
+        raise LimitError(f"The files hold {total / MB:,.1f} MB; the limit is {limits.max_upload_mb} MB per "
+                         "request, all files together.")
+    return paths
+
+
+def gather_documents(text: str | None, files: Sequence[str | Path] | None = None,
+                     limits: Limits | None = None) -> list[str]:
+    """Documents typed in the box (see ``inputs.split_documents``) followed by
+    those of each uploaded file (``.txt``, ``.json``, ``.jsonl``, ``.csv``).
+
+    ``limits`` (default: ``Limits.from_env()``) bounds the work before it is
+    done: the files' number and sizes are checked before any is read, and
+    parsing stops at the first document over ``max_docs`` (``LimitError``)."""
+    limits = limits or Limits.from_env()
+    paths = check_uploads(files or [], limits)
+    too_many = LimitError(f"The text box and files hold more than {limits.max_docs} documents; the limit is "
+                          f"{limits.max_docs} per request.")
+    try:
+        documents = split_documents(text or "", limits.max_docs)
+        for path in paths:
+            documents.extend(read_documents(path, limits.max_file_bytes, limits.max_docs - len(documents)))
+    except TooManyDocuments:
+        raise too_many from None
+    except InputError as err:
+        raise InputError(user_message(err)) from None
     return documents
+
+
+_ABSOLUTE_PATH = re.compile(r"""(?<![\w.~:/])(?:/[^\s/'"`:,;()\[\]{}<>]+)+/?""")
+
+
+def user_message(err: Exception | str) -> str:
+    """The message of ``err`` for the page: every absolute path (a temporary upload,
+    a checkpoint folder, site-packages) replaced by its last component.
+
+    >>> user_message(ValueError("/tmp/gradio/ab12/docs.json: invalid JSON at line 1"))
+    'docs.json: invalid JSON at line 1'
+    >>> user_message("no config.json in '/srv/models/ckpt/' (see https://x.org/a/b)")
+    "no config.json in 'ckpt' (see https://x.org/a/b)"
+    """
+    text = str(err)
+    return _ABSOLUTE_PATH.sub(lambda m: m.group().rstrip("/").rsplit("/", 1)[-1] or "/", text)
 
 
 def analyze_request(model, query: str, documents: Sequence[str], doc_max_tokens: int | float | None,
@@ -130,18 +183,16 @@ def analyze_request(model, query: str, documents: Sequence[str], doc_max_tokens:
 def rerank_payload(run: Run, dim: int) -> dict:
     """The ranking as JSON, shaped like the hosted rerank API plus the
     per-token score and the ranks at the other dimensions."""
-    table = ranking_table(run.analysis, dim, run.top_n, rounded=False, preview_chars=None)
-    comparison = run.analysis.compare_dimensions()
-    results = []
-    for row in table.to_dict("records"):
-        i = int(row["Doc"]) - 1
-        results.append({
-            "index": i, "rank": int(row["Rank"]), "relevance_score": float(row["Score"]),
-            "score_per_query_token": float(row["Per query token"]),
-            "ranks": {str(d): int(comparison.ranks[d][i]) for d in run.analysis.dimensions},
-            "truncated": bool(run.analysis.documents[i].truncated),
-            "document": {"text": row["Text"]},
-        })
+    analysis = run.analysis
+    comparison = analysis.compare_dimensions()
+    n_query = len(analysis.query)
+    results = [{
+        "index": r["index"], "rank": rank, "relevance_score": r["relevance_score"],
+        "score_per_query_token": r["relevance_score"] / n_query,
+        "ranks": {str(d): int(comparison.ranks[d][r["index"]]) for d in analysis.dimensions},
+        "truncated": bool(analysis.documents[r["index"]].truncated),
+        "document": {"text": r["document"]["text"]},
+    } for rank, r in enumerate(analysis.rerank(dim, run.top_n), start=1)]
     return {
         "model": run.display_name, "dimensions": dim, "results": results,
         "kendall_tau": {f"{a}-{b}": tau for (a, b), tau in comparison.tau.items()},

@@ -148,19 +148,26 @@ def write_tokenizer(folder: Path) -> int:
 
 
 def write_checkpoint(folder: str | Path, shape: dict | None = None, dim: int = 128, seed: int = 0,
-                     dtype: torch.dtype = torch.bfloat16, shards: int = 1) -> Path:
+                     dtype: torch.dtype = torch.bfloat16, shards: int = 1, overwrite: bool = False) -> Path:
     """Write a random checkpoint in jina-colbert-v2's layout; returns the folder.
 
     shape : config fields (``TINY``, ``FULL_SIZE`` or a dict); default ``TINY``.
     shards : 1 writes ``model.safetensors``; more writes ``model-0000k-of-0000n``
         files and ``model.safetensors.index.json``.
+    overwrite : replace what ``folder`` holds; without it a non-empty folder
+        is refused (``FileExistsError``) and nothing is deleted.
     """
     from safetensors.torch import save_file
 
     folder = Path(folder)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    if folder.exists() and (folder.is_file() or any(folder.iterdir())):
+        if not overwrite:
+            raise FileExistsError(f"{folder} is not empty; pass overwrite=True to replace it")
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        else:
+            folder.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
     vocab = write_tokenizer(folder)
     config = jina_config(vocab, **(shape or TINY))
     (folder / "config.json").write_text(json.dumps(config, indent=2))

@@ -34,20 +34,21 @@ from colbert_viz.inputs import FORMATS
 from colbert_viz.limits import LimitError, Limits
 from colbert_viz.registry import ModelRegistry
 from colbert_viz.run_store import RunExpired, RunStore
-from colbert_viz.service import analyze_request, gather_documents, user_errors
+from colbert_viz.service import analyze_request, gather_documents, user_errors, user_message
 from colbert_viz.storage import METHODS
 from colbert_viz.ui_api import add_api_endpoints
 
-STYLE = Path(__file__).resolve().parents[1] / "assets" / "style.css"
+STYLE = Path(__file__).resolve().parent / "assets" / "style.css"
 DEFAULT_TOP_N = 10
-MAX_UPLOAD = "25mb"  # per file: more than 64 documents of 100,000 characters can need
 CACHE_CLEANUP = (3600, 3600)  # Gradio's upload cache: every hour, files older than an hour
 
 
-def launch_options() -> dict:
-    """Keyword arguments for ``Blocks.launch``: the page's CSS, theme and upload bound."""
+def launch_options(limits: Limits | None = None) -> dict:
+    """Keyword arguments for ``Blocks.launch``: the page's CSS, theme and the
+    per-file upload bound (``Limits.max_file_mb``; Gradio's MB is 2^20 bytes too)."""
+    limits = limits or Limits.from_env()
     return {"css_paths": [STYLE], "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"),
-            "max_file_size": MAX_UPLOAD}
+            "max_file_size": f"{limits.max_file_mb}mb"}
 
 
 def concurrency_from_env() -> int:
@@ -161,7 +162,7 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
                 # on_run checks them (limits.check_*) and says why in the status line
                 doc_max = gr.Number(limits.max_doc_tokens, label="Document max tokens", precision=0,
                                     elem_id="doc-max-tokens", min_width=120)
-                top_n = gr.Number(DEFAULT_TOP_N, label="Top n (0: all)", precision=0, elem_id="top-n", min_width=120)
+                top_n = gr.Number(DEFAULT_TOP_N, label="Top n (0: all)", precision=0, minimum=0, elem_id="top-n", min_width=120)
             gr.Markdown(limits.describe(), elem_classes="cv-small")
     explorer = gr.HTML(None, html_template='<div class="cv-mount"></div>', js_on_load=EXPLORER_JS,
                        head=explorer_head(), elem_id="explorer", server_functions=server_functions)
@@ -201,7 +202,7 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
     message in the status line and a toast; the inputs and the last Run stay."""
     p = ctx.page
     try:
-        docs = gather_documents(documents, files)
+        docs = gather_documents(documents, files, ctx.limits)
         progress(0, desc="Loading the model")
         model = ctx.registry.get(model_name)
         progress(0, desc="Encoding")
@@ -209,8 +210,9 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
                               progress=lambda done, total: progress((done, total), desc="Encoding documents",
                                                                     unit="batches"))
     except user_errors() as err:
-        gr.Warning(html.escape(str(err)))
-        return {p.status: status_html(str(err), error=True)}
+        message = user_message(err)
+        gr.Warning(html.escape(message))
+        return {p.status: status_html(message, error=True)}
     key = ctx.store.put(run)
     # The storage settings take a second or more (k-means, clustering): start them now, so the
     # storage control answers at once when it is first used.
@@ -234,8 +236,8 @@ def document_views(store: RunStore, run_key: str, index: int, method: str = "flo
         if method not in METHODS:
             raise LimitError(f"Unknown storage method {method!r}.")
         return stored_document_payload(run.analysis, index, method)
-    except (RunExpired, LimitError, ValueError) as err:
-        return {"error": str(err)}
+    except (LimitError, ValueError) as err:  # RunExpired is a LimitError
+        return {"error": user_message(err)}
 
 
 def storage_views(store: RunStore, run_key: str) -> dict:
@@ -243,7 +245,7 @@ def storage_views(store: RunStore, run_key: str) -> dict:
     try:
         return storage_summary(store.get(str(run_key)).analysis)
     except RunExpired as err:
-        return {"error": str(err)}
+        return {"error": user_message(err)}
 
 
 def on_export(ctx: Context, run_key: str | None, evt: gr.EventData) -> dict:
@@ -255,8 +257,8 @@ def on_export(ctx: Context, run_key: str | None, evt: gr.EventData) -> dict:
         run = ctx.store.get(run_key)
         paths = export_files(run, run.dim_or_native(state.get("dim")), run.check_index(state.get("doc")),
                              bool(state.get("merge")))
-    except (RunExpired, LimitError) as err:
-        gr.Warning(html.escape(str(err)))
+    except LimitError as err:  # RunExpired is one
+        gr.Warning(html.escape(user_message(err)))
         return {ctx.page.exports: gr.File(value=None, visible=False)}
     return {ctx.page.exports: gr.File(value=[str(x) for x in paths], visible=True)}
 
@@ -290,7 +292,7 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
     registry = models if isinstance(models, ModelRegistry) else ModelRegistry(models, default=default_name)
     limits = limits or Limits.from_env()
     concurrency = concurrency or concurrency_from_env()
-    store = store or RunStore()
+    store = store or RunStore.from_env()
     gr.set_static_paths([plotly_js_path()])
     facts = model_facts_of(registry.get(registry.default))
     with gr.Blocks(title="colbert-viz · jina-colbert-v2 explained", analytics_enabled=False,

@@ -5,11 +5,14 @@ model caches documents) and answer JSON.
 scores and the ranks at every dimension; ``/explain``: ``Explanation.to_dict``
 of one document; ``/compare``: why document ``a`` scores above or below ``b``.
 ``documents`` is text-box text: one per line, or blank-line separated.
+
+Errors reach ``gradio_client`` as plain text (``user_message``: no server
+paths), not HTML-escaped: these endpoints are never drawn on the page. (Gradio
+6.31 renders a ``gr.Error`` message on the page as HTML through its sanitizer,
+so page handlers escape theirs with ``html.escape``.)
 """
 
 from __future__ import annotations
-
-import html
 
 import gradio as gr
 
@@ -23,6 +26,7 @@ from colbert_viz.service import (
     gather_documents,
     rerank_payload,
     user_errors,
+    user_message,
 )
 
 
@@ -35,10 +39,11 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, concurrency: int)
         try:
             return fn()
         except errors as err:
-            raise gr.Error(html.escape(str(err)), print_exception=False) from None
+            raise gr.Error(user_message(err), print_exception=False) from None
 
     def encoded(query: str, documents: str, doc_max_tokens: int, model: str, top_n: int = 0) -> Run:
-        return guarded(lambda: analyze_request(registry.get(model or None), query, gather_documents(documents),
+        return guarded(lambda: analyze_request(registry.get(model or None), query,
+                                               gather_documents(documents, limits=limits),
                                                doc_max_tokens or None, top_n, limits, model_name=model))
 
     def rerank(query: str, documents: str, top_n: int = 0, dimensions: int = 0, doc_max_tokens: int = 0,

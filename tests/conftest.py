@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-SHARED_BERLIN = Path(__file__).resolve().parents[1] / "assets" / "examples" / "berlin.json"
+SHARED_BERLIN = Path(__file__).resolve().parents[1] / "colbert_viz" / "assets" / "examples" / "berlin.json"
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ def served_app(models: dict, limits) -> Iterator[tuple[object, str]]:
 
     demo = build_app(models, limits=limits)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                            quiet=True, **launch_options())
+                            quiet=True, **launch_options(limits))
     try:
         yield demo, url
     finally:

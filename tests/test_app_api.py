@@ -73,7 +73,7 @@ def test_over_limit_request_gets_a_clear_message(client, berlin):
     from gradio_client.exceptions import AppError
 
     too_many = "\n".join(berlin["documents"] * 2)
-    with pytest.raises(AppError, match="16 documents; the limit is 10 per request"):
+    with pytest.raises(AppError, match="more than 10 documents; the limit is 10 per request"):
         client.predict(query=berlin["query"], documents=too_many, api_name="/rerank")
     with pytest.raises(AppError, match="Enter a query"):
         client.predict(query="  ", documents=documents_text(berlin), api_name="/rerank")

@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 from colbert_viz import cli
+from colbert_viz.examples import EXAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-BERLIN = ROOT / "assets" / "examples" / "berlin.json"
+BERLIN = EXAMPLES_DIR / "berlin.json"
 QUERIES = ["What is the population of Berlin?", "Hello World"]
 
 
@@ -197,8 +198,9 @@ def test_bad_json_documents(runs, files):
     assert_one_line_error(runs["bad_json"], "bad.json", "invalid JSON at line 3")
 
 
-def test_top_n_zero(runs):
-    assert_one_line_error(runs["top_n_0"], "--top-n", "0 is not a positive integer")
+def test_top_n_zero_means_all(runs, berlin):
+    results = runs["top_n_0"].json()["results"]
+    assert sorted(r["index"] for r in results) == list(range(len(berlin["documents"])))
 
 
 def test_empty_query(runs):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from colbert_viz.examples import EXAMPLES_DIR
 from colbert_viz.inputs import FORMATS, InputError, parse_documents, read_documents, split_documents
 
 DOCS = ["Berlin is the capital of Germany.", "Mount Berlin is a volcano, in Antarctica.", "柏林是德国的首都。"]
@@ -38,7 +38,7 @@ def test_json_documents_object():
 
 
 def test_json_berlin_example_file(berlin):
-    path = Path(__file__).resolve().parents[1] / "assets" / "examples" / "berlin.json"
+    path = EXAMPLES_DIR / "berlin.json"
     assert read_documents(path) == berlin["documents"]
 
 

@@ -568,7 +568,7 @@
         hoverongaps: false, colorbar: {title: {text: 'cosine'}, thickness: 12},
         hovertemplate: 'query %{y}<br>document %{x}<br>similarity %{z:.3f}<extra></extra>'}];
       if (cols.some(isSkipped)) {
-        traces.push({type: 'heatmap', x: xKeys.filter((_, c) => isSkipped(cols[c])), y: yKeys, z: zSkipped.map(r => r.filter(v => v !== null)), zmin, zmax, colorscale: SKIPPED_SCALE,
+        traces.push({type: 'heatmap', x: xKeys, y: yKeys, z: zSkipped, zmin, zmax, colorscale: SKIPPED_SCALE,
           showscale: false, hoverongaps: false, name: 'skipped',
           hovertemplate: 'query %{y}<br>document %{x}<br>similarity %{z:.3f}<br><i>skipped: punctuation is not scored</i><extra></extra>'});
       }
