@@ -162,7 +162,7 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
                 # on_run checks them (limits.check_*) and says why in the status line
                 doc_max = gr.Number(limits.max_doc_tokens, label="Document max tokens", precision=0,
                                     elem_id="doc-max-tokens", min_width=120)
-                top_n = gr.Number(DEFAULT_TOP_N, label="Top n (0: all)", precision=0, minimum=0, elem_id="top-n", min_width=120)
+                top_n = gr.Number(DEFAULT_TOP_N, label="Top n (0: all)", precision=0, elem_id="top-n", min_width=120)
             gr.Markdown(limits.describe(), elem_classes="cv-small")
     explorer = gr.HTML(None, html_template='<div class="cv-mount"></div>', js_on_load=EXPLORER_JS,
                        head=explorer_head(), elem_id="explorer", server_functions=server_functions)
@@ -170,6 +170,8 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
     gr.Markdown(page_text.EXPORT_HELP, elem_classes="cv-small")
     with gr.Accordion("How to read this", open=False, elem_id="how-to-read"):
         how_to_read = gr.Markdown(page_text.how_to_read(facts))
+    with gr.Accordion("Storage and compression: what the settings do", open=False, elem_id="storage-help"):
+        gr.Markdown(page_text.STORAGE_HELP)
     return Page(run_key=run_key, banner=banner, examples=examples, query=query, documents=documents, files=files,
                 model=model, doc_max=doc_max, top_n=top_n, run=run, status=status, explorer=explorer,
                 exports=exports, how_to_read=how_to_read)
