@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from colbert_viz.explain import Explanation
+from colbert_viz.scoring import ranks
 
 
 def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
@@ -27,6 +28,25 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     concordant_minus_discordant = float(np.sum(da * db))
     denom = np.sqrt(float(np.sum(da != 0)) * float(np.sum(db != 0)))
     return float(concordant_minus_discordant / denom) if denom else float("nan")
+
+
+def agreement(reference: np.ndarray, other: np.ndarray, other_ranks: np.ndarray | None = None) -> dict:
+    """How far a second ranking of the same documents is from a reference one.
+
+    reference, other : (n_documents,) scores; ``other_ranks`` (1-based), when
+    the second system's order is not its score order (a rescored search).
+    Returns JSON-ready ``kendall_tau`` (``None`` when undefined),
+    ``largest_rank_change`` and ``largest_score_change``.
+
+    >>> agreement(np.array([3.0, 2.0, 1.0]), np.array([2.75, 3.0, 1.0]))
+    {'kendall_tau': 0.3333333333333333, 'largest_rank_change': 1, 'largest_score_change': 1.0}
+    """
+    reference, other = np.asarray(reference, np.float64), np.asarray(other, np.float64)
+    tau = kendall_tau(reference, other if other_ranks is None else -np.asarray(other_ranks, np.float64))
+    other_ranks = ranks(other) if other_ranks is None else np.asarray(other_ranks)
+    return {"kendall_tau": None if np.isnan(tau) else tau,
+            "largest_rank_change": int(np.max(np.abs(other_ranks - ranks(reference)))),
+            "largest_score_change": float(np.max(np.abs(other - reference)))}
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from colbert_viz.codecs import (
     to_float16,
     train_residual_codec,
 )
-from colbert_viz.compare import kendall_tau
+from colbert_viz.compare import agreement
 from colbert_viz.explain import Axis, Explanation, token_axis, token_kinds
 from colbert_viz.records import TokenVectors
 from colbert_viz.scoring import best_matches, ranking, score_of, truncate_dims
@@ -307,8 +307,6 @@ def compression_rows(query: TokenVectors, documents: list[TokenVectors],
     rows = []
     for setting in all_settings(dimensions):
         run = stored(setting)
-        key = -run.ranks.astype(np.float64) if run.keeps_originals else run.scores
-        tau = kendall_tau(key, reference.scores)
         per_doc = [d.n_bytes for d in run.documents]
         rows.append({
             "setting": setting.id, "method": setting.name, "dimensions": setting.dim,
@@ -316,8 +314,6 @@ def compression_rows(query: TokenVectors, documents: list[TokenVectors],
             "bytes_per_document": float(np.mean(per_doc)),
             "stored_vectors_per_document": float(np.mean([len(d.groups) for d in run.documents])),
             "shared_bytes": run.shared_bytes, "keeps_originals": run.keeps_originals,
-            "kendall_tau": None if math.isnan(tau) else tau,
-            "largest_rank_change": int(np.max(np.abs(run.ranks - reference.ranks))),
-            "largest_score_change": float(np.max(np.abs(run.scores - reference.scores))),
+            **agreement(reference.scores, run.scores, run.ranks if run.keeps_originals else None),
         })
     return rows

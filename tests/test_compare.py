@@ -173,3 +173,21 @@ def test_analysis_index_and_dimension_errors(analysis):
         analysis.explain(-1, 128)
     with pytest.raises(ValueError, match="dimensions must be one of 128, 96, 64; got 100"):
         analysis.scores(100)
+
+
+def test_agreement_against_brute_force():
+    from colbert_viz.compare import agreement
+
+    rng = np.random.default_rng(3)
+    reference, other = rng.normal(size=9), rng.normal(size=9)
+    pairs = [(i, j) for i in range(9) for j in range(i + 1, 9)]
+    sign = lambda x: (x > 0) - (x < 0)  # noqa: E731
+    tau = sum(sign(reference[i] - reference[j]) * sign(other[i] - other[j]) for i, j in pairs) / len(pairs)
+    rank = lambda s: [1 + sum(x > s[k] for x in s) for k in range(len(s))]  # noqa: E731
+    result = agreement(reference, other)
+    assert result["kendall_tau"] == pytest.approx(tau)
+    assert result["largest_rank_change"] == max(abs(a - b) for a, b in zip(rank(reference), rank(other)))
+    assert result["largest_score_change"] == pytest.approx(max(abs(reference - other)))
+    # a system whose order is not its score order (rescoring): its ranks decide
+    reordered = agreement(reference, other, other_ranks=np.array(rank(reference)))
+    assert reordered["kendall_tau"] == pytest.approx(1.0) and reordered["largest_rank_change"] == 0
