@@ -181,7 +181,7 @@ def test_agreement_against_brute_force():
     rng = np.random.default_rng(3)
     reference, other = rng.normal(size=9), rng.normal(size=9)
     pairs = [(i, j) for i in range(9) for j in range(i + 1, 9)]
-    sign = lambda x: (x > 0) - (x < 0)  # noqa: E731
+    sign = lambda x: int(x > 0) - int(x < 0)  # noqa: E731
     tau = sum(sign(reference[i] - reference[j]) * sign(other[i] - other[j]) for i, j in pairs) / len(pairs)
     rank = lambda s: [1 + sum(x > s[k] for x in s) for k in range(len(s))]  # noqa: E731
     result = agreement(reference, other)
