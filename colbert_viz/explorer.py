@@ -233,7 +233,7 @@ def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = 
         "top_n": top_n,
         "query": {"text": analysis.query.text,
                   "axes": {"tokens": _axis(token_axis(analysis.query)), "words": _axis(query_words)}},
-        "documents": [{"label": document_label(i), "text": d.text, "preview": preview(d.text, 100),
+        "documents": [{"label": document_label(i), "preview": preview(d.text, 100),
                        "menu": preview(d.text, 60), "tokens": _tokens_label(d), "truncated": bool(d.truncated)}
                       for i, d in enumerate(analysis.documents)],
         "rankings": rankings,
