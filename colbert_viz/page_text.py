@@ -12,6 +12,9 @@ UPLOAD_HELP = (".txt: one document per line · .json: a list of strings or of ob
 EXPORT_HELP = ("Export writes the ranking (CSV), the explanation of the selected document (JSON) and the whole "
                "interactive run as one HTML file that works offline. For a PNG of a chart, use the camera button in "
                "its toolbar.")
+INT8_HELP = ("The int8 engine runs the model's linear layers with int8 weights (PyTorch dynamic quantization): "
+             "faster on CPUs without bfloat16 units, approximately the same vectors. The button encodes the current "
+             "Run's query and documents again with it, once, and compares the two rankings at the native size.")
 OFFLINE_BANNER = ("**Offline model.** The page runs on all-MiniLM-L6-v2 token embeddings, a small stand-in that "
                   "ships with the app: **not jina-colbert-v2** (no ColBERT training, no markers, no query "
                   "expansion). Scores show the mechanics of late interaction only.")

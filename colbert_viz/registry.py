@@ -115,6 +115,23 @@ class ModelRegistry:
             self.models[name] = model
             return model
 
+    def variant(self, name: str | None, dtype: str):
+        """The model ``name`` loaded again with another ``dtype`` (the int8
+        engine next to the exact one): from the same files, once, on the CPU."""
+        base = self.get(name)
+        key = f"{name or self.default} [{dtype}]"
+        if key in self.models:
+            return self.models[key]
+        with self._lock(key):
+            if key not in self.models:
+                from colbert_viz.loading import load
+
+                try:
+                    self.models[key] = load(base.info.path, dtype=dtype, device="cpu")
+                except ValueError as err:
+                    raise ModelLoadError(str(err)) from err
+            return self.models[key]
+
     def start(self):
         """Load the default model; if it cannot be loaded, fall back to
         ``offline``, make that the default and keep the reason in ``startup_note``."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from colbert_viz.analysis import Analysis
 from colbert_viz.checkpoint import ModelLoadError
 from colbert_viz.checks import positive_int
+from colbert_viz.compare import agreement
 from colbert_viz.inputs import InputError, TooManyDocuments, check_file_size, read_documents, split_documents
 from colbert_viz.limits import (
     MB,
@@ -54,6 +55,7 @@ class Run:
     total_tokens: int
     seconds: float
     model_doc_limit: int | None = None
+    dtype: str = ""
 
     @property
     def n_documents(self) -> int:
@@ -177,7 +179,31 @@ def analyze_request(model, query: str, documents: Sequence[str], doc_max_tokens:
     return Run(analysis=analysis, model_name=model_name or info.name, display_name=info.display_name,
                is_fallback=info.is_fallback, note=info.note, top_n=top, doc_max_tokens=maxlen,
                total_tokens=total, seconds=time.perf_counter() - started,
-               model_doc_limit=model_limit if capped else None)
+               model_doc_limit=model_limit if capped else None, dtype=info.dtype)
+
+
+def compare_engines(run: Run, model, dim: int | None = None) -> dict:
+    """Encode the Run's query and documents again with ``model`` (say the int8
+    engine of the same checkpoint, ``load(path, dtype="int8")``) and compare
+    its ranking at ``dim`` (default: native) with the Run's: Kendall tau, the
+    largest rank and score change, and each document's ranks and scores."""
+    analysis = run.analysis
+    dim = run.dim_or_native(dim)
+    query = model.tokenizer.tokenize_queries([analysis.query.text])[0]
+    documents = model.tokenizer.tokenize_documents(analysis.texts, run.doc_max_tokens)
+    started = time.perf_counter()
+    other = model.analyze_tokenized(query, documents)
+    seconds = time.perf_counter() - started
+    exact, scores = analysis.scores(dim), other.scores(dim)
+    exact_ranks, ranks = analysis.ranks(dim), other.ranks(dim)
+    return {
+        "engine": model.info.dtype, "reason": getattr(model.info, "dtype_reason", ""), "dimensions": dim,
+        "seconds": seconds, "reference_engine": run.dtype, "reference_seconds": run.seconds,
+        **agreement(exact, scores),
+        "documents": [{"index": i, "reference_rank": int(exact_ranks[i]), "rank": int(ranks[i]),
+                       "reference_score": float(exact[i]), "score": float(scores[i])}
+                      for i in sorted(range(len(exact)), key=lambda i: exact_ranks[i])],
+    }
 
 
 def rerank_payload(run: Run, dim: int) -> dict:

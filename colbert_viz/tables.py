@@ -96,3 +96,14 @@ def compression_table(analysis: Analysis, rounded: bool = True) -> pd.DataFrame:
         frame = frame.round({"Bytes/token": 1, "Bytes/document": 1, "Vectors/document": 1,
                              "Kendall tau": 3, "Largest score change": 3})
     return frame
+
+
+def engine_table(comparison: dict) -> pd.DataFrame:
+    """``service.compare_engines`` as a table: per document (reference order),
+    both ranks and scores and the change."""
+    engine, reference = comparison["engine"], comparison["reference_engine"] or "reference"
+    return pd.DataFrame([{
+        "Doc": d["index"] + 1, f"Rank ({reference})": d["reference_rank"], f"Rank ({engine})": d["rank"],
+        f"Score ({reference})": round(d["reference_score"], 3), f"Score ({engine})": round(d["score"], 3),
+        "Score change": round(d["score"] - d["reference_score"], 3),
+    } for d in comparison["documents"]])

@@ -34,8 +34,9 @@ from colbert_viz.inputs import FORMATS
 from colbert_viz.limits import LimitError, Limits
 from colbert_viz.registry import ModelRegistry
 from colbert_viz.run_store import RunExpired, RunStore
-from colbert_viz.service import analyze_request, gather_documents, user_errors, user_message
+from colbert_viz.service import analyze_request, compare_engines, gather_documents, user_errors, user_message
 from colbert_viz.storage import METHODS
+from colbert_viz.tables import engine_table
 from colbert_viz.ui_api import add_api_endpoints
 
 STYLE = Path(__file__).resolve().parent / "assets" / "style.css"
@@ -131,6 +132,9 @@ class Page:
     explorer: gr.HTML
     exports: gr.File
     how_to_read: gr.Markdown
+    int8_button: gr.Button
+    int8_result: gr.Markdown
+    int8_table: gr.DataFrame
 
 
 def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functions: list) -> Page:
@@ -168,13 +172,19 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
                        head=explorer_head(), elem_id="explorer", server_functions=server_functions)
     exports = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="exports", visible=False)
     gr.Markdown(page_text.EXPORT_HELP, elem_classes="cv-small")
+    with gr.Accordion("The int8 engine: the same Run encoded with int8 linear layers", open=False, elem_id="int8"):
+        gr.Markdown(page_text.INT8_HELP, elem_classes="cv-small")
+        int8_button = gr.Button("Encode this Run again with the int8 engine", elem_id="int8-compare", size="sm")
+        int8_result = gr.Markdown("", elem_id="int8-result")
+        int8_table = gr.DataFrame(visible=False, elem_id="int8-table", interactive=False)
     with gr.Accordion("How to read this", open=False, elem_id="how-to-read"):
         how_to_read = gr.Markdown(page_text.how_to_read(facts))
     with gr.Accordion("Storage and compression: what the settings do", open=False, elem_id="storage-help"):
         gr.Markdown(page_text.STORAGE_HELP)
     return Page(run_key=run_key, banner=banner, examples=examples, query=query, documents=documents, files=files,
                 model=model, doc_max=doc_max, top_n=top_n, run=run, status=status, explorer=explorer,
-                exports=exports, how_to_read=how_to_read)
+                exports=exports, how_to_read=how_to_read, int8_button=int8_button, int8_result=int8_result,
+                int8_table=int8_table)
 
 
 # ---- handlers (module level; context first, then named values) ----------------------
@@ -225,6 +235,27 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
     return {p.run_key: key, p.status: status_html(run.summary()), p.explorer: payload,
             p.banner: gr.Markdown(value=text, visible=bool(text)), p.exports: gr.File(value=None, visible=False),
             p.how_to_read: page_text.how_to_read(payload["model"])}
+
+
+def on_int8(ctx: Context, run_key: str | None) -> dict:
+    """Encode the kept Run again with the int8 engine (once per model) and
+    compare its ranking with the Run's."""
+    p = ctx.page
+    try:
+        if run_key is None:
+            raise LimitError("Run a query first: there is nothing to compare yet.")
+        run = ctx.store.get(run_key)
+        result = compare_engines(run, ctx.registry.variant(run.model_name, "int8"))
+    except user_errors() as err:
+        message = user_message(err)
+        gr.Warning(html.escape(message))
+        return {p.int8_result: status_html(message, error=True), p.int8_table: gr.DataFrame(visible=False)}
+    tau = "–" if result["kendall_tau"] is None else f"{result['kendall_tau']:.3f}"
+    summary = (f"int8 engine ({html.escape(result['reason'])}) at {result['dimensions']} dimensions: encoded in "
+               f"{result['seconds']:.2f} s (the Run: {result['reference_seconds']:.2f} s, "
+               f"{html.escape(result['reference_engine'])}). Kendall tau {tau}, largest rank change "
+               f"{result['largest_rank_change']}, largest score change {result['largest_score_change']:.3f}.")
+    return {p.int8_result: summary, p.int8_table: gr.DataFrame(value=engine_table(result), visible=True)}
 
 
 def document_views(store: RunStore, run_key: str, index: int, method: str = "float32") -> dict:
@@ -283,6 +314,8 @@ def _wire(ctx: Context, concurrency: int) -> None:
         return on_export(ctx, run_key, evt)
 
     p.explorer.export(export, p.run_key, p.exports, api_visibility="private")
+    p.int8_button.click(partial(on_int8, ctx), p.run_key, [p.int8_result, p.int8_table], api_visibility="private",
+                        concurrency_limit=concurrency, concurrency_id="encode", show_progress_on=p.int8_result)
 
 
 def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | None = None,
