@@ -241,6 +241,9 @@ def test_config_that_is_not_an_object(clone):
     ({"hidden_act": "relu"}, "hidden_act"),
     ({"vocab_size": None}, "vocab_size"),
     ({"position_embedding_type": "alibi"}, "position_embedding_type"),
+    ({"rotary_emb_interleaved": True}, "rotary_emb_interleaved True"),
+    ({"rotary_emb_dim": 8}, "rotary_emb_dim 8"),
+    ({"rotary_emb_scale_base": 512}, "rotary_emb_scale_base 512"),
 ])
 def test_bad_config_field(build, tiny_state, changes, field):
     with pytest.raises(ModelLoadError, match=field):
