@@ -346,7 +346,7 @@ def test_path_that_is_a_file(tiny_checkpoint):
 
 
 @pytest.mark.parametrize(("kwargs", "words"), [
-    ({"dtype": "float16"}, "dtype must be auto, float32 or bfloat16; got 'float16'"),
+    ({"dtype": "float16"}, "dtype must be auto, float32, bfloat16 or int8; got 'float16'"),
     ({"dtype": "fp32"}, "dtype must be"),
     ({"device": "tpu"}, "device must be auto, cpu or cuda; got 'tpu'"),
     ({"device": "mps"}, "device must be"),
@@ -378,19 +378,22 @@ def test_pick_device_explicit():
 
 
 def test_pick_dtype(monkeypatch):
+    """The CPU's and the GPU's native support each decide for their own device
+    (timings: see tests/test_dtype.py)."""
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert loading.pick_dtype("float32", cpu) is torch.float32
-    assert loading.pick_dtype("bfloat16", cpu) is torch.bfloat16
+    assert loading.pick_dtype("float32", cpu).torch_dtype is torch.float32
+    assert loading.pick_dtype("bfloat16", cpu).torch_dtype is torch.bfloat16
+    monkeypatch.setattr(loading, "probe_bf16", lambda *a: loading.Probe(0.02, 0.01, 0.03))
     monkeypatch.setattr(loading, "cpu_supports_bf16", lambda: True)
-    assert loading.pick_dtype("auto", cpu) is torch.bfloat16
+    assert loading.pick_dtype("auto", cpu).torch_dtype is torch.bfloat16
     monkeypatch.setattr(loading, "cpu_supports_bf16", lambda: False)
-    assert loading.pick_dtype("auto", cpu) is torch.float32
+    assert loading.pick_dtype("auto", cpu).torch_dtype is torch.float32
     # on CUDA the GPU's answer counts, not the CPU's
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert loading.pick_dtype("auto", cuda) is torch.bfloat16
+    assert loading.pick_dtype("auto", cuda).torch_dtype is torch.bfloat16
     monkeypatch.setattr(loading, "cpu_supports_bf16", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert loading.pick_dtype("auto", cuda) is torch.float32
+    assert loading.pick_dtype("auto", cuda).torch_dtype is torch.float32
     with pytest.raises(ValueError, match="got 'half'"):
         loading.pick_dtype("half", cpu)
 
