@@ -543,3 +543,18 @@ def test_bert_checkpoint_without_tokenizer_json(bert_colbert, bert_model, tmp_pa
     assert with_vocab.tokens == with_json.tokens
     np.testing.assert_array_equal(with_vocab.ids, with_json.ids)
     np.testing.assert_allclose(with_vocab.vectors, with_json.vectors, atol=1e-6)
+
+
+def test_encoder_does_not_import_the_later_stages_at_module_level():
+    """Data flows one way (tokenize → encode → score → explain): the torch layer
+    imports analysis and explain only inside the methods that hand over to them."""
+    import ast
+
+    import colbert_viz.encoder as encoder
+
+    tree = ast.parse(Path(encoder.__file__).read_text(encoding="utf-8"))
+    top_level = {alias.name if isinstance(node, ast.Import) else node.module
+                 for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)
+                 for alias in node.names}
+    assert {"colbert_viz.analysis", "colbert_viz.explain"}.isdisjoint(top_level)
+    assert "colbert_viz.scoring" in top_level  # the parse sees the real imports
