@@ -8,9 +8,10 @@ multilingual, cross-lingual and code sets: a query and its documents) it
 encodes the query and the documents with the vector cache cleared, the engines
 alternating (A B A B …, ``--rounds`` each), and reports per set: the median
 seconds per engine, and how far each engine's ranking moved from the first
-engine's (Kendall tau of the scores, largest absolute score change). Peak
-memory (``VmHWM``) comes from a fresh subprocess per engine that loads the
-model and encodes every set once. It also prints what ``dtype="auto"`` picks
+engine's (Kendall tau of the scores, largest absolute score change, beside
+the spread of the first engine's scores). Memory (peak ``VmHWM``, and
+``VmRSS`` after encoding) comes from a fresh subprocess per engine that loads
+the model and encodes every set once. It also prints what ``dtype="auto"`` picks
 here. Random weights give the real model's speed; agreement on random weights
 shows how much int8 moves scores, not retrieval quality. Not a test.
 """
@@ -44,12 +45,12 @@ def encode_set(model, example: dict):
     return model.analyze(example["query"], example["documents"])
 
 
-def peak_memory_gib() -> float:
-    """This process's peak resident memory (``VmHWM`` starts afresh at exec)."""
+def memory_gib(field: str) -> float:
+    """``VmHWM`` (peak resident memory, afresh at exec) or ``VmRSS`` (resident now) of this process."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 2**20  # kB → GiB
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def memory_worker(checkpoint: Path, engine: str) -> dict:
@@ -58,7 +59,7 @@ def memory_worker(checkpoint: Path, engine: str) -> dict:
     model = colbert_viz.load(str(checkpoint), dtype=engine, device="cpu")
     for example in example_sets().values():
         encode_set(model, example)
-    return {"engine": engine, "peak_memory_gib": peak_memory_gib()}
+    return {"engine": engine, "peak_gib": memory_gib("VmHWM"), "resident_after_gib": memory_gib("VmRSS")}
 
 
 def timings(checkpoint: Path, engines: list[str], rounds: int) -> tuple[dict, dict]:
@@ -109,13 +110,14 @@ def main() -> None:
     for engine in args.engines:
         out = subprocess.run([sys.executable, __file__, "--checkpoint", str(args.checkpoint),
                               "--memory-worker", engine], check=True, capture_output=True, text=True)
-        memory[engine] = json.loads(out.stdout.strip().splitlines()[-1])["peak_memory_gib"]
+        memory[engine] = json.loads(out.stdout.strip().splitlines()[-1])
     medians, scores = timings(args.checkpoint, args.engines, args.rounds)
 
     ref, others = args.engines[0], args.engines[1:]
     rows = []
     for name in medians:
-        row = {"set": name, "documents": len(scores[name][ref])}
+        row = {"set": name, "documents": len(scores[name][ref]),
+               f"{ref}_score_spread": float(scores[name][ref].max() - scores[name][ref].min())}
         row |= {f"{e}_s": medians[name][e] for e in args.engines}
         for e in others:
             row[f"{e}_speedup"] = medians[name][ref] / medians[name][e]
@@ -124,7 +126,9 @@ def main() -> None:
         rows.append(row)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} rounds alternating; "
           f"auto here: {auto.reason}")
-    print("peak memory (VmHWM, GiB): " + ", ".join(f"{e} {memory[e]:.2f}" for e in args.engines) + "\n")
+    print("memory, GiB (peak VmHWM / resident after encoding): "
+          + ", ".join(f"{e} {memory[e]['peak_gib']:.2f} / {memory[e]['resident_after_gib']:.2f}"
+                      for e in args.engines) + "\n")
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
@@ -133,7 +137,7 @@ def main() -> None:
     total = {e: sum(medians[n][e] for n in medians) for e in args.engines}
     print("\nall sets: " + ", ".join(f"{e} {total[e]:.2f} s" for e in args.engines))
     if args.json:
-        args.json.write_text(json.dumps({"auto": auto.reason, "peak_memory_gib": memory, "rows": rows,
+        args.json.write_text(json.dumps({"auto": auto.reason, "memory_gib": memory, "rows": rows,
                                          "total_s": total}, indent=2))
 
 
