@@ -74,7 +74,7 @@ def pick_device(device: str) -> torch.device:
 def check_dtype_name(dtype: str, device: torch.device | None = None) -> str:
     """``dtype`` if it is one of ``DTYPE_CHOICES`` (and int8 is asked for on the CPU), else ValueError."""
     if dtype not in DTYPE_CHOICES:
-        raise ValueError(f"dtype must be {', '.join(DTYPE_CHOICES[:-1])} or int8; got {dtype!r}")
+        raise ValueError(f"dtype must be {', '.join(DTYPE_CHOICES[:-1])} or {DTYPE_CHOICES[-1]}; got {dtype!r}")
     if dtype == "int8" and device is not None and device.type != "cpu":
         raise ValueError(f"dtype int8 runs on the CPU only; device {device} was chosen (use device='cpu')")
     return dtype
