@@ -73,12 +73,45 @@ class RotaryConfig:
             )
         if made.head_dim % 2:
             raise ValueError(f"config.json: head size {made.head_dim} must be even for rotary positions")
+        check_rotary_variant(config, made.head_dim)
         if made.hidden_act not in ACTIVATIONS:
             raise ValueError(
                 f"config.json: hidden_act {made.hidden_act!r} is not supported "
                 f"(supported: {', '.join(ACTIVATIONS)})"
             )
         return made
+
+
+def check_rotary_variant(config: dict, head_dim: int) -> None:
+    """Refuse rotary variants Jina's code implements and this backbone does not.
+
+    Accepted: ``rotary_emb_interleaved`` false, ``rotary_emb_dim`` the head size,
+    ``rotary_emb_scale_base`` null (absent or null counts as the default).
+
+    >>> check_rotary_variant({"rotary_emb_dim": 64, "rotary_emb_interleaved": False}, 64)
+    >>> check_rotary_variant({"rotary_emb_dim": 32}, 64)
+    Traceback (most recent call last):
+    ...
+    ValueError: config.json: rotary_emb_dim 32 is not supported: the native backbone rotates the whole head (64)
+    """
+    interleaved = config.get("rotary_emb_interleaved")
+    if interleaved not in (None, False):
+        raise ValueError(
+            f"config.json: rotary_emb_interleaved {interleaved!r} is not supported: "
+            "the native backbone rotates halves (GPT-NeoX style), not interleaved pairs"
+        )
+    rotary_dim = config.get("rotary_emb_dim")
+    if rotary_dim is not None and rotary_dim != head_dim:
+        raise ValueError(
+            f"config.json: rotary_emb_dim {rotary_dim!r} is not supported: "
+            f"the native backbone rotates the whole head ({head_dim})"
+        )
+    scale_base = config.get("rotary_emb_scale_base")
+    if scale_base is not None:
+        raise ValueError(
+            f"config.json: rotary_emb_scale_base {scale_base!r} is not supported: "
+            "the native backbone has no XPos scaling (it must be null)"
+        )
 
 
 class Embeddings(nn.Module):

@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", default="jinaai/jina-colbert-v2",
                         help="hub id, checkpoint folder or 'offline' (default: %(default)s)")
-    common.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto")
+    common.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "int8"), default="auto",
+                        help="auto: bfloat16 only where measured faster; int8: approximate, CPU only")
+    common.add_argument("--verbose", action="store_true", help="say on stderr which dtype runs and why")
     common.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     common.add_argument("--skiplist", choices=("reader", "stanford", "none"), default=None,
                         help="punctuation skiplist convention (default: reader, or none if the model says so)")
@@ -151,6 +153,9 @@ def run(args: argparse.Namespace) -> dict:
     if texts is not None and not texts:
         raise InputError("no texts to encode")
     model = load(args.model, dtype=args.dtype, device=args.device, skiplist=args.skiplist)
+    if args.verbose:
+        print(f"colbert-viz: {model.info.display_name} on {model.info.device}, {model.info.dtype_reason}",
+              file=sys.stderr)
     dim = check_dim(model.info.dim if args.dimensions is None else args.dimensions, model.dimensions)
     out: dict = {"model": model.info.name, "dimensions": dim}
     if model.info.is_fallback:

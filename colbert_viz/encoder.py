@@ -10,17 +10,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from colbert_viz.analysis import Analysis
 from colbert_viz.cache import VectorCache
-from colbert_viz.explain import Explanation, explain
 from colbert_viz.records import Tokenized, TokenVectors
 from colbert_viz.scoring import RerankResult, check_dim
 from colbert_viz.tokenization import ColbertTokenizer
+
+if TYPE_CHECKING:  # the later stages are imported where they are used: data flows one way
+    from colbert_viz.analysis import Analysis
+    from colbert_viz.explain import Explanation
 
 Progress = Callable[[int, int], None]
 
@@ -31,7 +34,8 @@ class ModelInfo:
 
     ``name`` is what the user asked for; ``display_name`` is what the UI shows
     (the offline fallback says it is not jina-colbert-v2); ``dimensions`` are the
-    output sizes the model can be cut to, largest (native) first.
+    output sizes the model can be cut to, largest (native) first. ``dtype`` is
+    ``float32``, ``bfloat16`` or ``int8``; ``dtype_reason`` says why it was chosen.
     """
 
     name: str
@@ -44,6 +48,7 @@ class ModelInfo:
     device: str
     is_fallback: bool = False
     note: str = ""
+    dtype_reason: str = ""
 
 
 class NonFiniteOutputError(RuntimeError):
@@ -159,6 +164,8 @@ class ColbertModel:
                           progress: Progress | None = None) -> Analysis:
         """``analyze`` from records the caller tokenized already (to check a token
         budget first, say), so nothing is tokenized twice."""
+        from colbert_viz.analysis import Analysis
+
         if len(documents) == 0:
             raise ValueError("documents must be a non-empty list")
         q = self._encode([query], None)[0]
@@ -175,6 +182,8 @@ class ColbertModel:
     def explain(self, query: str, document: str, dimensions: int | None = None,
                 merge_words: bool = False, doc_maxlen: int | None = None) -> Explanation:
         """Token-by-token MaxSim explanation of one query-document pair."""
+        from colbert_viz.explain import explain
+
         dim = check_dim(self.info.dim if dimensions is None else dimensions, self.dimensions)
         q = self.encode_queries([query])[0]
         d = self.encode_documents([document], doc_maxlen)[0]

@@ -12,10 +12,16 @@ Three families:
 
 from __future__ import annotations
 
+import functools
+import math
 import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from colbert_viz.backbone import JinaColbert, RotaryConfig
 from colbert_viz.cache import VectorCache
@@ -34,6 +40,12 @@ from colbert_viz.networks import NativeNetwork, TransformersNetwork
 from colbert_viz.tokenization import SKIPLISTS, ColbertTokenizer, TokenizerSettings, read_metadata
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+DTYPE_CHOICES = ("auto", "float32", "bfloat16", "int8")
+DTYPE_ENV = "COLBERT_VIZ_DTYPE"
+BF16_MARGIN = 1.3  # auto picks bfloat16 only when the probe finds it at least this much faster
+PROBE_TOKENS = 64
+PROBE_REPEATS = 3
+INT8_REASON = "int8: dynamic int8 linear layers (approximate)"
 MODEL_MAX_TOKENS = 8192
 OFFLINE_NOTE = (
     "all-MiniLM-L6-v2 token embeddings: a small offline stand-in, NOT jina-colbert-v2 "
@@ -59,14 +71,131 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """``auto``: bfloat16 where the hardware computes it natively, else float32."""
-    if dtype == "auto":
-        native = torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_supports_bf16()
-        return torch.bfloat16 if native else torch.float32
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be auto, float32 or bfloat16; got {dtype!r}")
-    return DTYPES[dtype]
+def check_dtype_name(dtype: str, device: torch.device | None = None) -> str:
+    """``dtype`` if it is one of ``DTYPE_CHOICES`` (and int8 is asked for on the CPU), else ValueError."""
+    if dtype not in DTYPE_CHOICES:
+        raise ValueError(f"dtype must be {', '.join(DTYPE_CHOICES[:-1])} or {DTYPE_CHOICES[-1]}; got {dtype!r}")
+    if dtype == "int8" and device is not None and device.type != "cpu":
+        raise ValueError(f"dtype int8 runs on the CPU only; device {device} was chosen (use device='cpu')")
+    return dtype
+
+
+def dtype_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """The dtype named by ``COLBERT_VIZ_DTYPE`` (default ``auto``), checked.
+
+    >>> dtype_from_env({"COLBERT_VIZ_DTYPE": " Int8 "})
+    'int8'
+    >>> dtype_from_env({})
+    'auto'
+    """
+    value = (os.environ if environ is None else environ).get(DTYPE_ENV, "").strip().lower() or "auto"
+    if value not in DTYPE_CHOICES:
+        raise ValueError(f"environment variable {DTYPE_ENV} must be one of {', '.join(DTYPE_CHOICES)}; "
+                         f"got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class DtypeChoice:
+    """The dtype a model runs in and why.
+
+    ``name``: ``float32``, ``bfloat16`` or ``int8``; ``torch_dtype``: the dtype of
+    weights and activations (float32 for int8, whose linear layers are quantized).
+    """
+
+    name: str
+    torch_dtype: torch.dtype
+    reason: str
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Seconds of the probe's linear layers in each dtype (fastest run), and its total cost."""
+
+    float32_s: float
+    bfloat16_s: float
+    elapsed_s: float
+    error: str = ""
+
+    @property
+    def speedup(self) -> float:
+        """How many times faster bfloat16 ran than float32 (< 1: slower)."""
+        return self.float32_s / self.bfloat16_s
+
+
+def _linear_runner(device: torch.device, dtype: torch.dtype, hidden: int, intermediate: int,
+                   tokens: int) -> Callable[[], None]:
+    """A closure running ``fc2(gelu(fc1(x)))``: (tokens, hidden) → (tokens, intermediate) → (tokens, hidden)."""
+    x = torch.full((tokens, hidden), 0.01, dtype=dtype, device=device)
+    w1 = torch.full((intermediate, hidden), 0.02, dtype=dtype, device=device)
+    w2 = torch.full((hidden, intermediate), -0.02, dtype=dtype, device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def run() -> None:
+        F.linear(F.gelu(F.linear(x, w1)), w2)
+        sync()
+
+    return run
+
+
+@functools.cache
+def probe_bf16(device: torch.device, hidden: int, intermediate: int) -> Probe:
+    """Time the model's linear shapes in float32 and bfloat16, alternating: one
+    warm-up, then the fastest of ``PROBE_REPEATS`` runs each (other processes can
+    only add time, and on a shared 2-core machine a median of 3 still swung
+    25-fold). Runs once per (device, shapes); any error is kept in ``Probe.error``
+    (``auto`` then keeps float32)."""
+    start = time.perf_counter()
+    try:
+        runners = {dt: _linear_runner(device, dt, hidden, intermediate, PROBE_TOKENS)
+                   for dt in (torch.float32, torch.bfloat16)}
+        times: dict[torch.dtype, list[float]] = {dt: [] for dt in runners}
+        for _ in range(1 + PROBE_REPEATS):
+            for dt, run in runners.items():
+                t0 = time.perf_counter()
+                run()
+                times[dt].append(time.perf_counter() - t0)
+        f32, bf16 = (min(times[dt][1:]) for dt in runners)
+        return Probe(f32, bf16, time.perf_counter() - start)
+    except Exception as err:  # a probe must never stop a load: fall back to float32
+        return Probe(math.nan, math.nan, time.perf_counter() - start, f"{type(err).__name__}: {err}")
+
+
+def pick_dtype(dtype: str, device: torch.device, hidden: int = 1024, intermediate: int = 4096) -> DtypeChoice:
+    """The dtype to run in, and why.
+
+    ``auto``: bfloat16 only where the hardware has it natively (CUDA without
+    emulation; a CPU with AVX512-BF16 or AMX) *and* ``probe_bf16`` measures it
+    at least ``BF16_MARGIN`` times faster than float32 on linear layers of the
+    model's shapes (``hidden``, ``intermediate``); else float32. Never int8.
+    """
+    check_dtype_name(dtype, device)
+    if dtype == "int8":
+        return DtypeChoice("int8", torch.float32, INT8_REASON)
+    if dtype != "auto":
+        return DtypeChoice(dtype, DTYPES[dtype], f"{dtype}: asked for")
+    on_gpu = device.type == "cuda"
+    where = "GPU" if on_gpu else "CPU"
+    if not (torch.cuda.is_bf16_supported(including_emulation=False) if on_gpu else cpu_supports_bf16()):
+        return DtypeChoice("float32", torch.float32, f"auto: float32, no native bfloat16 on this {where}")
+    probe = probe_bf16(device, hidden, intermediate)
+    cost = f"probe {1000 * probe.elapsed_s:.0f} ms"
+    if probe.error:
+        return DtypeChoice("float32", torch.float32, f"auto: float32, the bfloat16 probe failed ({probe.error})")
+    if probe.speedup >= BF16_MARGIN:
+        return DtypeChoice("bfloat16", torch.bfloat16,
+                           f"auto: bfloat16, {probe.speedup:.1f}× faster than float32 on this {where} ({cost})")
+    if probe.speedup <= 1:
+        return DtypeChoice("float32", torch.float32,
+                           f"auto: float32, {1 / probe.speedup:.1f}× faster than bfloat16 on this {where} ({cost})")
+    return DtypeChoice("float32", torch.float32,
+                       f"auto: float32, bfloat16 only {probe.speedup:.2f}× faster on this {where}, "
+                       f"under the {BF16_MARGIN}× that would justify its lower precision ({cost})")
+
+
+def _config_int(config: dict, key: str, default: int) -> int:
+    value = config.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
 
 
 def matryoshka_dimensions(dim: int) -> tuple[int, ...]:
@@ -175,15 +304,17 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
 
     name_or_path : hub id (default ``jinaai/jina-colbert-v2``), a checkpoint
         folder, or ``"offline"`` for the small built-in fallback.
-    dtype : ``auto`` (bfloat16 where supported natively, else float32),
-        ``float32`` or ``bfloat16``.
+    dtype : ``auto`` (bfloat16 where native and measured faster, else
+        float32; see ``pick_dtype``), ``float32``, ``bfloat16``, or ``int8``
+        (CPU only: float32 weights, then dynamic int8 linear layers;
+        approximate, never chosen by ``auto``).
     device : ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
     skiplist : ``reader`` (default), ``stanford`` or ``none``; see
         ``colbert_viz.tokenization.skiplist_ids``.
     """
     name = str(name_or_path)
     torch_device = pick_device(device)
-    torch_dtype = pick_dtype(dtype, torch_device)
+    check_dtype_name(dtype, torch_device)
     if skiplist is not None and skiplist not in SKIPLISTS:
         # a bad argument, like a bad dtype: ValueError before any file is read
         raise ValueError(f"skiplist must be one of {', '.join(SKIPLISTS)}; got {skiplist!r}")
@@ -195,6 +326,9 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
         tokenizer = ColbertTokenizer.from_dir(folder, settings)
     except (ValueError, FileNotFoundError) as err:
         raise ModelLoadError(f"{folder}: {err}") from err
+    hidden = _config_int(config, "hidden_size", 1024)
+    choice = pick_dtype(dtype, torch_device, hidden, _config_int(config, "intermediate_size", 4 * hidden))
+    torch_dtype = choice.torch_dtype
     if family == "jina":
         network = build_jina(folder, config, tokenizer.vocab_size)
         network.module.to(device=torch_device, dtype=torch_dtype)
@@ -207,6 +341,8 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
         if network.head is not None:
             network.head.to(device=torch_device, dtype=torch_dtype)
         dim = network.head.out_features if network.head is not None else network.model.config.hidden_size
+    if choice.name == "int8":
+        network.quantize_int8()
     if family == "offline":
         display = "all-MiniLM-L6-v2 (offline fallback, not jina-colbert-v2)"
     elif name == DEFAULT_MODEL:
@@ -217,9 +353,9 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
         display = name
     info = ModelInfo(
         name=name, path=str(folder), family=family, display_name=display, dim=dim,
-        dimensions=matryoshka_dimensions(dim), dtype=str(torch_dtype).removeprefix("torch."),
-        device=str(torch_device), is_fallback=family == "offline",
-        note=OFFLINE_NOTE if family == "offline" else "",
+        dimensions=matryoshka_dimensions(dim), dtype=choice.name, device=str(torch_device),
+        is_fallback=family == "offline", note=OFFLINE_NOTE if family == "offline" else "",
+        dtype_reason=choice.reason,
     )
     return ColbertModel(info, tokenizer, network, torch_device, torch_dtype, VectorCache(cache_bytes))
 

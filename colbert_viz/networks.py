@@ -6,12 +6,24 @@ vectors before normalisation: (L_i, dim) tensors.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from colbert_viz.backbone import JinaColbert
+
+
+def quantize_linears(module: nn.Module) -> nn.Module:
+    """Swap every ``nn.Linear`` inside ``module`` (float32, CPU) for a dynamic int8 one, in place:
+    int8 weights, activations quantized per call. ``torch.ao``'s deprecation notices are silenced."""
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor")
+        return quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 class NativeNetwork:
@@ -25,6 +37,10 @@ class NativeNetwork:
     @property
     def param(self) -> torch.Tensor:
         return self.module.linear.weight
+
+    def quantize_int8(self) -> None:
+        """Dynamic int8 for the backbone's linear layers; the small ColBERT head stays float32."""
+        quantize_linears(self.module.roberta)
 
     def __call__(self, sequences: Sequence[torch.Tensor],
                  key_masks: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
@@ -51,6 +67,10 @@ class TransformersNetwork:
     @property
     def param(self) -> torch.Tensor:
         return next(self.model.parameters())
+
+    def quantize_int8(self) -> None:
+        """Dynamic int8 for the transformer's linear layers; the head stays float32."""
+        quantize_linears(self.model)
 
     def __call__(self, sequences: Sequence[torch.Tensor],
                  key_masks: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -318,6 +319,30 @@ def test_config_without_vocab_size():
         RotaryConfig.from_dict(config)
     with pytest.raises(ValueError, match="vocab_size"):
         RotaryConfig.from_dict(tiny_config(vocab_size=None))
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("rotary_emb_interleaved", True, "rotary_emb_interleaved True is not supported"),
+    ("rotary_emb_interleaved", "yes", "rotary_emb_interleaved 'yes' is not supported"),
+    ("rotary_emb_dim", 8, "rotary_emb_dim 8 is not supported: the native backbone rotates the whole head (16)"),
+    ("rotary_emb_dim", 0, "rotary_emb_dim 0 is not supported"),
+    ("rotary_emb_dim", True, "rotary_emb_dim True is not supported"),
+    ("rotary_emb_scale_base", 512, "rotary_emb_scale_base 512 is not supported"),
+    ("rotary_emb_scale_base", 0, "rotary_emb_scale_base 0 is not supported"),
+])
+def test_config_refuses_rotary_variants_the_backbone_does_not_implement(field, value, words):
+    with pytest.raises(ValueError, match="^" + re.escape(f"config.json: {words}")):
+        RotaryConfig.from_dict(tiny_config(**{field: value}))
+
+
+@pytest.mark.parametrize("changes", [
+    {},  # absent, as in jina-colbert-v2's config.json
+    {"rotary_emb_interleaved": False, "rotary_emb_dim": 16, "rotary_emb_scale_base": None},
+    {"rotary_emb_interleaved": None, "rotary_emb_dim": None},
+])
+def test_config_accepts_default_rotary_fields(changes):
+    config = RotaryConfig.from_dict(tiny_config(**changes))
+    assert config.head_dim == 16
 
 
 def test_supported_activations_are_gelu_variants():

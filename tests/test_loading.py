@@ -241,6 +241,9 @@ def test_config_that_is_not_an_object(clone):
     ({"hidden_act": "relu"}, "hidden_act"),
     ({"vocab_size": None}, "vocab_size"),
     ({"position_embedding_type": "alibi"}, "position_embedding_type"),
+    ({"rotary_emb_interleaved": True}, "rotary_emb_interleaved True"),
+    ({"rotary_emb_dim": 8}, "rotary_emb_dim 8"),
+    ({"rotary_emb_scale_base": 512}, "rotary_emb_scale_base 512"),
 ])
 def test_bad_config_field(build, tiny_state, changes, field):
     with pytest.raises(ModelLoadError, match=field):
@@ -343,7 +346,7 @@ def test_path_that_is_a_file(tiny_checkpoint):
 
 
 @pytest.mark.parametrize(("kwargs", "words"), [
-    ({"dtype": "float16"}, "dtype must be auto, float32 or bfloat16; got 'float16'"),
+    ({"dtype": "float16"}, "dtype must be auto, float32, bfloat16 or int8; got 'float16'"),
     ({"dtype": "fp32"}, "dtype must be"),
     ({"device": "tpu"}, "device must be auto, cpu or cuda; got 'tpu'"),
     ({"device": "mps"}, "device must be"),
@@ -375,19 +378,22 @@ def test_pick_device_explicit():
 
 
 def test_pick_dtype(monkeypatch):
+    """The CPU's and the GPU's native support each decide for their own device
+    (timings: see tests/test_dtype.py)."""
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert loading.pick_dtype("float32", cpu) is torch.float32
-    assert loading.pick_dtype("bfloat16", cpu) is torch.bfloat16
+    assert loading.pick_dtype("float32", cpu).torch_dtype is torch.float32
+    assert loading.pick_dtype("bfloat16", cpu).torch_dtype is torch.bfloat16
+    monkeypatch.setattr(loading, "probe_bf16", lambda *a: loading.Probe(0.02, 0.01, 0.03))
     monkeypatch.setattr(loading, "cpu_supports_bf16", lambda: True)
-    assert loading.pick_dtype("auto", cpu) is torch.bfloat16
+    assert loading.pick_dtype("auto", cpu).torch_dtype is torch.bfloat16
     monkeypatch.setattr(loading, "cpu_supports_bf16", lambda: False)
-    assert loading.pick_dtype("auto", cpu) is torch.float32
+    assert loading.pick_dtype("auto", cpu).torch_dtype is torch.float32
     # on CUDA the GPU's answer counts, not the CPU's
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert loading.pick_dtype("auto", cuda) is torch.bfloat16
+    assert loading.pick_dtype("auto", cuda).torch_dtype is torch.bfloat16
     monkeypatch.setattr(loading, "cpu_supports_bf16", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert loading.pick_dtype("auto", cuda) is torch.float32
+    assert loading.pick_dtype("auto", cuda).torch_dtype is torch.float32
     with pytest.raises(ValueError, match="got 'half'"):
         loading.pick_dtype("half", cpu)
 
@@ -537,3 +543,18 @@ def test_bert_checkpoint_without_tokenizer_json(bert_colbert, bert_model, tmp_pa
     assert with_vocab.tokens == with_json.tokens
     np.testing.assert_array_equal(with_vocab.ids, with_json.ids)
     np.testing.assert_allclose(with_vocab.vectors, with_json.vectors, atol=1e-6)
+
+
+def test_encoder_does_not_import_the_later_stages_at_module_level():
+    """Data flows one way (tokenize → encode → score → explain): the torch layer
+    imports analysis and explain only inside the methods that hand over to them."""
+    import ast
+
+    import colbert_viz.encoder as encoder
+
+    tree = ast.parse(Path(encoder.__file__).read_text(encoding="utf-8"))
+    top_level = {alias.name if isinstance(node, ast.Import) else node.module
+                 for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)
+                 for alias in node.names}
+    assert {"colbert_viz.analysis", "colbert_viz.explain"}.isdisjoint(top_level)
+    assert "colbert_viz.scoring" in top_level  # the parse sees the real imports
