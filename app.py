@@ -21,7 +21,7 @@ def main() -> None:
     model = registry.start()
     if registry.startup_note:
         print(f"colbert-viz: {registry.startup_note}")
-    print(f"colbert-viz: serving {model.info.display_name} ({model.info.dtype}, {model.info.device})")
+    print(f"colbert-viz: serving {model.info.display_name} on {model.info.device} ({model.info.dtype_reason})")
     limits = Limits.from_env()
     demo = build_app(registry, limits=limits)
     demo.launch(

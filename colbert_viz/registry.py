@@ -43,9 +43,13 @@ RETRY_AFTER_S = 60.0
 
 
 def _load(name: str):
-    from colbert_viz.loading import load
+    from colbert_viz.loading import dtype_from_env, load
 
-    return load(name, dtype=os.environ.get("COLBERT_VIZ_DTYPE", "auto"))
+    try:
+        dtype = dtype_from_env()
+    except ValueError as err:  # a bad COLBERT_VIZ_DTYPE: said on the page, like any load failure
+        raise ModelLoadError(str(err)) from None
+    return load(name, dtype=dtype)
 
 
 class ModelRegistry:

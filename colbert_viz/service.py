@@ -56,6 +56,7 @@ class Run:
     seconds: float
     model_doc_limit: int | None = None
     dtype: str = ""
+    dtype_reason: str = ""
 
     @property
     def n_documents(self) -> int:
@@ -94,8 +95,9 @@ class Run:
         capped = (f" This model reads at most {self.model_doc_limit:,} tokens per document."
                   if self.model_doc_limit else "")
         docs = f"{self.n_documents} document{'' if self.n_documents == 1 else 's'}"
+        how = f" ({self.dtype_reason})" if self.dtype_reason else ""
         return (f"Ranked {docs} ({self.total_tokens:,} tokens) with "
-                f"{self.display_name} in {self.seconds:.2f} s; showing {shown}.{truncated}{capped}")
+                f"{self.display_name} in {self.seconds:.2f} s{how}; showing {shown}.{truncated}{capped}")
 
 
 def check_uploads(files: Sequence[str | Path], limits: Limits) -> list[Path]:
@@ -179,7 +181,8 @@ def analyze_request(model, query: str, documents: Sequence[str], doc_max_tokens:
     return Run(analysis=analysis, model_name=model_name or info.name, display_name=info.display_name,
                is_fallback=info.is_fallback, note=info.note, top_n=top, doc_max_tokens=maxlen,
                total_tokens=total, seconds=time.perf_counter() - started,
-               model_doc_limit=model_limit if capped else None, dtype=info.dtype)
+               model_doc_limit=model_limit if capped else None, dtype=info.dtype,
+               dtype_reason=getattr(info, "dtype_reason", ""))
 
 
 def compare_engines(run: Run, model, dim: int | None = None) -> dict:

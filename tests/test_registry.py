@@ -112,3 +112,13 @@ def test_default_loader_passes_the_dtype_from_the_environment(monkeypatch):
     monkeypatch.delenv("COLBERT_VIZ_DTYPE")
     registry_module._load("b")
     assert seen == {"a": "float32", "b": "auto"}
+
+
+def test_a_bad_dtype_variable_is_a_load_error(monkeypatch):
+    from colbert_viz.checkpoint import ModelLoadError
+    from colbert_viz.registry import ModelRegistry
+
+    monkeypatch.setenv("COLBERT_VIZ_DTYPE", "float8")
+    registry = ModelRegistry(choices=["offline"])
+    with pytest.raises(ModelLoadError, match="COLBERT_VIZ_DTYPE"):
+        registry.get("offline")

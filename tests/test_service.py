@@ -122,3 +122,20 @@ def test_exports_write_three_files(run, tmp_path):
     assert html.count("plotly.js v") == 1 and len(html) > 1_000_000  # plotly.js inlined once: works offline
     data = json.loads(html.split('id="cv-data">', 1)[1].split("</script>", 1)[0])
     assert data["complete"] and set(data["views"]) == {str(i) for i in range(run.n_documents)}
+
+
+def test_compare_engines_encodes_again_and_compares(tiny_model, tiny_checkpoint, run):
+    import colbert_viz
+    from colbert_viz.compare import kendall_tau
+    from colbert_viz.service import compare_engines
+
+    int8 = colbert_viz.load(str(tiny_checkpoint), dtype="int8", device="cpu")
+    result = compare_engines(run, int8, 64)
+    other = int8.analyze(run.analysis.query.text, run.analysis.texts, run.doc_max_tokens)
+    assert result["engine"] == "int8" and result["dimensions"] == 64
+    assert [d["index"] for d in result["documents"]] == [r["index"] for r in run.analysis.rerank(64)]
+    assert [d["score"] for d in result["documents"]] == pytest.approx(
+        [other.scores(64)[d["index"]] for d in result["documents"]])
+    assert result["kendall_tau"] == pytest.approx(kendall_tau(run.analysis.scores(64), other.scores(64)))
+    assert 0 < result["largest_score_change"] < 0.5  # the int8 layers ran, and stayed close
+    json.dumps(result)
