@@ -669,6 +669,66 @@ def test_storage_method_follows_the_package_and_is_fetched_once(page, requests, 
     assert len(requests) == after_pool  # back to a method already loaded, and to exact: nothing asked again
 
 
+def test_decision_table_rows_explore_their_setting(page, tiny_model, berlin):
+    """The storage panel's table is the package's table; a row click sets the dimension and the storage
+    method, and the ranking, heatmap and highlight follow (pooled tokens shaded by their item)."""
+    analysis = tiny_model.analyze(berlin["query"], berlin["documents"], LIMITS.max_doc_tokens)
+    assert run(page, berlin["query"], berlin["documents"]).startswith("Ranked 8 documents")
+    page.click("#storage-panel summary")
+    page.wait_for_selector("#storage-table tr[data-setting]", timeout=WAIT_MS)
+    rows = page.evaluate("""() => [...document.querySelectorAll('#storage-table tr[data-setting]')].map(
+        r => [...r.children].map(c => c.textContent))""")
+    expected = analysis.compression_table()
+    assert [r[0] for r in rows] == [e["setting"] for e in expected]
+    for shown, row in zip(rows, expected):
+        tau = "–" if row["kendall_tau"] is None else f"{row['kendall_tau']:.3f}"
+        assert shown[4] == tau and shown[5] == str(row["largest_rank_change"])
+        assert shown[6] == f"{row['largest_score_change']:.3f}"
+    page.click('#storage-table tr[data-setting="64/pool-2"]')
+    page.wait_for_function("() => { const h = document.querySelector('#heatmap').dataset;"
+                           " return h.storage === 'pool-2' && h.dimension === '64'; }")
+    page.wait_for_function("() => document.querySelector('.cv-explorer').dataset.pending !== '1'")
+    assert page.evaluate("() => document.querySelector('#storage select').value") == "pool-2"
+    assert page.evaluate("() => document.querySelector('#dimension input:checked').value") == "64"
+    stored = analysis.stored("64/pool-2")
+    order = page.evaluate("() => [...document.querySelectorAll('#ranking tr[data-doc]')].map(r => +r.dataset.doc)")
+    assert order == [int(i) for i in stored.order]
+    info = page.inner_text("#storage-info")
+    assert info.startswith("64/pool-2:") and "exact 128/float32" in info
+    doc = int(page.evaluate("() => document.querySelector('#selected-document').value"))
+    from colbert_viz.storage import explain_stored
+
+    expl = explain_stored(stored, analysis.query, analysis.documents[doc], doc)
+    labels = page.evaluate("() => document.querySelector('#heatmap').layout.xaxis.ticktext")
+    assert any("+" in label for label in labels) and len(labels) == len(expl.document)
+    tips = page.evaluate("() => [...document.querySelectorAll('#highlight .cv-tok[data-pos]')].map(t => t.title)")
+    assert any("stored pooled with its neighbours as" in t for t in tips)
+    assert page.evaluate("() => document.querySelector('#merge-words input').disabled")  # no words for pooled items
+
+
+def test_int8_engine_comparison(page, tiny_model, tiny_checkpoint, berlin):
+    import colbert_viz
+
+    page.click("#int8 .label-wrap")
+    assert run(page, berlin["query"], berlin["documents"]).startswith("Ranked 8 documents")
+    page.click("#int8-compare")
+    page.wait_for_selector("#int8-table table", timeout=WAIT_MS)
+    page.wait_for_function("() => /Kendall tau/.test(document.querySelector('#int8-result').innerText)")
+    int8 = colbert_viz.load(str(tiny_checkpoint), dtype="int8", device="cpu")
+    exact = tiny_model.analyze(berlin["query"], berlin["documents"], LIMITS.max_doc_tokens).scores(128)
+    other = int8.analyze(berlin["query"], berlin["documents"], LIMITS.max_doc_tokens).scores(128)
+    cells = page.evaluate("""() => {
+      const rows = {};
+      for (const el of document.querySelectorAll('#int8-table [data-testid^="cell-"]')) {
+        const m = el.dataset.testid.match(/^cell-(\\d+)-(\\d+)$/);
+        if (m) (rows[m[1]] ??= [])[+m[2]] = el.innerText.replace('⋮', '').trim();
+      }
+      return Object.keys(rows).sort((a, b) => a - b).map(k => rows[k]);
+    }""")
+    assert [int(r[0]) - 1 for r in cells] == sorted(range(8), key=lambda i: -exact[i])
+    assert all(close(float(r[4]), other[int(r[0]) - 1], 0.0005 + 1e-6) for r in cells)
+
+
 def test_uploaded_jsonl_documents_are_ranked(page, tmp_path):
     documents = ["The Rhine flows through Basel.", "Tokyo is the capital of Japan.", "Bread is baked in ovens."]
     upload = tmp_path / "three.jsonl"
