@@ -62,6 +62,8 @@
 
   const fixed = (x, n) => (x === null || x === undefined || Number.isNaN(x)) ? '–' : Number(x).toFixed(n);
   const signed = (x, n) => (x >= 0 ? '+' : '−') + Math.abs(x).toFixed(n);
+  /** " (↑2)": a document two places higher than its exact rank; "" when it has not moved. */
+  const moved = up => (up ? ` (${up > 0 ? '↑' : '↓'}${Math.abs(up)})` : '');
 
   function cut(label, max) { return label.length > max ? label.slice(0, max - 1) + '…' : label; }
 
@@ -394,7 +396,7 @@
           el('td', {class: 'cv-num', text: fixed(r.per_token[i], 3)}),
           others.map(d => el('td', {text: String(this.ranking(d).ranks[i])})),
           stored ? [el('td', {class: exact.ranks[i] !== r.ranks[i] ? 'cv-moved' : '',
-            text: `${exact.ranks[i]}${exact.ranks[i] !== r.ranks[i] ? ` (${signed(exact.ranks[i] - r.ranks[i], 0)})` : ''}`}),
+            text: `${exact.ranks[i]}${moved(exact.ranks[i] - r.ranks[i])}`}),
           el('td', {class: 'cv-num', text: `${Math.round(r.bytes_per_document[i]).toLocaleString('en')}${r.rescored.includes(i) ? ' · rescored' : ''}`})] : [],
           el('td', {text: p.documents[i].tokens}),
           el('td', {class: 'cv-preview'}, bdi(p.documents[i].preview)));
@@ -455,7 +457,7 @@
           el('td', {class: 'cv-num', text: fixed(r.kendall_tau, 3)}),
           el('td', {class: 'cv-num', text: String(r.largest_rank_change)}),
           el('td', {class: 'cv-num', text: fixed(r.largest_score_change, 3)}),
-          el('td', {text: [r.shared_bytes ? `${r.shared_bytes.toLocaleString('en')} B shared` : '', r.keeps_originals ? 'keeps the originals' : ''].filter(Boolean).join(' · ')}));
+          el('td', {class: 'cv-nowrap', text: [r.shared_bytes ? `${r.shared_bytes.toLocaleString('en')} B shared` : '', r.keeps_originals ? 'keeps the originals' : ''].filter(Boolean).join(' · ')}));
       });
       node.replaceChildren(el('table', {class: 'cv-table cv-clickable'},
         el('thead', {}, el('tr', {}, ['Setting', 'Bytes/token', 'Bytes/document', 'Vectors/document', 'Kendall tau',
