@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from colbert_viz.checks import positive_int
+
 ACTIVATIONS = {
     "gelu": lambda x: F.gelu(x),
     "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
@@ -62,9 +64,7 @@ class RotaryConfig:
             raise ValueError("config.json: missing field 'vocab_size'")
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                      "intermediate_size", "type_vocab_size"):
-            value = fields.get(name, getattr(cls, name, 1))
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"config.json: field {name!r} must be a positive integer, got {value!r}")
+            fields[name] = positive_int(fields.get(name, getattr(cls, name, 1)), f"config.json: field {name!r}")
         made = cls(**fields)
         if made.hidden_size % made.num_attention_heads:
             raise ValueError(

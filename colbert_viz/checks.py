@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numbers
+import os
+from collections.abc import Mapping
 
 
 def positive_int(value: object, name: str) -> int:
@@ -26,3 +28,24 @@ def positive_int(value: object, name: str) -> int:
     if isinstance(value, bool) or not whole or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def positive_int_env(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    """The positive integer in environment variable ``name`` (``default`` when
+    unset or blank; ``_`` separators allowed); ``ValueError`` naming it otherwise.
+
+    >>> positive_int_env("COLBERT_VIZ_MAX_DOCS", 64, {"COLBERT_VIZ_MAX_DOCS": "1_000"})
+    1000
+    >>> positive_int_env("COLBERT_VIZ_MAX_DOCS", 64, {"COLBERT_VIZ_MAX_DOCS": "many"})
+    Traceback (most recent call last):
+    ...
+    ValueError: COLBERT_VIZ_MAX_DOCS must be a positive integer, got 'many'
+    """
+    environ = os.environ if environ is None else environ
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return positive_int(int(raw.replace("_", "")), name)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None

@@ -22,11 +22,10 @@ of millions of short lines costs at most one file's bytes, never millions of str
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from colbert_viz.checks import positive_int
+from colbert_viz.checks import positive_int, positive_int_env
 
 ENV = {
     "max_docs": "COLBERT_VIZ_MAX_DOCS",
@@ -70,16 +69,8 @@ class Limits:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         """Limits from ``COLBERT_VIZ_MAX_*`` variables (defaults where unset)."""
-        environ = os.environ if environ is None else environ
-        values = {}
-        for name, variable in ENV.items():
-            raw = environ.get(variable, "").strip()
-            if not raw:
-                continue
-            try:
-                values[name] = positive_int(int(raw.replace("_", "")), variable)
-            except ValueError:
-                raise ValueError(f"{variable} must be a positive integer, got {raw!r}") from None
+        defaults = cls()
+        values = {name: positive_int_env(variable, getattr(defaults, name), environ) for name, variable in ENV.items()}
         try:
             return cls(**values)
         except ValueError as err:

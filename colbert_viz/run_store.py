@@ -8,14 +8,13 @@ recently used are dropped. A session whose Run was dropped gets ``RunExpired``
 
 from __future__ import annotations
 
-import os
 import secrets
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from colbert_viz.checks import positive_int
+from colbert_viz.checks import positive_int, positive_int_env
 from colbert_viz.limits import MB, LimitError
 from colbert_viz.records import TokenVectors
 from colbert_viz.service import Run
@@ -61,12 +60,7 @@ class RunStore:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RunStore:
         """A store whose budget is ``COLBERT_VIZ_RUN_MEMORY_MB`` MB (default 1024)."""
-        environ = os.environ if environ is None else environ
-        raw = environ.get(ENV, "").strip() or str(DEFAULT_MEMORY_MB)
-        try:
-            return cls(positive_int(int(raw), ENV) * MB)
-        except ValueError:
-            raise ValueError(f"{ENV} must be a positive integer, got {raw!r}") from None
+        return cls(positive_int_env(ENV, DEFAULT_MEMORY_MB, environ) * MB)
 
     def put(self, run: Run) -> str:
         """Store ``run``; its key."""

@@ -15,7 +15,6 @@ module-level functions of named values; events are wired in ``_wire``.
 from __future__ import annotations
 
 import html
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import gradio as gr
 
 from colbert_viz import page_text
 from colbert_viz.checkpoint import OFFLINE
+from colbert_viz.checks import positive_int_env
 from colbert_viz.examples import ExampleSet, load_examples
 from colbert_viz.explorer import document_payload, model_facts, run_payload, storage_summary, stored_document_payload
 from colbert_viz.explorer_html import asset, plotly_js_path
@@ -53,10 +53,7 @@ def launch_options(limits: Limits | None = None) -> dict:
 
 
 def concurrency_from_env() -> int:
-    raw = os.environ.get("COLBERT_VIZ_CONCURRENCY", "1").strip() or "1"
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"COLBERT_VIZ_CONCURRENCY must be a positive integer, got {raw!r}")
-    return int(raw)
+    return positive_int_env("COLBERT_VIZ_CONCURRENCY", 1)
 
 
 def banner_markdown(registry: ModelRegistry, name: str | None) -> str:
