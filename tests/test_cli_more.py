@@ -7,26 +7,18 @@ import json
 import sys
 
 import pytest
+from test_cli import main_in_process
 
 from colbert_viz import cli
 from colbert_viz.synthetic import write_checkpoint
-
-
-def main(args: list[str], capsys, monkeypatch, stdin: str = "") -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    try:
-        code = cli.main(args)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_make_checkpoint_writes_a_loadable_tiny_checkpoint(tmp_path, capsys, monkeypatch):
     import colbert_viz
 
     folder = tmp_path / "ckpt"
-    code, out, err = main(["make-checkpoint", str(folder), "--size", "tiny", "--seed", "3"], capsys, monkeypatch)
+    result = main_in_process(["make-checkpoint", str(folder), "--size", "tiny", "--seed", "3"], capsys, monkeypatch)
+    code, out, err = result.returncode, result.stdout, result.stderr
     assert code == 0, err
     assert json.loads(out) == {"checkpoint": str(folder), "size": "tiny", "seed": 3}
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in folder.iterdir()}
@@ -44,7 +36,8 @@ def test_make_checkpoint_refuses_a_non_empty_folder_and_keeps_it(tmp_path, capsy
         keep.write_text("keep")
     else:
         keep.mkdir()
-    code, out, err = main(["make-checkpoint", str(folder), "--size", "tiny"], capsys, monkeypatch)
+    result = main_in_process(["make-checkpoint", str(folder), "--size", "tiny"], capsys, monkeypatch)
+    code, out, err = result.returncode, result.stdout, result.stderr
     assert code == 2 and out == ""
     assert err == f"colbert-viz: error: {folder}: is not empty; choose a new or empty folder\n"
     assert [p.name for p in folder.iterdir()] == [keep.name]
@@ -53,9 +46,11 @@ def test_make_checkpoint_refuses_a_non_empty_folder_and_keeps_it(tmp_path, capsy
 def test_make_checkpoint_accepts_an_empty_folder_and_needs_a_size(tmp_path, capsys, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, _, err = main(["make-checkpoint", str(empty), "--size", "tiny"], capsys, monkeypatch)
+    result = main_in_process(["make-checkpoint", str(empty), "--size", "tiny"], capsys, monkeypatch)
+    code, _, err = result.returncode, result.stdout, result.stderr
     assert code == 0 and (empty / "model.safetensors").is_file(), err
-    code, _, err = main(["make-checkpoint", str(tmp_path / "x")], capsys, monkeypatch)
+    result = main_in_process(["make-checkpoint", str(tmp_path / "x")], capsys, monkeypatch)
+    code, _, err = result.returncode, result.stdout, result.stderr
     assert code == 2 and "--size" in err
 
 
