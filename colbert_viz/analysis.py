@@ -112,6 +112,11 @@ class Analysis:
             self._compression[:] = rows  # replace, never append
         return [dict(row) for row in self._compression]
 
+    def stored_bytes(self) -> int:
+        """Bytes held by the storage settings computed so far (``stored``)."""
+        return sum(run.query.nbytes + sum(d.vectors.nbytes for d in run.documents)
+                   for run in list(self._stored.values()))
+
     def stored(self, setting):
         """The documents stored under ``setting`` (a ``storage.StorageSetting`` or an
         id like ``"64/int8"``) and the query scored against them; computed once."""

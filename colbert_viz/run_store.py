@@ -38,23 +38,25 @@ def _record_bytes(record: TokenVectors) -> int:
 
 def run_bytes(run: Run) -> int:
     """Estimated bytes a Run holds: its numpy arrays (vectors, ids, flags), texts,
-    token strings and spans, query and documents."""
+    token strings and spans, query and documents, and the storage settings
+    computed for it so far (``Analysis.stored_bytes``)."""
     analysis = run.analysis
-    return _record_bytes(analysis.query) + sum(_record_bytes(d) for d in analysis.documents)
+    return (_record_bytes(analysis.query) + sum(_record_bytes(d) for d in analysis.documents)
+            + analysis.stored_bytes())
 
 
 class RunStore:
     """Runs by random key within ``max_bytes`` in all (thread-safe).
 
     ``put`` stores a Run and drops the least recently used others while the
-    total is over the budget (the new Run is always kept); ``get`` returns a
-    Run and marks it used, or raises ``RunExpired``.
+    total is over the budget (the new Run is always kept); sizes are measured
+    again at each ``put``, since a Run grows when its storage settings are
+    computed. ``get`` returns a Run and marks it used, or raises ``RunExpired``.
     """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = positive_int(max_bytes, "max_bytes")
-        self._runs: OrderedDict[str, tuple[Run, int]] = OrderedDict()
-        self._total = 0
+        self._runs: OrderedDict[str, Run] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
@@ -65,13 +67,13 @@ class RunStore:
     def put(self, run: Run) -> str:
         """Store ``run``; its key."""
         key = secrets.token_urlsafe(16)
-        size = run_bytes(run)
         with self._lock:
-            self._runs[key] = (run, size)
-            self._total += size
-            while self._total > self.max_bytes and len(self._runs) > 1:
-                _, (_, dropped) = self._runs.popitem(last=False)
-                self._total -= dropped
+            self._runs[key] = run
+            sizes = {k: run_bytes(r) for k, r in self._runs.items()}
+            total = sum(sizes.values())
+            while total > self.max_bytes and len(self._runs) > 1:
+                dropped, _ = self._runs.popitem(last=False)
+                total -= sizes[dropped]
         return key
 
     def get(self, key: str | None) -> Run:
@@ -80,11 +82,12 @@ class RunStore:
             if key not in self._runs:
                 raise RunExpired()
             self._runs.move_to_end(key)
-            return self._runs[key][0]
+            return self._runs[key]
 
     @property
     def total_bytes(self) -> int:
-        return self._total
+        with self._lock:
+            return sum(run_bytes(r) for r in self._runs.values())
 
     def __len__(self) -> int:
         return len(self._runs)

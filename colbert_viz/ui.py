@@ -223,15 +223,23 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
         gr.Warning(html.escape(message))
         return {p.status: status_html(message, error=True)}
     key = ctx.store.put(run)
-    # The storage settings take a second or more (k-means, clustering): start them now, so the
-    # storage control answers at once when it is first used.
-    threading.Thread(target=storage_summary, args=(run.analysis,), daemon=True).start()
+    # The storage settings take a second or more (k-means, clustering): start them now, one Run at a
+    # time, so the storage control answers at once when it is first used.
+    threading.Thread(target=_precompute_storage, args=(run.analysis,), daemon=True).start()
     payload = run_payload(run.analysis, top_n=run.top_n, summary=run.summary(), display_name=run.display_name,
                           is_fallback=run.is_fallback, run_key=key)
     text = banner_markdown(ctx.registry, model_name)
     return {p.run_key: key, p.status: status_html(run.summary()), p.explorer: payload,
             p.banner: gr.Markdown(value=text, visible=bool(text)), p.exports: gr.File(value=None, visible=False),
             p.how_to_read: page_text.how_to_read(payload["model"])}
+
+
+_BACKGROUND = threading.Lock()
+
+
+def _precompute_storage(analysis) -> None:
+    with _BACKGROUND:
+        storage_summary(analysis)
 
 
 def on_int8(ctx: Context, run_key: str | None) -> dict:

@@ -126,3 +126,18 @@ def test_budget_from_the_environment():
         with pytest.raises(ValueError, match=r"COLBERT_VIZ_RUN_MEMORY_MB must be a positive integer"):
             RunStore.from_env({"COLBERT_VIZ_RUN_MEMORY_MB": bad})
     assert np.isfinite(RunStore(1).max_bytes)
+
+
+def test_computed_storage_settings_count_and_can_push_a_run_out():
+    old, new = make_run(seed=0), make_run(seed=5)
+    before = run_bytes(old)
+    stored = old.analysis.stored("128/pool-2")
+    grown = run_bytes(old)
+    pooled = stored.query.nbytes + sum(d.vectors.nbytes for d in stored.documents)
+    assert grown == before + pooled
+    store = RunStore(max_bytes=before + run_bytes(new) + pooled // 2)  # room for both, not for the pooled copy
+    key = store.put(old)
+    store.get(key)
+    store.put(new)  # sizes measured again: the grown Run no longer fits beside the new one
+    with pytest.raises(RunExpired):
+        store.get(key)
