@@ -92,7 +92,7 @@ class Analysis:
     def show(self, title: str = "colbert-viz", **options):
         """The interactive explorer of every view of this Run: shown by a
         notebook (``_repr_html_``), or written to a file with ``.save(path)``.
-        ``options`` go to ``explorer.run_payload`` (``top_n``, ``display_name``)."""
+        ``options`` go to ``ExplorerView.of`` (``storage``) and ``explorer.run_payload`` (``top_n``, ``display_name``)."""
         from colbert_viz.explorer_html import ExplorerView
 
         return ExplorerView.of(self, title, **options)

@@ -15,9 +15,10 @@ import uuid
 from functools import cache
 from pathlib import Path
 
-from colbert_viz.explorer import run_payload
+from colbert_viz.explorer import estimated_bytes, run_payload
 
 STATIC = Path(__file__).resolve().parent / "static"
+STORAGE_EMBED_BYTES = 16 * 2**20  # a Run whose storage views fit in this carries them in files and notebooks
 
 
 @cache
@@ -104,9 +105,15 @@ class ExplorerView:
         self.title = title
 
     @classmethod
-    def of(cls, analysis, title: str = "colbert-viz", **options) -> ExplorerView:
-        """Every document's views (``run_payload`` with no size bound)."""
-        return cls(run_payload(analysis, eager_bytes=2**62, **options), title)
+    def of(cls, analysis, title: str = "colbert-viz", storage: bool | None = None, **options) -> ExplorerView:
+        """Every document's views (``run_payload`` with no size bound) and, when
+        ``storage`` (default: when they stay under ``STORAGE_EMBED_BYTES``),
+        every storage setting's, since a file or a notebook cannot ask for them."""
+        from colbert_viz.storage import METHODS
+
+        if storage is None:
+            storage = estimated_bytes(analysis) * (len(METHODS) - 1) <= STORAGE_EMBED_BYTES
+        return cls(run_payload(analysis, eager_bytes=2**62, storage=storage, **options), title)
 
     def _repr_html_(self) -> str:
         return notebook_html(self.payload)

@@ -167,3 +167,14 @@ def test_how_to_read_follows_the_model():
     text = how_to_read(model_facts(record, (384, 128, 96, 64)))
     assert "No query expansion" in text and "<mask>" not in text and "`##`" in text
     assert "between −4 and 4" in text and "384 is the model's native output" in text
+
+
+def test_files_and_notebooks_carry_every_storage_setting(analysis):
+    from colbert_viz.explorer_html import ExplorerView
+    from colbert_viz.storage import METHODS
+
+    payload = ExplorerView.of(analysis).payload
+    assert set(payload["stored"]) == set(METHODS) - {"float32"}
+    assert all(set(views) == {"0", "1", "2", "3"} for views in payload["stored"].values())
+    assert set(payload["storage"]["rankings"]) == {f"{d}/{m}" for d in (128, 96, 64) for m in METHODS}
+    assert "stored" not in ExplorerView.of(analysis, storage=False).payload

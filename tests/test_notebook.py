@@ -149,5 +149,16 @@ def test_exported_file_works_from_disk_with_the_network_off(chromium, tiny_model
     page.wait_for_function(JS_SETTLED)
     total = float(page.locator("#difference").get_attribute("data-total"))
     assert abs(total - analysis.compare_documents(a, b, 64, True).total) < 1e-3
+    # every storage method is in the file: each one ranks as the package does, with no request
+    from colbert_viz.storage import METHODS
+
+    for method in METHODS:
+        page.select_option("#storage select", method)
+        page.wait_for_function(JS_SETTLED)
+        order = page.evaluate("() => [...document.querySelectorAll('#ranking tr[data-doc]')].map(r => +r.dataset.doc)")
+        stored = analysis.stored(f"64/{method}")
+        expected = [int(i) for i in stored.order] if method != "float32" else ranking(analysis.scores(64)).tolist()
+        assert order == expected
+        assert page.evaluate("() => document.querySelector('#heatmap').dataset.storage") == method
     assert tried == [] and errors == []
     page.close()

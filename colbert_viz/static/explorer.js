@@ -212,7 +212,8 @@
       const nativeNote = m.dimensions.length > 1
         ? `${m.native_dim} is native; ${m.dimensions.slice(1).join(' and ')} keep the first dimensions, re-normalised. Every view follows, without encoding again.`
         : `${m.native_dim} dimensions.`;
-      const methods = p.storage_methods || [];
+      // Storage methods: when their views are here (a file, a notebook) or can be asked for (the page).
+      const methods = (p.storage || this.o.fetchStorage) ? p.storage_methods || [] : [];
       this.storageSelect = el('select', {class: 'cv-select', 'aria-label': 'Storage',
         onchange: e => this.set({storage: e.target.value})},
         methods.map(name => el('option', {value: name, text: name === EXACT ? 'exact (float32)' : name})));
