@@ -3,7 +3,7 @@
     python scripts/benchmark_int8.py --checkpoint /tmp/jina-colbert-v2-random
     python scripts/benchmark_int8.py --engines float32 bfloat16 int8 --rounds 3
 
-For every example set in ``assets/examples/*.json`` (the Berlin set, the
+For every example set in ``colbert_viz/assets/examples/*.json`` (the Berlin set, the
 multilingual, cross-lingual and code sets: a query and its documents) it
 encodes the query and the documents with the vector cache cleared, the engines
 alternating (A B A B …, ``--rounds`` each), and reports per set: the median
@@ -29,13 +29,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-EXAMPLES = ROOT / "assets" / "examples"
+EXAMPLES = ROOT / "colbert_viz" / "assets" / "examples"
 DEFAULT_CHECKPOINT = ROOT / ".bench" / "jina-colbert-v2-random"
 
 
 def example_sets() -> dict[str, dict]:
     """``{set id: {"query", "documents"}}``, Berlin first."""
     sets = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(EXAMPLES.glob("*.json"))}
+    if not sets:
+        raise SystemExit(f"no example sets in {EXAMPLES}")
     return dict(sorted(sets.items(), key=lambda kv: kv[0] != "berlin"))
 
 
