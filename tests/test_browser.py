@@ -706,6 +706,20 @@ def test_decision_table_rows_explore_their_setting(page, tiny_model, berlin):
     assert page.evaluate("() => document.querySelector('#merge-words input').disabled")  # no words for pooled items
 
 
+def test_a_run_over_the_storage_limits_says_why(page, berlin, monkeypatch):
+    import colbert_viz.storage
+
+    monkeypatch.setattr(colbert_viz.storage, "MAX_POOL_TOKENS", 10)  # every Berlin document is over it
+    assert run(page, berlin["query"], berlin["documents"]).startswith("Ranked 8 documents")
+    page.select_option("#storage select", "int8")
+    page.wait_for_function("() => /at most 10 tokens per document/.test(document.querySelector('#ranking').innerText)")
+    page.click("#storage-panel summary")
+    page.wait_for_function("() => /at most 10 tokens/.test(document.querySelector('#storage-table').innerText)")
+    page.select_option("#storage select", "float32")  # exact still works
+    page.wait_for_function("() => document.querySelectorAll('#ranking tr[data-doc]').length === 8")
+    page.click("#storage-panel summary")
+
+
 def test_int8_engine_comparison(page, tiny_model, tiny_checkpoint, berlin):
     import colbert_viz
 

@@ -169,8 +169,9 @@
 
     /** Keep what the server sent; false if it is not what was asked for. */
     receive(what, i, method, data) {
+      // A storage summary that could not be computed (a Run over the storage limits) is kept: it says why.
+      if (what === 'storage' && data && data.methods) { this.p.storage = data; return !data.error; }
       if (!data || data.error) return false;
-      if (what === 'storage') { this.p.storage = data; return true; }
       if (data.index !== i) return false;
       if (method === EXACT) this.p.views[String(i)] = data;
       else ((this.p.stored ||= {})[method] ||= {})[String(i)] = data;
@@ -441,8 +442,11 @@
       const node = this.views.storageTable;
       if (!node) return;
       if (!this.p.storage) {
-        if (!force) return;
-        this.needStorage();
+        if (!force && !node.parentElement.open) return;
+        if (!this.needStorage() && this.failed['storage:null:null']) {
+          node.replaceChildren(el('p', {class: 'cv-note', text: this.failed['storage:null:null']}));
+          return;
+        }
         node.replaceChildren(el('p', {class: 'cv-small cv-loading', text: 'Storing the documents every way at every dimension…'}));
         return;
       }
