@@ -10,7 +10,8 @@ changes a score:
   one keeps windows of ``radius`` items around every shown query item's best
   match and collapses each run in between into one *gap* column that holds,
   per row, the highest similarity in the run (scored items only);
-- a raw window shows ``max_columns`` consecutive items from any start.
+- a raw window shows ``max_columns`` consecutive items from any start (the
+  explorer selects it in the browser from the full similarity matrix).
 """
 
 from __future__ import annotations
@@ -94,16 +95,6 @@ def collapse(positions: np.ndarray, anchors: np.ndarray, max_columns: int = 256,
     raise AssertionError("unreachable")
 
 
-def raw_window(positions: np.ndarray, start: int, size: int = 256) -> tuple[list[Segment], int]:
-    """``size`` consecutive shown items starting at the first shown position
-    ``>= start``, and the start actually used (clamped so the window is full)."""
-    positions = np.asarray(positions, dtype=np.int64)
-    first = int(np.searchsorted(positions, max(0, int(start))))
-    first = max(0, min(first, len(positions) - size))
-    chosen = positions[first: first + size]
-    used = int(chosen[0]) if len(chosen) else 0
-    return [Segment((int(p),), gap=False) for p in chosen], used
-
 
 def segment_values(similarity: np.ndarray, rows: np.ndarray, segments: list[Segment],
                    scored: np.ndarray) -> np.ndarray:
@@ -127,11 +118,3 @@ def best_query_per_document_item(expl: Explanation) -> tuple[np.ndarray, np.ndar
     similarity: ``(query_index (n_doc,), similarity (n_doc,))``."""
     idx = expl.similarity.argmax(axis=0)
     return idx, expl.similarity[idx, np.arange(expl.similarity.shape[1])]
-
-
-def winners(expl: Explanation) -> dict[int, list[int]]:
-    """Document position → the query items whose MaxSim match it is."""
-    chosen: dict[int, list[int]] = {}
-    for q, d in enumerate(expl.best_index.tolist()):
-        chosen.setdefault(int(d), []).append(q)
-    return chosen
