@@ -39,6 +39,7 @@ def test_the_wheel_lists_the_package_data(wheel):
     examples = {f"colbert_viz/assets/examples/{p.name}" for p in EXAMPLES_DIR.glob("*.json")}
     assert len(examples) == 12 and examples <= names
     assert "colbert_viz/assets/style.css" in names
+    assert {"colbert_viz/static/explorer.js", "colbert_viz/static/explorer.css"} <= names  # the renderer
     assert not any(n.startswith(("tests/", "assets/", "scripts/")) for n in names)
 
 
