@@ -12,29 +12,9 @@ from colbert_viz.checkpoint import ModelLoadError
 from colbert_viz.registry import ModelRegistry
 
 
-def test_a_loaded_model_does_not_wait_for_another_models_load():
-    started, release = threading.Event(), threading.Event()
-
-    def slow_loader(name):
-        started.set()
-        release.wait(10)
-        return f"model {name}"
-
-    registry = ModelRegistry({"loaded": "model loaded"}, choices=["loaded", "slow"], loader=slow_loader)
-    thread = threading.Thread(target=registry.get, args=("slow",))
-    thread.start()
-    try:
-        assert started.wait(5)
-        t0 = time.perf_counter()
-        assert registry.get("loaded") == "model loaded"
-        assert time.perf_counter() - t0 < 0.5
-    finally:
-        release.set()
-        thread.join(5)
-    assert registry.get("slow") == "model slow"
-
-
-def test_an_unloaded_model_does_not_wait_for_another_models_load():
+@pytest.mark.parametrize("other, preloaded", [("loaded", {"loaded": "model loaded"}), ("quick", {})])
+def test_a_model_does_not_wait_for_another_models_load(other, preloaded):
+    """Loaded already, or loading now itself: a request for ``other`` is answered while "slow" loads."""
     started, release = threading.Event(), threading.Event()
 
     def loader(name):
@@ -43,17 +23,18 @@ def test_an_unloaded_model_does_not_wait_for_another_models_load():
             release.wait(10)
         return f"model {name}"
 
-    registry = ModelRegistry(choices=["slow", "quick"], loader=loader)
+    registry = ModelRegistry(preloaded, choices=[other, "slow"], loader=loader)
     thread = threading.Thread(target=registry.get, args=("slow",))
     thread.start()
     try:
         assert started.wait(5)
         t0 = time.perf_counter()
-        assert registry.get("quick") == "model quick"
+        assert registry.get(other) == f"model {other}"
         assert time.perf_counter() - t0 < 0.5
     finally:
         release.set()
         thread.join(5)
+    assert registry.get("slow") == "model slow"
 
 
 def test_concurrent_requests_for_one_model_load_it_once():
