@@ -93,10 +93,12 @@ def _heat_fold(expl: Explanation, hide_expansion: bool, hide_special: bool) -> d
             "z": f32(z)}
 
 
-def _ranges(keep: np.ndarray) -> list[list[int]]:
-    """[[start, end], …] (inclusive) of the true runs of ``keep``."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], keep.astype(np.int8), [0]])))
-    return [[int(a), int(b) - 1] for a, b in zip(edges[::2], edges[1::2])]
+
+def _ranking(scores: np.ndarray, ranks: np.ndarray, order, n_query: int) -> dict:
+    """One ranking as the explorer reads it: scores, per query token, 1-based
+    ranks (input order) and the order, best first."""
+    return {"scores": scores.tolist(), "per_token": (scores / n_query).tolist(), "ranks": ranks.tolist(),
+            "order": [int(i) for i in order]}
 
 
 def _dimension_view(expl: Explanation, pieces: bool = True) -> dict:
@@ -159,8 +161,7 @@ def storage_summary(analysis: Analysis) -> dict:
     for setting in all_settings(analysis.dimensions):
         run = analysis.stored(setting)
         rankings[setting.id] = {
-            "scores": run.scores.tolist(), "per_token": (run.scores / n_query).tolist(),
-            "ranks": run.ranks.tolist(), "order": [int(i) for i in run.order], "rescored": list(run.candidates),
+            **_ranking(run.scores, run.ranks, run.order, n_query), "rescored": list(run.candidates),
             "bytes_per_token": float(run.bytes_per_token),
             "bytes_per_document": [float(d.n_bytes) for d in run.documents],
             "stored_vectors": [len(d.groups) for d in run.documents],
@@ -217,12 +218,9 @@ def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = 
     dims = analysis.dimensions
     comparison = analysis.compare_dimensions()
     n_query = len(analysis.query)
-    rankings = {}
-    for d in dims:
-        scores = comparison.scores[d]
-        rankings[str(d)] = {"scores": scores.tolist(), "per_token": (scores / n_query).tolist(),
-                            "ranks": comparison.ranks[d].tolist(), "order": ranking(scores).tolist()}
-    first = int(ranking(comparison.scores[dims[0]])[0])
+    rankings = {str(d): _ranking(comparison.scores[d], comparison.ranks[d], ranking(comparison.scores[d]), n_query)
+                for d in dims}
+    first = rankings[str(dims[0])]["order"][0]
     eager = estimated_bytes(analysis) <= eager_bytes
     wanted = range(len(analysis.documents)) if eager else [first]
     query_words = merge(analysis.explain(first, dims[0])).query
