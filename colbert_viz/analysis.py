@@ -20,9 +20,21 @@ from colbert_viz.compare import (
     kendall_tau,
     match_changes,
 )
-from colbert_viz.explain import Explanation, explain
+from colbert_viz.explain import Explanation, explain, merge
 from colbert_viz.records import TokenVectors
 from colbert_viz.scoring import RerankResult, check_dim, maxsim_scores, ranks, rerank_results
+
+EXACT = "float32"  # the storage method of the vectors as encoded
+
+
+def merges_words(storage: str) -> bool:
+    """Whether sub-words merge into words under storage method ``storage``: not
+    for pooled items (``pool-*``), which already stand for several tokens.
+
+    >>> merges_words("int8"), merges_words("pool-2")
+    (True, False)
+    """
+    return not storage.startswith("pool-")
 
 
 @dataclass
@@ -56,12 +68,21 @@ class Analysis:
     def rerank(self, dim: int, top_n: int | None = None) -> list[RerankResult]:
         return rerank_results(self.scores(dim), self.texts, top_n)
 
-    def explain(self, index: int, dim: int, merge_words: bool = False) -> Explanation:
-        """Explanation of document ``index`` (input order) at ``dim``."""
+    def explain(self, index: int, dim: int, merge_words: bool = False, storage: str = EXACT) -> Explanation:
+        """Explanation of document ``index`` (input order) at ``dim``, with the
+        exact vectors or as ``storage`` (a ``colbert_viz.storage`` method) stores
+        and scores them. Pooled items (``pool-*``) are not merged into words."""
         dim = check_dim(dim, self.dimensions)
         if not 0 <= index < len(self.documents):
             raise IndexError(f"document index {index} is out of range (0..{len(self.documents) - 1})")
-        return explain(self.query, self.documents[index], dim, merge_words=merge_words)
+        if storage == EXACT:
+            return explain(self.query, self.documents[index], dim, merge_words=merge_words)
+        from colbert_viz.storage import explain_stored
+
+        if merge_words and not merges_words(storage):
+            raise ValueError(f"{storage} stores pooled items: they are not merged into words")
+        expl = explain_stored(self.stored(f"{dim}/{storage}"), self.query, self.documents[index], index)
+        return merge(expl) if merge_words else expl
 
     def similarity_range(self, dim: int) -> tuple[float, float]:
         """(lowest, highest) token similarity over every document at ``dim``: one
@@ -73,14 +94,27 @@ class Analysis:
             self._ranges[dim] = (min(float(s.min()) for s in sims), max(float(s.max()) for s in sims))
         return self._ranges[dim]
 
-    def compare_dimensions(self) -> DimensionComparison:
-        """Scores, ranks and Kendall tau across all dimensions."""
-        scores = {d: self.scores(d) for d in self.dimensions}
+    def compare_dimensions(self, storage: str = EXACT) -> DimensionComparison:
+        """Scores, ranks and Kendall tau across all dimensions, with the exact
+        vectors or with the documents stored as ``storage`` (a
+        ``colbert_viz.storage`` method): each dimension's ranking as that system
+        orders it, and tau between those rankings (between the ranks where the
+        order is not the score order: binary+rescore)."""
+        if storage == EXACT:
+            scores = {d: self.scores(d) for d in self.dimensions}
+            order_ranks = {d: ranks(s) for d, s in scores.items()}
+            keys = scores
+        else:
+            runs = {d: self.stored(f"{d}/{storage}") for d in self.dimensions}
+            scores = {d: run.scores for d, run in runs.items()}
+            order_ranks = {d: run.ranks for d, run in runs.items()}
+            keys = {d: -order_ranks[d].astype(np.float64) if run.keeps_originals else run.scores
+                    for d, run in runs.items()}
         return DimensionComparison(
             dimensions=self.dimensions,
             scores=scores,
-            ranks={d: ranks(s) for d, s in scores.items()},
-            tau={(a, b): kendall_tau(scores[a], scores[b]) for a, b in combinations(self.dimensions, 2)},
+            ranks=order_ranks,
+            tau={(a, b): kendall_tau(keys[a], keys[b]) for a, b in combinations(self.dimensions, 2)},
         )
 
     def match_changes(self, index: int, dim: int, reference: int | None = None) -> list[MatchChange]:
@@ -89,17 +123,25 @@ class Analysis:
         reference = reference or self.dimensions[0]
         return match_changes(self.explain(index, reference), self.explain(index, dim))
 
-    def show(self, title: str = "colbert-viz", **options):
+    def show(self, title: str = "colbert-viz", *, dimension: int | None = None, storage: str = EXACT,
+             document: int | None = None, merge_words: bool = False, **options):
         """The interactive explorer of every view of this Run: shown by a
         notebook (``_repr_html_``), or written to a file with ``.save(path)``.
-        ``options`` go to ``ExplorerView.of`` (``storage``) and ``explorer.run_payload`` (``top_n``, ``display_name``)."""
+        It opens at ``dimension`` (default: native), with the documents stored as
+        ``storage`` (a ``colbert_viz.storage`` method), on ``document`` (default:
+        the best one), sub-words merged or not. ``options`` go to
+        ``ExplorerView.of`` (``embed_storage``) and ``explorer.run_payload``
+        (``top_n``, ``display_name``, ``dtype``)."""
         from colbert_viz.explorer_html import ExplorerView
+        from colbert_viz.view_state import ViewState
 
-        return ExplorerView.of(self, title, **options)
+        view = ViewState.of(self, dim=dimension, document=document, storage=storage, merge_words=merge_words)
+        return ExplorerView.of(self, title, view=view, **options)
 
-    def compare_documents(self, a: int, b: int, dim: int, merge_words: bool = False) -> DocumentComparison:
-        """Why document ``a`` scores above or below ``b`` at ``dim``."""
-        return compare_documents(self.explain(a, dim, merge_words), self.explain(b, dim, merge_words))
+    def compare_documents(self, a: int, b: int, dim: int, merge_words: bool = False,
+                          storage: str = EXACT) -> DocumentComparison:
+        """Why document ``a`` scores above or below ``b`` at ``dim`` (exact, or as ``storage`` scores them)."""
+        return compare_documents(self.explain(a, dim, merge_words, storage), self.explain(b, dim, merge_words, storage))
 
     def compression_table(self) -> list[dict]:
         """For every storage setting × dimension: bytes, Kendall tau, largest rank and

@@ -76,12 +76,16 @@ class DimensionComparison:
 
 
 def match_changes(reference: Explanation, other: Explanation) -> list[MatchChange]:
-    """Query tokens whose best match moved between two explanations of one pair."""
-    if len(reference.query) != len(other.query) or len(reference.document) != len(other.document):
+    """Query tokens whose best match moved between two explanations of one pair.
+
+    A match is the document tokens behind the matched item (``Axis.groups``), so
+    explanations whose document axes differ (pooled items, clustered anew at each
+    dimension) compare too; positions index each explanation's own axis."""
+    if len(reference.query) != len(other.query) or reference.document_text != other.document_text:
         raise ValueError("the explanations are not of the same query-document pair")
     changes = []
     for i, (j_ref, j_other) in enumerate(zip(reference.best_index, other.best_index)):
-        if j_ref != j_other:
+        if reference.document.groups[j_ref] != other.document.groups[j_other]:
             changes.append(MatchChange(
                 query_position=i, query_token=reference.query.labels[i],
                 reference_match=reference.document.labels[j_ref], reference_position=int(j_ref),

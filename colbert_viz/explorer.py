@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import base64
 import math
+from collections.abc import Sequence
 from itertools import product
 
 import numpy as np
 
-from colbert_viz.analysis import Analysis
+from colbert_viz.analysis import EXACT, Analysis, merges_words
 from colbert_viz.explain import Axis, Explanation, merge, token_axis, token_kinds
 from colbert_viz.highlight import kept_positions, text_pieces, untokenized_tail
 from colbert_viz.layout import best_query_per_document_item, collapse, segment_values, shown_positions
@@ -61,17 +62,18 @@ def _axis(axis: Axis) -> dict:
 
 
 def model_facts(query: Tokenized, dimensions: tuple[int, ...], display_name: str = "",
-                is_fallback: bool = False) -> dict:
+                is_fallback: bool = False, dtype: str = "") -> dict:
     """What the page says about the model, read off an encoded or tokenized
     query: its length (so the score range), marker, special and expansion token
-    names, the sub-word convention, and the dimensions offered."""
+    names, the sub-word convention, and the dimensions offered; its name and the
+    dtype it ran in, when known."""
     kinds = token_kinds(query)
     names = {k: sorted({t for t, kind in zip(query.tokens, kinds) if kind == k}) for k in
              ("special", "marker", "expansion")}
     bracketed = any(t.startswith("[") for t in names["special"])  # [CLS] [SEP]: a BERT vocabulary
     subword = "wordpiece" if bracketed or any(t.startswith("##") for t in query.tokens) else "sentencepiece"
     return {
-        "display_name": display_name, "is_fallback": is_fallback,
+        "display_name": display_name, "is_fallback": is_fallback, "dtype": dtype,
         "native_dim": int(dimensions[0]), "dimensions": [int(d) for d in dimensions],
         "query_tokens": len(query), "score_max": len(query),
         "specials": names["special"], "markers": names["marker"], "expansion": names["expansion"],
@@ -136,20 +138,29 @@ def document_payload(analysis: Analysis, index: int) -> dict:
             "pieces": text_pieces(expl, np.ones(len(expl.document), bool)) if short else None,
             "dims": dims,
         }
-    changes = match_changes_table(analysis, index, tokens)
     return {
         "index": index,
         "variants": variants,
         "untokenized_tail": untokenized_tail(tokens[analysis.dimensions[0]]),
-        "match_changes": {"columns": list(changes.columns), "rows": changes.values.tolist()},
+        "match_changes": _table(match_changes_table(analysis, index, tokens)),
     }
+
+
+def _table(frame) -> dict:
+    return {"columns": list(frame.columns), "rows": frame.values.tolist()}
+
+
+def _taus(comparison) -> list[dict]:
+    """Kendall tau between every two dimensions' rankings (``None`` when undefined)."""
+    return [{"a": a, "b": b, "tau": _finite(t)} for (a, b), t in comparison.tau.items()]
 
 
 def storage_summary(analysis: Analysis) -> dict:
     """The storage control's data (``colbert_viz.storage``): for every method
     at every dimension the ranking as that system scores it and the bytes it
-    stores, and the decision table (``Analysis.compression_table``). A Run over
-    the storage limits gets ``{"error": message}`` instead."""
+    stores, for every method Kendall tau between its dimensions' rankings, and
+    the decision table (``Analysis.compression_table``). A Run over the storage
+    limits gets ``{"error": message}`` instead."""
     from colbert_viz.storage import METHODS, all_settings
 
     try:
@@ -166,7 +177,8 @@ def storage_summary(analysis: Analysis) -> dict:
             "bytes_per_document": [float(d.n_bytes) for d in run.documents],
             "stored_vectors": [len(d.groups) for d in run.documents],
         }
-    return {"methods": list(METHODS), "table": table, "rankings": rankings,
+    taus = {m: _taus(analysis.compare_dimensions(m)) for m in METHODS if m != EXACT}
+    return {"methods": list(METHODS), "table": table, "rankings": rankings, "tau": taus,
             "exact": f"{analysis.dimensions[0]}/float32", "exact_bytes_per_token": 4 * analysis.dimensions[0]}
 
 
@@ -175,20 +187,20 @@ def stored_document_payload(analysis: Analysis, index: int, method: str) -> dict
     dimension: its stored items on the document axis (a pooled item is labelled
     with the tokens it merged; each dimension has its own ``axis``), and words
     where they mean something (not for pooled vectors). The highlight keeps the
-    exact document's text pieces and maps each token to its item."""
-    from colbert_viz.storage import explain_stored
-
+    exact document's text pieces and maps each token to its item. The query
+    tokens whose stored match is not the same at every dimension come too."""
+    explanations = {d: analysis.explain(index, d, storage=method) for d in analysis.dimensions}
     tokens, words = {}, {}
-    for d in analysis.dimensions:
-        expl = explain_stored(analysis.stored(f"{d}/{method}"), analysis.query, analysis.documents[index], index)
+    for d, expl in explanations.items():
         tokens[str(d)] = {**_dimension_view(expl, pieces=False), "axis": _axis(expl.document)}
-        if not method.startswith("pool-"):
+        if merges_words(method):
             merged = merge(expl)
             words[str(d)] = {**_dimension_view(merged, pieces=False), "axis": _axis(merged.document)}
     variants = {"tokens": {"dims": tokens}}
     if words:
         variants["words"] = {"dims": words}
-    return {"index": index, "method": method, "variants": variants}
+    return {"index": index, "method": method, "variants": variants,
+            "match_changes": _table(match_changes_table(analysis, index, explanations))}
 
 
 def estimated_bytes(analysis: Analysis) -> int:
@@ -203,15 +215,16 @@ def _tokens_label(doc) -> str:
 
 
 def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = "", display_name: str = "",
-                is_fallback: bool = False, run_key: str | None = None, eager_bytes: int = EAGER_BYTES,
-                storage: bool = False) -> dict:
+                is_fallback: bool = False, dtype: str = "", run_key: str | None = None,
+                eager_bytes: int = EAGER_BYTES, storage: bool | Sequence[str] = False) -> dict:
     """Everything the explorer draws for one Run (see the module docstring).
 
     ``top_n`` bounds the ranking table (``None``: every document);
     ``run_key`` lets the page fetch the views left out when the Run is larger
-    than ``eager_bytes``; ``storage`` adds every storage setting's views
+    than ``eager_bytes``; ``storage`` adds the storage settings' views
     (``storage_summary``, ``stored_document_payload``), which the page
-    otherwise fetches when the storage control is first used.
+    otherwise fetches when the storage control is first used: every method's
+    (``True``), or only those named (the storage control then offers those).
     """
     from colbert_viz.storage import METHODS
 
@@ -224,9 +237,10 @@ def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = 
     eager = estimated_bytes(analysis) <= eager_bytes
     wanted = range(len(analysis.documents)) if eager else [first]
     query_words = merge(analysis.explain(first, dims[0])).query
+    methods = list(METHODS) if isinstance(storage, bool) else [EXACT, *(m for m in storage if m != EXACT)]
     return {
         "schema": SCHEMA,
-        "model": model_facts(analysis.query, dims, display_name, is_fallback),
+        "model": model_facts(analysis.query, dims, display_name, is_fallback, dtype),
         "summary": summary,
         "top_n": top_n,
         "query": {"text": analysis.query.text,
@@ -235,21 +249,20 @@ def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = 
                        "menu": preview(d.text, 60), "tokens": _tokens_label(d), "truncated": bool(d.truncated)}
                       for i, d in enumerate(analysis.documents)],
         "rankings": rankings,
-        "tau": [{"a": a, "b": b, "tau": _finite(t)} for (a, b), t in comparison.tau.items()],
+        "tau": _taus(comparison),
         "zrange": {str(d): list(analysis.similarity_range(d)) for d in dims},
         "limits": {"columns": MAX_COLUMNS, "highlight": MAX_HIGHLIGHT_TOKENS},
         "views": {str(i): document_payload(analysis, i) for i in wanted},
         "complete": eager,
         "run_key": run_key,
-        "storage_methods": list(METHODS),
-        **(_storage_payload(analysis, wanted) if storage else {}),
+        "storage_methods": methods,
+        **(_storage_payload(analysis, wanted, methods[1:]) if storage else {}),
     }
 
 
-def _storage_payload(analysis: Analysis, documents) -> dict:
+def _storage_payload(analysis: Analysis, documents, methods: Sequence[str]) -> dict:
     summary = storage_summary(analysis)
     if "error" in summary:
         return {"storage": summary}
-    methods = [m for m in summary["methods"] if m != "float32"]
     return {"storage": summary,
             "stored": {m: {str(i): stored_document_payload(analysis, i, m) for i in documents} for m in methods}}

@@ -1,6 +1,8 @@
 """Downloads of the current view: the ranking as CSV, the explanation as JSON,
 and the whole interactive Run as one standalone HTML page (the explorer with
-every document, dimension and toggle; plotly.js inlined, works offline).
+every document, dimension and toggle; plotly.js inlined, works offline). Every
+file is the view on screen (``view_state.ViewState``): its dimension and
+storage setting, its document and toggles, and the query, model and dtype.
 
 Exports go into one private folder per process (``tempfile.mkdtemp``, mode
 0700, made on first use and removed at exit), one sub-folder per export. No
@@ -21,8 +23,10 @@ from pathlib import Path
 import pandas as pd
 
 from colbert_viz.explorer_html import ExplorerView
-from colbert_viz.service import Run, explain_payload
+from colbert_viz.layout import shown_positions
+from colbert_viz.service import Run, compare_payload, explanation_payload
 from colbert_viz.tables import ranking_table
+from colbert_viz.view_state import ViewState
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _root: Path | None = None
@@ -61,19 +65,39 @@ def safe_csv_table(table: pd.DataFrame) -> pd.DataFrame:
     return safe
 
 
-def export_files(run: Run, dim: int, document: int, merge_words: bool = False,
-                 root: Path | None = None) -> list[Path]:
-    """Write ``ranking-<dim>d.csv``, ``explanation-doc<N>-<dim>d.json`` and
-    ``colbert-viz-run.html`` (the whole interactive Run) to a new sub-folder of
-    ``root`` (default: ``export_root()``); return their paths."""
+def export_files(run: Run, view: ViewState, root: Path | None = None) -> list[Path]:
+    """Write the view on screen, ``view``, as three files in a new sub-folder of
+    ``root`` (default: ``export_root()``); return their paths. Each file names
+    the query, the model and its dtype, and applies the view's dimension and
+    storage setting:
+
+    - ``ranking-<dim>d-<storage>.csv``: the ranking the page shows (every
+      document, full precision, whole texts; ``tables.ranking_table``), the
+      selected document marked;
+    - ``explanation-doc<N>-<dim>d-<storage>.json``: the selected document's
+      explanation as the page draws it (``service.explain_payload``), its rank,
+      the rows and columns the hide toggles leave (``shown``), "why A above B"
+      and the view itself;
+    - ``colbert-viz-run.html``: the whole interactive Run, opening on the view.
+    """
     folder = (root or export_root()) / uuid.uuid4().hex
     folder.mkdir(parents=True)
-    ranking = folder / f"ranking-{dim}d.csv"
-    table = ranking_table(run.analysis, dim, None, rounded=False, preview_chars=None)
-    safe_csv_table(table).to_csv(ranking, index=False)
-    explanation = folder / f"explanation-doc{document + 1}-{dim}d.json"
-    explanation.write_text(json.dumps(explain_payload(run, document, dim, merge_words), ensure_ascii=False),
-                           encoding="utf-8")
-    page = ExplorerView.of(run.analysis, f"colbert-viz · {run.display_name}", top_n=run.top_n, summary=run.summary(),
-                           display_name=run.display_name, is_fallback=run.is_fallback).save(folder / "colbert-viz-run.html")
+    analysis, names = run.analysis, {"Query": run.analysis.query.text, "Model": run.display_name,
+                                     "Dtype": run.dtype, "Dimensions": view.dim, "Storage": view.storage}
+    ranking = folder / f"ranking-{view.dim}d-{view.storage}.csv"
+    table = ranking_table(analysis, view.dim, None, rounded=False, preview_chars=None, storage=view.storage)
+    table["Selected"] = table["Doc"] == view.document + 1
+    safe_csv_table(table.assign(**names)).to_csv(ranking, index=False)
+    explanation = folder / f"explanation-doc{view.document + 1}-{view.dim}d-{view.storage}.json"
+    expl = analysis.explain(view.document, view.dim, view.words, view.storage)
+    data = {**explanation_payload(run, view.document, expl, view.storage),
+            "model_name": run.model_name, "dtype": run.dtype, "view": view.to_dict(),
+            "rank": int(analysis.compare_dimensions(view.storage).ranks[view.dim][view.document]),
+            "shown": {"query_positions": shown_positions(expl.query, view.hide_expansion, view.hide_special).tolist(),
+                      "document_positions": shown_positions(expl.document, hide_special=view.hide_special).tolist()},
+            "why_a_above_b": compare_payload(run, view.a, view.b, view.dim, view.words, view.storage)}
+    explanation.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    page = ExplorerView.of(analysis, f"colbert-viz · {run.display_name}", view=view, top_n=run.top_n,
+                           summary=run.summary(), display_name=run.display_name, is_fallback=run.is_fallback,
+                           dtype=run.dtype).save(folder / "colbert-viz-run.html")
     return [ranking, explanation, page]

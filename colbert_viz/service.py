@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from colbert_viz.analysis import Analysis
+from colbert_viz.analysis import EXACT, Analysis
 from colbert_viz.checkpoint import ModelLoadError
 from colbert_viz.checks import positive_int
 from colbert_viz.compare import agreement
+from colbert_viz.explain import Explanation
 from colbert_viz.inputs import InputError, TooManyDocuments, check_file_size, read_documents, split_documents
 from colbert_viz.limits import (
     MB,
@@ -229,18 +230,23 @@ def rerank_payload(run: Run, dim: int) -> dict:
     }
 
 
-def explain_payload(run: Run, index: int, dim: int, merge_words: bool = False) -> dict:
-    """``Explanation.to_dict`` of one document, with its index and label."""
-    expl = run.analysis.explain(index, dim, merge_words)
+def explain_payload(run: Run, index: int, dim: int, merge_words: bool = False, storage: str = EXACT) -> dict:
+    """``Explanation.to_dict`` of one document, with its index and label (exact,
+    or as storage method ``storage`` scores it)."""
+    return explanation_payload(run, index, run.analysis.explain(index, dim, merge_words, storage), storage)
+
+
+def explanation_payload(run: Run, index: int, expl: Explanation, storage: str = EXACT) -> dict:
+    """``explain_payload`` of an explanation already made."""
     return {"index": index, "document_label": document_label(index), "model": run.display_name,
-            **expl.to_dict()}
+            "storage": storage, **expl.to_dict()}
 
 
-def compare_payload(run: Run, a: int, b: int, dim: int, merge_words: bool = False) -> dict:
+def compare_payload(run: Run, a: int, b: int, dim: int, merge_words: bool = False, storage: str = EXACT) -> dict:
     """Why document ``a`` scores above or below ``b``, per query token."""
-    result = run.analysis.compare_documents(a, b, dim, merge_words)
+    result = run.analysis.compare_documents(a, b, dim, merge_words, storage)
     return {
-        "a": a, "b": b, "dimensions": dim, "score_a": result.score_a, "score_b": result.score_b,
+        "a": a, "b": b, "dimensions": dim, "storage": storage, "score_a": result.score_a, "score_b": result.score_b,
         "difference": result.total,
         "tokens": [vars(d) for d in result.differences],
     }

@@ -4,9 +4,10 @@ rounding only for display)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from colbert_viz.analysis import Analysis
+from colbert_viz.analysis import EXACT, Analysis
 from colbert_viz.compare import match_changes
 from colbert_viz.explain import Explanation
 
@@ -30,26 +31,36 @@ def _tokens(analysis: Analysis, index: int) -> str:
 
 
 def ranking_table(analysis: Analysis, dim: int, top_n: int | None = None, rounded: bool = True,
-                  preview_chars: int | None = 100) -> pd.DataFrame:
-    """The ranking at ``dim``, best first (``top_n`` rows, all when ``None``).
+                  preview_chars: int | None = 100, storage: str = EXACT) -> pd.DataFrame:
+    """The ranking at ``dim``, best first (``top_n`` rows, all when ``None``), with
+    the exact vectors or as storage method ``storage`` scores and orders them.
 
     Columns: Rank, Doc (1-based input position), Score, Per query token (score /
-    number of query tokens), the rank at each other dimension, Tokens, and a
-    Preview (or the whole Text when ``preview_chars`` is ``None``).
+    number of query tokens), the rank at each other dimension (same storage),
+    under a storage method the Exact rank (exact vectors, native size) and the
+    Stored bytes of the document (and Rescored, under binary+rescore), Tokens,
+    and a Preview (or the whole Text when ``preview_chars`` is ``None``).
     ``rounded`` gives the score 2 decimals and the per-token score 3.
     """
-    scores = analysis.scores(dim)
+    comparison = analysis.compare_dimensions(storage)
+    scores, dim_ranks = comparison.scores[dim], comparison.ranks[dim]
+    stored = analysis.stored(f"{dim}/{storage}") if storage != EXACT else None
+    exact_ranks = analysis.ranks(analysis.dimensions[0])
     n_query = len(analysis.query)
     others = [d for d in analysis.dimensions if d != dim]
-    other_ranks = {d: analysis.ranks(d) for d in others}
+    order = np.argsort(dim_ranks, kind="stable")
     rows = []
-    for rank, result in enumerate(analysis.rerank(dim, top_n), start=1):
-        i = result["index"]
+    for rank, i in enumerate(order[:top_n], start=1):
         score = float(scores[i])
-        row = {"Rank": rank, "Doc": i + 1,
+        row = {"Rank": rank, "Doc": int(i) + 1,
                "Score": round(score, 2) if rounded else score,
                "Per query token": round(score / n_query, 3) if rounded else score / n_query}
-        row.update({f"Rank @{d}": int(other_ranks[d][i]) for d in others})
+        row.update({f"Rank @{d}": int(comparison.ranks[d][i]) for d in others})
+        if stored is not None:
+            row["Exact rank"] = int(exact_ranks[i])
+            row["Stored bytes"] = float(stored.documents[i].n_bytes)
+            if stored.keeps_originals:
+                row["Rescored"] = int(i) in stored.candidates
         row["Tokens"] = _tokens(analysis, i)
         if preview_chars is None:
             row["Text"] = analysis.texts[i]
@@ -57,8 +68,6 @@ def ranking_table(analysis: Analysis, dim: int, top_n: int | None = None, rounde
             row["Preview"] = preview(analysis.texts[i], preview_chars)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
 
 
 def match_changes_table(analysis: Analysis, index: int,

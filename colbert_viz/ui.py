@@ -38,6 +38,7 @@ from colbert_viz.service import analyze_request, compare_engines, gather_documen
 from colbert_viz.storage import METHODS
 from colbert_viz.tables import engine_table
 from colbert_viz.ui_api import add_api_endpoints
+from colbert_viz.view_state import ViewState
 
 STYLE = Path(__file__).resolve().parent / "assets" / "style.css"
 DEFAULT_TOP_N = 10
@@ -287,15 +288,14 @@ def storage_views(store: RunStore, run_key: str) -> dict:
 
 
 def on_export(ctx: Context, run_key: str | None, evt: gr.EventData) -> dict:
-    """The explorer's "Export current view": files for its dimension and document."""
+    """The explorer's "Export current view": files of the view it sends (dimension, storage, document, toggles)."""
     state = evt._data or {}
     try:
         if run_key is None:
             raise LimitError("Run a query first: there is nothing to export yet.")
         run = ctx.store.get(run_key)
-        paths = export_files(run, run.dim_or_native(state.get("dim")), run.check_index(state.get("doc")),
-                             bool(state.get("merge")))
-    except LimitError as err:  # RunExpired is one
+        paths = export_files(run, ViewState.from_page(run.analysis, state))
+    except (LimitError, ValueError) as err:  # RunExpired is a LimitError; a state the Run cannot show, a ValueError
         gr.Warning(html.escape(user_message(err)))
         return {ctx.page.exports: gr.File(value=None, visible=False)}
     return {ctx.page.exports: gr.File(value=[str(x) for x in paths], visible=True)}

@@ -177,4 +177,4 @@ def test_files_and_notebooks_carry_every_storage_setting(analysis):
     assert set(payload["stored"]) == set(METHODS) - {"float32"}
     assert all(set(views) == {"0", "1", "2", "3"} for views in payload["stored"].values())
     assert set(payload["storage"]["rankings"]) == {f"{d}/{m}" for d in (128, 96, 64) for m in METHODS}
-    assert "stored" not in ExplorerView.of(analysis, storage=False).payload
+    assert "stored" not in ExplorerView.of(analysis, embed_storage=False).payload

@@ -16,6 +16,7 @@ from factories import document_record, query_record
 from colbert_viz.analysis import Analysis
 from colbert_viz.exports import export_files, export_root, neutralise_cell, safe_csv_table
 from colbert_viz.service import Run
+from colbert_viz.view_state import ViewState
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMULAS = ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx"]
@@ -31,14 +32,15 @@ def make_run(words_per_doc: list[list[str]]) -> Run:
 
 def test_exports_go_to_a_private_folder_with_one_sub_folder_each():
     run = make_run([["Berlin", "has", "people"], ["Spree", "river"]])
-    first = export_files(run, 128, 0)
-    second = export_files(run, 64, 1)
+    first = export_files(run, ViewState.of(run.analysis, 128, 0))
+    second = export_files(run, ViewState.of(run.analysis, 64, 1))
     root = export_root()
     assert root.parent == Path(tempfile.gettempdir()) and root.name.startswith("colbert-viz-")
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
     assert first[0].parent.parent == root == second[0].parent.parent
     assert first[0].parent != second[0].parent
-    assert [p.name for p in second] == ["ranking-64d.csv", "explanation-doc2-64d.json", "colbert-viz-run.html"]
+    assert [p.name for p in second] == ["ranking-64d-float32.csv", "explanation-doc2-64d-float32.json",
+                                        "colbert-viz-run.html"]
 
 
 def test_old_exports_are_not_pruned():
@@ -48,18 +50,18 @@ def test_old_exports_are_not_pruned():
     (old / "keep.txt").write_text("x")
     hours_ago = time.time() - 5 * 3600
     os.utime(old, (hours_ago, hours_ago))
-    export_files(run, 128, 0)
+    export_files(run, ViewState.of(run.analysis))
     assert (old / "keep.txt").exists()
 
 
 def test_the_export_folder_is_removed_at_exit():
     code = ("import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[1] + '/tests');"
             "from test_exports import make_run;"
-            "from colbert_viz.exports import export_files;"
-            "print(export_files(make_run([['Berlin']]), 128, 0)[0])")
+            "from colbert_viz.exports import export_files; from colbert_viz.view_state import ViewState;"
+            "run = make_run([['Berlin']]); print(export_files(run, ViewState.of(run.analysis))[0])")
     out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
     written = Path(out.stdout.strip())
-    assert written.name == "ranking-128d.csv" and written.parent.parent.name.startswith("colbert-viz-")
+    assert written.name == "ranking-128d-float32.csv" and written.parent.parent.name.startswith("colbert-viz-")
     assert not written.parent.parent.exists()
 
 
@@ -81,7 +83,7 @@ def test_csv_table_keeps_numbers_numbers():
 def test_exported_csv_cannot_run_formulas(tmp_path):
     words = [["=HYPERLINK(1)", "Berlin"], ["-2+3", "people"], ["@SUM(A1)"], ["Berlin", "=x"], ["+1"]]
     run = make_run(words)
-    ranking = export_files(run, 128, 0, root=tmp_path)[0]
+    ranking = export_files(run, ViewState.of(run.analysis), root=tmp_path)[0]
     table = pd.read_csv(ranking, keep_default_na=False)
     texts = dict(zip(table["Doc"], table["Text"]))
     assert texts == {1: "'=HYPERLINK(1) Berlin", 2: "'-2+3 people", 3: "'@SUM(A1)", 4: "Berlin =x", 5: "'+1"}

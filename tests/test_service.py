@@ -110,8 +110,9 @@ def test_compare_payload_adds_up(run):
 
 def test_exports_write_three_files(run, tmp_path):
     from colbert_viz.exports import export_files
+    from colbert_viz.view_state import ViewState
 
-    ranking, explanation, page = export_files(run, 96, 1, root=tmp_path)
+    ranking, explanation, page = export_files(run, ViewState.of(run.analysis, 96, 1), root=tmp_path)
     table = pd.read_csv(ranking)
     assert table["Doc"].tolist() == [r["index"] + 1 for r in run.analysis.rerank(96)]
     data = json.loads(explanation.read_text(encoding="utf-8"))

@@ -5,7 +5,8 @@
  * in the page with textContent / setAttribute (never innerHTML), isolated for bidi, and escaped
  * for plotly labels.
  *
- *   ColbertViz.mount(element, payload, {ids, fetchDocument, onExport}) -> explorer
+ *   ColbertViz.mount(element, payload, {ids, fetchDocument, onExport, initial}) -> explorer
+ *   (initial: the state to open on, e.g. an exported view; what the payload cannot show is left out)
  *   explorer.set({dim, doc, a, b, hideExpansion, hideSpecial, merge, raw, start})
  */
 (function (global) {
@@ -98,13 +99,27 @@
       root.__colbertViz = this;  // a later mount on the same element retires this one
       const dims = payload.model.dimensions;
       const order = payload.rankings[String(dims[0])].order;
-      this.state = {dim: dims[0], storage: EXACT, doc: order[0], a: order[0], b: order[Math.min(1, order.length - 1)],
-        hideExpansion: false, hideSpecial: false, merge: false, raw: false, start: 0};
+      this.state = Object.assign({dim: dims[0], storage: EXACT, doc: order[0], a: order[0],
+        b: order[Math.min(1, order.length - 1)], hideExpansion: false, hideSpecial: false, merge: false, raw: false,
+        start: 0}, this.showable(this.o.initial || {}));
       this.build();
       this.draw(['all']);
     }
 
     id(name) { return this.o.ids ? name : null; }
+
+    /** The parts of a state (``initial``) this payload can show. */
+    showable(s) {
+      const p = this.p, out = {};
+      const isDoc = i => Number.isInteger(i) && i >= 0 && i < p.documents.length;
+      if (p.model.dimensions.includes(s.dim)) out.dim = s.dim;
+      if (s.storage === EXACT || ((p.storage || this.o.fetchStorage) && (p.storage_methods || []).includes(s.storage))) {
+        out.storage = s.storage;
+      }
+      for (const k of ['doc', 'a', 'b']) if (isDoc(s[k])) out[k] = s[k];
+      for (const k of ['hideExpansion', 'hideSpecial', 'merge']) if (typeof s[k] === 'boolean') out[k] = s[k];
+      return out;
+    }
 
     live() { return this.root.__colbertViz === this; }
 
@@ -410,6 +425,7 @@
         text: `Showing the top ${n} of ${r.order.length} documents (top n).`}) : null;
       this.views.ranking.replaceChildren(tableEl, note || '');
       this.views.ranking.dataset.dimension = dim;
+      this.views.ranking.dataset.storage = this.state.storage;
       this.markSelectedRow();
     }
 
@@ -470,14 +486,17 @@
         el('tbody', {}, rows)));
     }
 
+    /** The rankings at every dimension and Kendall tau between them, under the storage setting. */
     drawDimensionTables() {
-      const p = this.p, dims = p.model.dimensions;
+      const p = this.p, dims = p.model.dimensions, storage = this.state.storage;
       const order = dims.map(d => this.ranking(d).order);
       const rows = order[0].map((_, k) => [String(k + 1),
         ...dims.map((d, j) => `${this.label(order[j][k])} · ${fixed(this.ranking(d).scores[order[j][k]], 2)}`)]);
       this.views.dimensionTable.replaceChildren(table(['Rank', ...dims.map(d => `${d} dims`)], rows));
-      this.views.tau.replaceChildren(p.tau.length ? table(['Dimensions', 'Kendall tau'],
-        p.tau.map(t => [`${t.a} vs ${t.b}`, fixed(t.tau, 3)])) : el('p', {class: 'cv-small', text: 'One dimension only.'}));
+      const tau = this.stored() ? p.storage.tau[storage] : p.tau;
+      this.views.tau.replaceChildren(tau.length ? table(['Dimensions', 'Kendall tau'],
+        tau.map(t => [`${t.a} vs ${t.b}`, fixed(t.tau, 3)])) : el('p', {class: 'cv-small', text: 'One dimension only.'}));
+      this.views.dimensionTable.dataset.storage = this.views.tau.dataset.storage = storage;
     }
 
     /** Positions of a view's rows or columns after the hide toggles. */
@@ -513,7 +532,7 @@
     }
 
     drawChanges() {
-      const i = this.state.doc, mc = this.exactViews(i).match_changes;  // exact vectors, across dimensions
+      const i = this.state.doc, mc = this.docViews(i).match_changes;  // across dimensions, under the storage setting
       this.views.changes.replaceChildren(mc.rows.length ? table(mc.columns, mc.rows)
         : el('p', {class: 'cv-small', text: `${this.label(i)}: every query token keeps its best match at every dimension.`}));
       this.stamp(this.views.changes);
