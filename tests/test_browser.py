@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from serving import served_app
 
@@ -768,6 +769,189 @@ def test_oversized_upload_is_refused_with_a_message(page, tmp_path):
     toast.first.wait_for()
     assert "big.txt" in toast.first.inner_text()
     assert page.locator("#upload").get_by_text("big.txt").count() == 0
+
+
+# ---- the storage control: every view follows it; exports are the view on screen ----------
+
+STORAGE_CHECKED = {"ranking", "heatmap", "contributions", "highlight", "dimension-table", "kendall-tau",
+                   "match-changes", "difference", "difference-table", "storage-table"}
+JS_VIEW_IDS = "() => Object.values(document.querySelector('#explorer .cv-mount').__colbertViz.views).map(n => n.id)"
+JS_SETTLED = "() => document.querySelector('.cv-explorer').dataset.pending !== '1'" \
+             " && !document.querySelector('#explorer .cv-loading')"
+JS_RANKING_CELLS = "() => [...document.querySelectorAll('#ranking tr[data-doc]')].map(r => [...r.children].map(c => c.textContent))"
+JS_STORAGE_SHOWN = """([m, d, doc, a, b]) => {
+  const ds = s => document.querySelector(s)?.dataset ?? {};
+  return ['#heatmap', '#contributions', '#match-changes', '#ranking', '#kendall-tau', '#dimension-table',
+          '#difference'].every(s => ds(s).storage === m)
+    && ds('#heatmap').dimension === String(d) && ds('#heatmap').document === `Doc ${doc + 1}`
+    && ds('#difference').a === `Doc ${a + 1}` && ds('#difference').b === `Doc ${b + 1}`
+    && ds('#difference').dimension === String(d) && !!document.querySelector('#heatmap .main-svg');
+}"""
+
+
+def set_storage_state(page, method: str, dim: int, doc: int, a: int, b: int, merge: bool, hide_special: bool) -> None:
+    """Set the controls (storage and dimension first: the document menus follow the ranking) and wait for every view."""
+    page.select_option("#storage select", method)
+    page.click(f'#dimension input[value="{dim}"]')
+    page.wait_for_function("([m, d]) => document.querySelector('#ranking').dataset.storage === m"
+                           " && document.querySelector('#ranking').dataset.dimension === String(d)", arg=[method, dim])
+    page.select_option("#selected-document", str(doc))
+    page.select_option("#doc-a", str(a))
+    page.select_option("#doc-b", str(b))
+    if not page.locator("#merge-words input").is_disabled():
+        page.locator("#merge-words input").set_checked(merge)
+    page.locator("#hide-special input").set_checked(hide_special)
+    page.wait_for_function(JS_STORAGE_SHOWN, arg=[method, dim, doc, a, b])
+    page.wait_for_function(JS_SETTLED)
+
+
+def check_storage_views(page, analysis, method: str, dim: int, doc: int, a: int, b: int, words: bool,
+                        hide_special: bool) -> dict:
+    """Every view of the explorer shows ``method`` at ``dim`` with the package's numbers."""
+    from colbert_viz.tables import match_changes_table
+
+    assert set(page.evaluate(JS_VIEW_IDS)) == STORAGE_CHECKED, "a view this check does not cover"
+    v = views(page)
+    setting = f"{dim}/{method}"
+    comparison = analysis.compare_dimensions(method)
+    order = [int(i) for i in np.argsort(comparison.ranks[dim], kind="stable")]
+    exact_ranks = analysis.ranks(analysis.dimensions[0])
+    # ranking (and the document menus, which follow it)
+    assert [r["doc"] for r in v["rows"]] == order and v["rankingDim"] == str(dim)
+    stored = analysis.stored(setting)
+    for r, cells in zip(v["rows"], page.evaluate(JS_RANKING_CELLS)):
+        i = r["doc"]
+        assert r["score"] == f"{comparison.scores[dim][i]:.2f}" and r["selected"] == (i == doc)
+        assert close(float(r["perToken"]), comparison.scores[dim][i] / len(analysis.query), 0.0005 + 1e-6)
+        others = [str(comparison.ranks[d][i]) for d in analysis.dimensions if d != dim]
+        moved = int(exact_ranks[i] - comparison.ranks[dim][i])
+        arrow = f" ({'↑' if moved > 0 else '↓'}{abs(moved)})" if moved else ""
+        rescored = " · rescored" if i in stored.candidates else ""
+        assert cells[4:-2] == [*others, f"{exact_ranks[i]}{arrow}", f"{stored.documents[i].n_bytes:,.0f}{rescored}"]
+    assert v["menu"]["order"] == v["menu"]["orderA"] == v["menu"]["orderB"] == order
+    # heatmap, contributions, highlight
+    expl = analysis.explain(doc, dim, words, method)
+    label, variant = f"Doc {doc + 1}", "words" if words else "tokens"
+    for name in ("heatmap", "contributions", "changes"):
+        assert (v[name]["document"], v[name]["dimension"], v[name]["merge"], v[name]["storage"]) == (
+            label, str(dim), variant, method), name
+    assert close(float(v["heatmap"]["score"]), expl.score) and close(float(v["contributions"]["total"]), expl.score)
+    assert int(v["heatmap"]["columns"]) == len(shown_positions(expl.document, hide_special=hide_special))
+    assert int(v["heatmap"]["rows"]) == len(shown_positions(expl.query, hide_special=hide_special))
+    assert v["heat"]["subtitle"].endswith(f"· {dim} dimensions · {method} · score {expl.score:.2f}")
+    hl = v["highlight"]
+    assert (hl["document"], hl["dimension"]) == (label, str(dim)) and close(float(hl["score"]), expl.score)
+    # compare dimensions: the rankings, Kendall tau and the moved matches, all under the storage setting
+    expected_rows = [[str(k + 1), *(f"Doc {int(np.argsort(comparison.ranks[d], kind='stable')[k]) + 1} · "
+                                    f"{comparison.scores[d][int(np.argsort(comparison.ranks[d], kind='stable')[k])]:.2f}"
+                                    for d in analysis.dimensions)] for k in range(len(analysis.documents))]
+    assert v["cells"]["dimension-table"] == expected_rows
+    taus = {cell[0]: cell[1] for cell in v["cells"]["kendall-tau"]}
+    assert taus == {f"{x} vs {y}": "–" if np.isnan(t) else f"{t:.3f}" for (x, y), t in comparison.tau.items()}
+    changes = match_changes_table(analysis, doc, {d: analysis.explain(doc, d, storage=method)
+                                                  for d in analysis.dimensions})
+    shown_changes = page.evaluate("() => [...document.querySelectorAll('#match-changes tbody tr')]"
+                                  ".map(r => [...r.children].map(c => c.textContent))")
+    assert shown_changes == [[str(c) for c in row] for row in changes.values.tolist()]
+    # why A above B
+    diff = analysis.compare_documents(a, b, dim, words, method)
+    assert (v["difference"]["a"], v["difference"]["b"], v["difference"]["dimension"], v["difference"]["storage"]) == (
+        f"Doc {a + 1}", f"Doc {b + 1}", str(dim), method)
+    assert close(float(v["difference"]["total"]), diff.total)
+    assert np.allclose(v["diff"]["bars"], [d.difference for d in diff.differences], atol=1e-3)
+    table = {int(re.search(r"\(#(\d+)\)$", row[0]).group(1)): row for row in v["diffTable"]}
+    assert len(table) == len(diff.differences)
+    for d in diff.differences:
+        row = table[d.query_position]
+        assert (row[2], row[4]) == (d.match_a, d.match_b) and close(float(row[5]), d.difference, 0.0005 + 1e-6)
+    # the decision table marks the setting; the info line names it
+    assert page.evaluate("() => [...document.querySelectorAll('#storage-table tr.cv-selected')]"
+                         ".map(r => r.dataset.setting)") == [setting]
+    assert page.inner_text("#storage-info").startswith(f"{setting}:")
+    return v
+
+
+def test_every_view_follows_the_storage_control(page, tiny_model, berlin):
+    analysis = tiny_model.analyze(berlin["query"], berlin["documents"], LIMITS.max_doc_tokens)
+    assert run(page, berlin["query"], berlin["documents"]).startswith("Ranked 8 documents")
+    page.click("#storage-panel summary")  # the decision table, drawn for every setting
+    for method, dim, merge, hide_special in [("binary", 64, True, True), ("pool-2", 96, True, False),
+                                             ("binary+rescore", 128, False, True)]:
+        order = [int(i) for i in np.argsort(analysis.compare_dimensions(method).ranks[dim], kind="stable")]
+        doc, a, b = order[3], order[-1], order[1]
+        set_storage_state(page, method, dim, doc, a, b, merge, hide_special)
+        words = merge and not method.startswith("pool-")
+        check_storage_views(page, analysis, method, dim, doc, a, b, words, hide_special)
+    page.click("#storage-panel summary")
+
+
+def test_export_is_the_view_on_screen(page, tiny_model, berlin, tmp_path):
+    """Export under 64-d binary, on a document that is not the first, words merged, expansion hidden:
+    the CSV's numbers are the ranking table's, the JSON's the explanation drawn, and the HTML opens on
+    that view, naming the query and the model."""
+    analysis = tiny_model.analyze(berlin["query"], berlin["documents"], LIMITS.max_doc_tokens)
+    assert run(page, berlin["query"], berlin["documents"]).startswith("Ranked 8 documents")
+    order = [int(i) for i in analysis.stored("64/binary").order]
+    doc, a, b = order[2], order[4], order[0]
+    set_storage_state(page, "binary", 64, doc, a, b, True, False)
+    page.check("#hide-expansion input")
+    page.wait_for_function("() => document.querySelector('#hide-expansion input').checked")
+    page.wait_for_function(JS_SETTLED)
+    shown = views(page)
+    cells = page.evaluate(JS_RANKING_CELLS)
+    contributions = page.evaluate("() => document.querySelector('#contributions').data[0].x")
+    taus = shown["cells"]["kendall-tau"]
+    page.click("#export")
+    page.wait_for_function("() => document.querySelectorAll('#exports a').length === 3")
+    links = page.evaluate("() => [...document.querySelectorAll('#exports a')].map(a => a.href)")
+    files = {}
+    for url in links:
+        body = page.request.get(url).body()
+        name = next(n for n in ("ranking-", "explanation-", "colbert-viz-run") if n in url)
+        files[name] = tmp_path / url.rsplit("/", 1)[-1]
+        files[name].write_bytes(body)
+    assert files["ranking-"].name == "ranking-64d-binary.csv"
+    assert files["explanation-"].name == f"explanation-doc{doc + 1}-64d-binary.json"
+
+    table = pd.read_csv(files["ranking-"], keep_default_na=False)
+    assert table["Doc"].tolist() == [r["doc"] + 1 for r in shown["rows"]]
+    assert [f"{s:.2f}" for s in table["Score"]] == [r["score"] for r in shown["rows"]]
+    assert [f"{s:.3f}" for s in table["Per query token"]] == [r["perToken"] for r in shown["rows"]]
+    assert [[str(x) for x in row] for row in table[["Rank @128", "Rank @96"]].values.tolist()] == [
+        c[4:6] for c in cells]
+    assert [str(x) for x in table["Exact rank"]] == [c[6].split(" ")[0] for c in cells]
+    assert [f"{x:,.0f}" for x in table["Stored bytes"]] == [c[7] for c in cells]
+    assert table["Selected"].tolist() == [r["selected"] for r in shown["rows"]]
+    assert set(table["Storage"]) == {"binary"} and set(table["Dimensions"]) == {64}
+    assert set(table["Query"]) == {berlin["query"]} and set(table["Model"]) == {tiny_model.info.display_name}
+
+    data = json.loads(files["explanation-"].read_text(encoding="utf-8"))
+    assert (data["document_label"], data["dimensions"], data["storage"], data["merged_words"]) == (
+        f"Doc {doc + 1}", 64, "binary", True)
+    assert close(data["score"], float(shown["heatmap"]["score"]), 1e-9)
+    assert np.allclose([m["contribution"] for m in data["matches"]], contributions, atol=1e-6)
+    assert data["rank"] == [r["doc"] for r in shown["rows"]].index(doc) + 1
+    assert close(data["why_a_above_b"]["difference"], float(shown["difference"]["total"]), 1e-9)
+    assert data["view"]["hide_expansion"] and data["query"]["text"] == berlin["query"]
+    assert data["dtype"] == tiny_model.info.dtype and data["model"] == tiny_model.info.display_name
+
+    exported = page.context.browser.new_page()
+    try:
+        exported.goto(files["colbert-viz-run"].as_uri())
+        exported.wait_for_selector("#heatmap .main-svg")
+        exported.wait_for_function("() => document.querySelector('.cv-explorer').dataset.pending === '0'")
+        again = views(exported)
+        assert (again["heatmap"]["document"], again["heatmap"]["dimension"], again["heatmap"]["merge"],
+                again["heatmap"]["storage"]) == (f"Doc {doc + 1}", "64", "words", "binary")
+        assert again["rows"] == shown["rows"] and again["cells"]["kendall-tau"] == taus
+        assert again["toggles"] == {"hideExpansion": True, "hideSpecial": False, "merge": True}
+        assert (again["menu"]["a"], again["menu"]["b"]) == (a, b)
+        assert again["heatmap"]["score"] == shown["heatmap"]["score"]
+        assert exported.evaluate("() => document.querySelector('#storage select').value") == "binary"
+        assert exported.inner_text("#file-query") == f"Query {berlin['query']}"
+        assert tiny_model.info.display_name in exported.inner_text("#file-model")
+    finally:
+        exported.close()
 
 
 def test_no_javascript_errors(browser):
