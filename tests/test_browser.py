@@ -346,7 +346,7 @@ def test_every_control_redraws_every_view_without_a_request(page, requests, tiny
     page.click("#export")  # the server writes the files of the current view
     page.wait_for_selector("#exports a")
     names = page.locator("#exports").inner_text().replace("\n.", ".")
-    assert f"explanation-doc{order[2] + 1}-{dims[0]}d.json" in names and f"ranking-{dims[0]}d.csv" in names, names
+    assert f"explanation-doc{order[2] + 1}-{dims[0]}d-float32.json" in names and f"ranking-{dims[0]}d-float32.csv" in names, names
 
 
 def test_hiding_tokens_drops_their_rows_and_columns(page, tiny_model, berlin):
