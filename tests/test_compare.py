@@ -105,6 +105,36 @@ def test_compare_dimensions(analysis, berlin):
         assert tau == pytest.approx(brute_tau_b(comparison.scores[a].tolist(), comparison.scores[b].tolist()))
 
 
+@pytest.mark.parametrize("method", ["int8", "binary", "binary+rescore", "pool-2"])
+def test_compare_dimensions_under_a_storage_method(analysis, method):
+    """Each dimension's ranking as the storage method orders it, and tau between those
+    (between the ranks under binary+rescore, whose order is not its score order)."""
+    comparison = analysis.compare_dimensions(method)
+    for dim in comparison.dimensions:
+        stored = analysis.stored(f"{dim}/{method}")
+        np.testing.assert_array_equal(comparison.scores[dim], stored.scores)
+        np.testing.assert_array_equal(comparison.ranks[dim], stored.ranks)
+    for (a, b), tau in comparison.tau.items():
+        keys = {d: (-comparison.ranks[d] if method == "binary+rescore" else comparison.scores[d]).tolist()
+                for d in (a, b)}
+        assert tau == pytest.approx(brute_tau_b(keys[a], keys[b]), nan_ok=True)
+
+
+def test_match_changes_compare_pooled_items_by_their_tokens(analysis):
+    """Pooled items are clustered anew at each dimension: a match moved when its tokens differ."""
+    lengths_differ = False
+    for i in range(len(analysis.documents)):
+        ref, other = analysis.explain(i, 128, storage="pool-2"), analysis.explain(i, 64, storage="pool-2")
+        lengths_differ |= len(ref.document) != len(other.document) or ref.document.groups != other.document.groups
+        tokens = lambda e, q: e.document.groups[e.best_index[q]]  # noqa: E731
+        changes = match_changes(ref, other)
+        assert [c.query_position for c in changes] == [q for q in range(len(ref.query))
+                                                       if tokens(ref, q) != tokens(other, q)]
+        assert all(c.reference_match == ref.document.labels[c.reference_position] and
+                   c.other_match == other.document.labels[c.other_position] for c in changes)
+    assert lengths_differ, "pooling at 64 dimensions groups some tokens differently"
+
+
 def test_match_changes_lists_exactly_the_moved_tokens(analysis):
     total = 0
     for i in range(len(analysis.documents)):

@@ -178,3 +178,19 @@ def test_files_and_notebooks_carry_every_storage_setting(analysis):
     assert all(set(views) == {"0", "1", "2", "3"} for views in payload["stored"].values())
     assert set(payload["storage"]["rankings"]) == {f"{d}/{m}" for d in (128, 96, 64) for m in METHODS}
     assert "stored" not in ExplorerView.of(analysis, embed_storage=False).payload
+
+
+def test_storage_views_carry_their_own_taus_and_moved_matches(analysis):
+    from colbert_viz.explorer import storage_summary, stored_document_payload
+    from colbert_viz.storage import METHODS
+    from colbert_viz.tables import match_changes_table
+
+    summary = storage_summary(analysis)
+    for method in METHODS[1:]:
+        comparison = analysis.compare_dimensions(method)
+        assert [(t["a"], t["b"]) for t in summary["tau"][method]] == list(comparison.tau)
+        assert [t["tau"] for t in summary["tau"][method]] == pytest.approx(list(comparison.tau.values()))
+        views = stored_document_payload(analysis, 2, method)
+        changes = match_changes_table(analysis, 2, {d: analysis.explain(2, d, storage=method)
+                                                    for d in analysis.dimensions})
+        assert views["match_changes"] == {"columns": list(changes.columns), "rows": changes.values.tolist()}
