@@ -92,7 +92,7 @@ def export_files(run: Run, view: ViewState, root: Path | None = None) -> list[Pa
     expl = analysis.explain(view.document, view.dim, view.words, view.storage)
     data = {**explanation_payload(run, view.document, expl, view.storage),
             "model_name": run.model_name, "dtype": run.dtype, "view": view.to_dict(),
-            "rank": int(analysis.compare_dimensions(view.storage).ranks[view.dim][view.document]),
+            "rank": int(table.loc[table["Selected"], "Rank"].item()),
             "shown": {"query_positions": shown_positions(expl.query, view.hide_expansion, view.hide_special).tolist(),
                       "document_positions": shown_positions(expl.document, hide_special=view.hide_special).tolist()},
             "why_a_above_b": compare_payload(run, view.a, view.b, view.dim, view.words, view.storage)}

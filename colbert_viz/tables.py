@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 
 from colbert_viz.analysis import EXACT, Analysis
+from colbert_viz.checks import positive_int
 from colbert_viz.compare import match_changes
 from colbert_viz.explain import Explanation
+from colbert_viz.scoring import check_dim
 
 
 def document_label(index: int) -> str:
@@ -42,6 +44,8 @@ def ranking_table(analysis: Analysis, dim: int, top_n: int | None = None, rounde
     and a Preview (or the whole Text when ``preview_chars`` is ``None``).
     ``rounded`` gives the score 2 decimals and the per-token score 3.
     """
+    dim = check_dim(dim, analysis.dimensions)
+    top_n = None if top_n is None else positive_int(top_n, "top_n")
     comparison = analysis.compare_dimensions(storage)
     scores, dim_ranks = comparison.scores[dim], comparison.ranks[dim]
     stored = analysis.stored(f"{dim}/{storage}") if storage != EXACT else None
