@@ -326,6 +326,7 @@
       const all = what.includes('all');
       this.syncControls();
       if (all && !this.rankingReady()) {
+        this.deferred.clear();  // views of the state before: all of it is drawn again when the storage summary comes
         this.drawStorageInfo();
         this.views.ranking.replaceChildren(el('p', {class: 'cv-small cv-loading', text: this.fetchError ||
           `Storing the documents as ${this.state.storage} at every dimension…`}));
@@ -333,8 +334,9 @@
       }
       if (all) { this.drawRanking(); this.drawMenus(); this.drawDimensionTables(); this.drawStorageInfo(); this.drawStorageTable(false); }
       else if (what.includes('rankingSelection')) this.markSelectedRow();
-      if (all || what.includes('document')) {
-        if (this.drawDocument()) ['contributions', 'highlight', 'changes'].forEach(x => this.deferred.add(x));
+      if (all || what.includes('document')) {  // views still on their way: drawn when they come, not before
+        const ready = this.drawDocument();
+        ['contributions', 'highlight', 'changes'].forEach(x => (ready ? this.deferred.add(x) : this.deferred.delete(x)));
       }
       if (what.length === 1 && what[0] === 'pair') this.drawPair();  // A or B alone: draw it now
       else if (all || what.includes('pair')) this.deferred.add('pair');
