@@ -7,6 +7,7 @@ from itertools import combinations
 
 import numpy as np
 import pytest
+from factories import make_analysis
 
 from colbert_viz.compare import compare_documents, kendall_tau, match_changes
 
@@ -118,6 +119,16 @@ def test_compare_dimensions_under_a_storage_method(analysis, method):
         keys = {d: (-comparison.ranks[d] if method == "binary+rescore" else comparison.scores[d]).tolist()
                 for d in (a, b)}
         assert tau == pytest.approx(brute_tau_b(keys[a], keys[b]), nan_ok=True)
+
+
+def test_tau_under_rescoring_follows_the_order_not_the_scores():
+    """binary+rescore returns the rescored candidates first, whatever the bits say of the others."""
+    analysis = make_analysis(10, n_words=12)
+    comparison = analysis.compare_dimensions("binary+rescore")
+    for dim in analysis.dimensions:
+        assert (np.argsort(comparison.ranks[dim]) != np.argsort(-comparison.scores[dim], kind="stable")).any()
+    for (a, b), tau in comparison.tau.items():
+        assert tau == pytest.approx(brute_tau_b((-comparison.ranks[a]).tolist(), (-comparison.ranks[b]).tolist()))
 
 
 def test_match_changes_compare_pooled_items_by_their_tokens(analysis):
