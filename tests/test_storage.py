@@ -53,6 +53,13 @@ def test_int8_range_counts_vectors_and_cuts_values():
         codecs.int8_range(vectors.ravel())
 
 
+def test_int8_range_samples_at_most_5000_vectors():
+    vectors = np.random.default_rng(5).standard_normal((6000, 4)).astype(np.float32)
+    sample = vectors[np.sort(np.random.default_rng(7).choice(6000, 5000, replace=False))]
+    values = np.sort(sample.ravel())  # cut = floor(5000 · (1 - 0.99) / 2) = 24 in float32
+    assert codecs.int8_range(vectors, 0.99, seed=7) == (values[25], values[-25])
+
+
 def test_int8_scores_equal_qdrants_integer_formula_by_loops():
     q, docs = small_run()
     run = apply(StorageSetting("int8", DIM), q, docs)
