@@ -37,6 +37,14 @@ class FakeProbe:
         self.calls.append((device, hidden, intermediate))
         return self.result
 
+    def cache_clear(self) -> None:
+        """Like ``functools.cache``'s (``loading.reprobe`` calls it)."""
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(private_dtype_cache):
+    """Each test keeps its (often faked) decisions in a folder of its own."""
+
 
 @pytest.fixture
 def native_cpu_bf16(monkeypatch):
@@ -55,12 +63,14 @@ def fresh_probe_cache():
 # ---------------------------------------------------------------------------------
 
 
-def test_auto_picks_bfloat16_when_the_probe_finds_it_clearly_faster(monkeypatch, native_cpu_bf16):
+def test_auto_picks_bfloat16_when_the_probe_finds_it_clearly_faster(monkeypatch, native_cpu_bf16,
+                                                                    private_dtype_cache):
     probe = FakeProbe(float32_s=0.020, bfloat16_s=0.010)
     monkeypatch.setattr(loading, "probe_bf16", probe)
     choice = loading.pick_dtype("auto", CPU, 1024, 4096)
     assert (choice.name, choice.torch_dtype) == ("bfloat16", torch.bfloat16)
-    assert choice.reason == "auto: bfloat16, 2.0× faster than float32 on this CPU (probe 38 ms)"
+    assert choice.reason == ("auto: bfloat16, 2.0× faster than float32 on this CPU "
+                             f"(probe 38 ms, cached in {private_dtype_cache / 'dtype.json'})")
     assert probe.calls == [(CPU, 1024, 4096)]
 
 
@@ -68,7 +78,7 @@ def test_auto_keeps_float32_when_bfloat16_is_slower(monkeypatch, native_cpu_bf16
     monkeypatch.setattr(loading, "probe_bf16", FakeProbe(float32_s=0.010, bfloat16_s=0.017))
     choice = loading.pick_dtype("auto", CPU)
     assert (choice.name, choice.torch_dtype) == ("float32", torch.float32)
-    assert choice.reason == "auto: float32, 1.7× faster than bfloat16 on this CPU (probe 38 ms)"
+    assert choice.reason.startswith("auto: float32, 1.7× faster than bfloat16 on this CPU (probe 38 ms, cached in ")
 
 
 def test_auto_keeps_float32_when_bfloat16_is_only_a_little_faster(monkeypatch, native_cpu_bf16):
@@ -78,7 +88,8 @@ def test_auto_keeps_float32_when_bfloat16_is_only_a_little_faster(monkeypatch, n
     assert "bfloat16 only 1.20× faster" in choice.reason and "1.3×" in choice.reason
 
 
-def test_auto_keeps_float32_when_the_probe_fails(monkeypatch, native_cpu_bf16, fresh_probe_cache):
+def test_auto_keeps_float32_when_the_probe_fails(monkeypatch, native_cpu_bf16, fresh_probe_cache,
+                                                  private_dtype_cache):
     def broken(*args):
         raise RuntimeError("no bfloat16 kernel")
 
@@ -86,6 +97,7 @@ def test_auto_keeps_float32_when_the_probe_fails(monkeypatch, native_cpu_bf16, f
     choice = loading.pick_dtype("auto", CPU, 96, 384)
     assert choice.torch_dtype is torch.float32
     assert choice.reason == "auto: float32, the bfloat16 probe failed (RuntimeError: no bfloat16 kernel)"
+    assert not (private_dtype_cache / "dtype.json").exists()  # a failed probe is not kept: the next start tries again
 
 
 def test_auto_skips_the_probe_without_native_bfloat16(monkeypatch):
@@ -112,6 +124,7 @@ def test_auto_on_cuda_with_native_bfloat16_follows_the_probe(monkeypatch):
     monkeypatch.setattr(loading, "probe_bf16", FakeProbe(float32_s=0.004, bfloat16_s=0.001))
     assert loading.pick_dtype("auto", CUDA).torch_dtype is torch.bfloat16
     monkeypatch.setattr(loading, "probe_bf16", FakeProbe(float32_s=0.001, bfloat16_s=0.001))
+    loading.reprobe()
     assert loading.pick_dtype("auto", CUDA).torch_dtype is torch.float32
 
 
@@ -215,8 +228,12 @@ def test_load_auto_reports_the_choice_and_probes_the_config_shapes(tiny_checkpoi
     model = colbert_viz.load(tiny_checkpoint, dtype="auto", device="cpu")
     assert probe.calls == [(CPU, 64, 128)]  # TINY: hidden 64, intermediate 128
     assert model.info.dtype == "float32" and model.dtype is torch.float32
-    assert model.info.dtype_reason == "auto: float32, 3.0× faster than bfloat16 on this CPU (probe 38 ms)"
-    monkeypatch.setattr(loading, "probe_bf16", FakeProbe(float32_s=0.030, bfloat16_s=0.010))
+    assert model.info.dtype_reason.startswith("auto: float32, 3.0× faster than bfloat16 on this CPU (probe 38 ms, ")
+    faster = FakeProbe(float32_s=0.030, bfloat16_s=0.010)
+    monkeypatch.setattr(loading, "probe_bf16", faster)
+    model = colbert_viz.load(tiny_checkpoint, dtype="auto", device="cpu")
+    assert model.info.dtype == "float32" and faster.calls == []  # the kept decision, not a new probe
+    loading.reprobe()
     model = colbert_viz.load(tiny_checkpoint, dtype="auto", device="cpu")
     assert model.info.dtype == "bfloat16" and model.network.module.linear.weight.dtype is torch.bfloat16
 
