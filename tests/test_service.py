@@ -189,3 +189,11 @@ def test_compare_with_the_engine_the_run_already_uses_says_so(run, bf16_run):
                               "float32 gives the same numbers, so there is nothing to compare.")
     with pytest.raises(LimitError, match="Unknown engine 'float16': choose float32 or int8"):
         compare_with_engine(bf16_run[0], NoVariants(), "float16")
+
+
+def test_the_summary_names_the_dtype_decision_without_server_paths(run):
+    from dataclasses import replace
+
+    reason = "auto: bfloat16, 3.8× faster than float32 on this CPU (probed 2026-12-01, cached in /srv/cv/dtype.json)"
+    summary = replace(run, dtype_reason=reason).summary()
+    assert "(auto: bfloat16, 3.8× faster than float32 on this CPU (probed 2026-12-01, cached in dtype.json))" in summary
