@@ -244,6 +244,7 @@ def decide_once(key: str, probe: Callable[[], Decision], environ: Mapping[str, s
 def forget(environ: Mapping[str, str] | None = None) -> Path:
     """Delete the kept decisions, so that the next ``auto`` load probes again; the file's path."""
     path = decisions_path(environ)
-    with _locked(path), contextlib.suppress(FileNotFoundError):
-        path.unlink()
+    if path.exists():  # no folder made just to say there is nothing to forget
+        with _locked(path), contextlib.suppress(FileNotFoundError):
+            path.unlink()
     return path
