@@ -144,7 +144,8 @@ def probe_bf16(device: torch.device, hidden: int, intermediate: int) -> Probe:
     """Time the model's linear shapes in float32 and bfloat16, alternating: one
     warm-up, then the fastest of ``PROBE_REPEATS`` runs each (other processes can
     only add time, and on a shared 2-core machine a median of 3 still swung
-    25-fold). Runs once per (device, shapes); any error is kept in ``Probe.error``
+    25-fold). Runs once per process, device and shapes (``pick_dtype`` keeps the
+    decision per machine); any error is kept in ``Probe.error``
     (``auto`` then keeps float32)."""
     start = time.perf_counter()
     try:

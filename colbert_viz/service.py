@@ -217,7 +217,7 @@ def same_engine_note(run: Run, engine: str) -> str:
     """Why encoding the Run again with ``engine`` would compare it with itself ('' when it would not)."""
     if engine != run.dtype:
         return ""
-    why = f" ({run.dtype_reason})" if run.dtype_reason else ""
+    why = f" ({user_message(run.dtype_reason)})" if run.dtype_reason else ""
     return (f"This Run's model already runs in {engine}{why}: encoding it again in {engine} gives the same "
             "numbers, so there is nothing to compare.")
 

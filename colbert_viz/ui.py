@@ -2,8 +2,8 @@
 
 The page has the inputs (examples, query, documents, uploads, model, limits),
 Run, a status line, the explorer, the exports and the engine comparison (the
-Run encoded again in exact float32 or with the int8 engine). Run is the only step that
-encodes: it stores the ``service.Run`` in a ``RunStore`` and sends the
+Run encoded again in exact float32 or with the int8 engine). Run is the only
+step that encodes: it stores the ``service.Run`` in a ``RunStore`` and sends the
 explorer one payload (``explorer.run_payload``); from then on the dimension,
 document, A/B and display controls act in the browser
 (``static/explorer.js``). For a Run too large to send whole, the explorer asks
@@ -279,9 +279,10 @@ def on_engine(ctx: Context, engine: str, run_key: str | None) -> dict:
         message = user_message(err)
         gr.Warning(html.escape(message))
         return {p.engine_result: status_html(message, error=True), p.engine_table: gr.DataFrame(visible=False)}
-    table = gr.DataFrame(value=engine_table(result), visible=True) if not result["note"] else gr.DataFrame(
-        visible=False)
-    return {p.engine_result: engine_summary(result), p.engine_table: table}
+    if result["note"]:  # nothing was encoded: no table
+        return {p.engine_result: engine_summary(result), p.engine_table: gr.DataFrame(visible=False)}
+    return {p.engine_result: engine_summary(result),
+            p.engine_table: gr.DataFrame(value=engine_table(result), visible=True)}
 
 
 def document_views(store: RunStore, run_key: str, index: int, method: str = "float32") -> dict:
