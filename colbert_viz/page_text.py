@@ -13,8 +13,12 @@ EXPORT_HELP = ("Export writes the ranking (CSV), the explanation of the selected
                "interactive run as one HTML file that works offline. For a PNG of a chart, use the camera button in "
                "its toolbar.")
 INT8_HELP = ("The int8 engine runs the model's linear layers with int8 weights (PyTorch dynamic quantization): "
-             "faster on CPUs without bfloat16 units, approximately the same vectors. The button encodes the current "
+             "faster on CPUs without bfloat16 units, approximately the same vectors. Its button encodes the current "
              "Run's query and documents again with it, once, and compares the two rankings at the native size.")
+FLOAT32_HELP = ("Exact float32 is the reference the other engines approximate: where the Run's model runs in "
+                "bfloat16 (chosen by auto, or asked for) or int8, the float32 button encodes the Run's query and "
+                "documents again in float32, once, and shows how far the Run's ranking is from the exact one at the "
+                "native size. Where the model already runs in float32, there is nothing to compare: the page says so.")
 OFFLINE_BANNER = ("**Offline model.** The page runs on all-MiniLM-L6-v2 token embeddings, a small stand-in that "
                   "ships with the app: **not jina-colbert-v2** (no ColBERT training, no markers, no query "
                   "expansion). Scores show the mechanics of late interaction only.")
