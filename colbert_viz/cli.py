@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="hub id, checkpoint folder or 'offline' (default: %(default)s)")
     common.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "int8"), default="auto",
                         help="auto: bfloat16 only where measured faster; int8: approximate, CPU only")
+    common.add_argument("--reprobe-dtype", action="store_true",
+                        help="forget the kept auto dtype decision (see dtype.json in the cache folder) and measure again")
     common.add_argument("--verbose", action="store_true", help="say on stderr which dtype runs and why")
     common.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     common.add_argument("--skiplist", choices=("reader", "stanford", "none"), default=None,
@@ -143,7 +145,7 @@ def _vectors(model, records, dim: int) -> list[dict]:
 def run(args: argparse.Namespace) -> dict:
     if args.command == "make-checkpoint":
         return make_checkpoint(args.dir, args.size, args.seed)
-    from colbert_viz.loading import load
+    from colbert_viz.loading import load, reprobe
     from colbert_viz.scoring import check_dim
 
     texts = read_texts(args.file) if args.command == "encode" else None
@@ -152,6 +154,8 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(f"no documents to {args.command}")
     if texts is not None and not texts:
         raise InputError("no texts to encode")
+    if args.reprobe_dtype:
+        reprobe()
     model = load(args.model, dtype=args.dtype, device=args.device, skiplist=args.skiplist)
     if args.verbose:
         print(f"colbert-viz: {model.info.display_name} on {model.info.device}, {model.info.dtype_reason}",

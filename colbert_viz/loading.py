@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from colbert_viz import dtype_cache
 from colbert_viz.backbone import JinaColbert, RotaryConfig
 from colbert_viz.cache import VectorCache
 from colbert_viz.checkpoint import (
@@ -143,7 +144,8 @@ def probe_bf16(device: torch.device, hidden: int, intermediate: int) -> Probe:
     """Time the model's linear shapes in float32 and bfloat16, alternating: one
     warm-up, then the fastest of ``PROBE_REPEATS`` runs each (other processes can
     only add time, and on a shared 2-core machine a median of 3 still swung
-    25-fold). Runs once per (device, shapes); any error is kept in ``Probe.error``
+    25-fold). Runs once per process, device and shapes (``pick_dtype`` keeps the
+    decision per machine); any error is kept in ``Probe.error``
     (``auto`` then keeps float32)."""
     start = time.perf_counter()
     try:
@@ -168,6 +170,9 @@ def pick_dtype(dtype: str, device: torch.device, hidden: int = 1024, intermediat
     emulation; a CPU with AVX512-BF16 or AMX) *and* ``probe_bf16`` measures it
     at least ``BF16_MARGIN`` times faster than float32 on linear layers of the
     model's shapes (``hidden``, ``intermediate``); else float32. Never int8.
+    The probe's decision is taken once per machine: it is kept in the user's
+    cache (``colbert_viz.dtype_cache``) and read back by later processes, so
+    the same input gives the same numbers after a restart (``reprobe``).
     """
     check_dtype_name(dtype, device)
     if dtype == "int8":
@@ -178,19 +183,32 @@ def pick_dtype(dtype: str, device: torch.device, hidden: int = 1024, intermediat
     where = "GPU" if on_gpu else "CPU"
     if not (torch.cuda.is_bf16_supported(including_emulation=False) if on_gpu else cpu_supports_bf16()):
         return DtypeChoice("float32", torch.float32, f"auto: float32, no native bfloat16 on this {where}")
-    probe = probe_bf16(device, hidden, intermediate)
-    cost = f"probe {1000 * probe.elapsed_s:.0f} ms"
+    key = dtype_cache.decision_key(device, hidden, intermediate, PROBE_TOKENS, BF16_MARGIN)
+    name, reason = dtype_cache.decide_once(key, lambda: _decide(probe_bf16(device, hidden, intermediate), where))
+    return DtypeChoice(name, DTYPES[name], reason)
+
+
+def _decide(probe: Probe, where: str) -> dtype_cache.Decision:
+    """The ``auto`` rule applied to one probe."""
     if probe.error:
-        return DtypeChoice("float32", torch.float32, f"auto: float32, the bfloat16 probe failed ({probe.error})")
+        return dtype_cache.Decision("float32", f"auto: float32, the bfloat16 probe failed ({probe.error})",
+                                    probe.elapsed_s, keep=False)
     if probe.speedup >= BF16_MARGIN:
-        return DtypeChoice("bfloat16", torch.bfloat16,
-                           f"auto: bfloat16, {probe.speedup:.1f}× faster than float32 on this {where} ({cost})")
-    if probe.speedup <= 1:
-        return DtypeChoice("float32", torch.float32,
-                           f"auto: float32, {1 / probe.speedup:.1f}× faster than bfloat16 on this {where} ({cost})")
-    return DtypeChoice("float32", torch.float32,
-                       f"auto: float32, bfloat16 only {probe.speedup:.2f}× faster on this {where}, "
-                       f"under the {BF16_MARGIN}× that would justify its lower precision ({cost})")
+        why = f"auto: bfloat16, {probe.speedup:.1f}× faster than float32 on this {where}"
+    elif probe.speedup <= 1:
+        why = f"auto: float32, {1 / probe.speedup:.1f}× faster than bfloat16 on this {where}"
+    else:
+        why = (f"auto: float32, bfloat16 only {probe.speedup:.2f}× faster on this {where}, "
+               f"under the {BF16_MARGIN}× that would justify its lower precision")
+    return dtype_cache.Decision("bfloat16" if probe.speedup >= BF16_MARGIN else "float32", why, probe.elapsed_s)
+
+
+def reprobe() -> Path:
+    """Forget the kept ``auto`` decisions (this process's probes too), so the
+    next ``load(dtype="auto")`` measures again and keeps the new decision;
+    the decisions file's path. ``COLBERT_VIZ_DTYPE_PROBE=again`` does the same at every start."""
+    probe_bf16.cache_clear()
+    return dtype_cache.forget()
 
 
 def _config_int(config: dict, key: str, default: int) -> int:

@@ -13,8 +13,12 @@ EXPORT_HELP = ("Export writes the ranking (CSV), the explanation of the selected
                "interactive run as one HTML file that works offline. For a PNG of a chart, use the camera button in "
                "its toolbar.")
 INT8_HELP = ("The int8 engine runs the model's linear layers with int8 weights (PyTorch dynamic quantization): "
-             "faster on CPUs without bfloat16 units, approximately the same vectors. The button encodes the current "
+             "faster on CPUs without bfloat16 units, approximately the same vectors. Its button encodes the current "
              "Run's query and documents again with it, once, and compares the two rankings at the native size.")
+FLOAT32_HELP = ("Exact float32 is the reference the other engines approximate: where the Run's model runs in "
+                "bfloat16 (chosen by auto, or asked for) or int8, the float32 button encodes the Run's query and "
+                "documents again in float32, once, and shows how far the Run's ranking is from the exact one at the "
+                "native size. Where the model already runs in float32, there is nothing to compare: the page says so.")
 OFFLINE_BANNER = ("**Offline model.** The page runs on all-MiniLM-L6-v2 token embeddings, a small stand-in that "
                   "ships with the app: **not jina-colbert-v2** (no ColBERT training, no markers, no query "
                   "expansion). Scores show the mechanics of late interaction only.")
@@ -91,22 +95,25 @@ re-encoded. The query stays exact unless the system encodes it too (Qdrant's int
 
 **float16** halves the bytes; scores move by about 10⁻⁴, far less than the gaps between documents.
 
-**int8 (Qdrant scalar quantization).** One value range for the whole collection, taken from the 0.99 quantile of all
-components, is cut into 128 steps and every component is stored as one byte (plus a 4-byte correction per vector).
-Components outside the range are clipped: a model with a few large outlier components loses most there.
+**int8 (Qdrant v1.19 scalar quantization).** One value range for all the collection's token vectors is cut into 128
+steps and every component is stored as one byte (plus a 4-byte correction per vector). At quantile 0.99 Qdrant drops
+about (vectors × 0.005) values at each end of the sorted components, a count of vectors applied to values, so on a
+small collection the range is nearly the plain min and max; below 127 vectors it is exactly that.
 
-**binary (Qdrant binary quantization).** One bit per component: its sign. Two vectors are compared by how many bits
-agree, (dims − 2 × differing bits) / dims, a coarse stand-in for the cosine. Qdrant reports it accurate for models
-with about a thousand dimensions or more; at 128 or fewer it is coarse, so Qdrant recommends **rescoring**: take the best documents by the bits (the limit
-times the oversampling factor), score those again with the original float vectors, and sort them by that. Rescoring
+**binary (Qdrant v1.19 binary quantization).** One bit per component: its sign, in bytes Qdrant pads (16 bytes at 96
+or 128 dimensions). Two vectors are compared by how many bits agree, (dims − 2 × differing bits) / dims, a coarse
+stand-in for the cosine. Qdrant reports it accurate for models
+with about a thousand dimensions or more; at 128 or fewer it is coarse, so Qdrant recommends **rescoring**: take the best documents by the bits (the whole part of
+the limit times the oversampling factor), score those again with the original float vectors, and sort them by that. Rescoring
 needs the originals kept (on disk), so it saves memory, not storage.
 
-**residual (Stanford ColBERT / PLAID).** Tokens are clustered (k-means); each token is stored as the id of its nearest
-centroid plus its difference from it, each component of that difference cut to 1, 2 or 4 bits. More bits, less error.
+**residual (Stanford ColBERT / PLAID, colbert-ai 0.2.22).** Tokens are clustered (k-means); each token is stored as
+the id of its nearest centroid plus its difference from it, each component of that difference cut to 1, 2 or 4 bits
+at cutoffs taken from a 5 % sample of tokens held out of k-means. More bits, less error.
 Here the centroids are trained on this Run's few documents, so each centroid holds a handful of tokens and the error
 is smaller than in a real index trained on a whole corpus.
 
-**pooling (PyLate).** Tokens of one document whose vectors are close (hierarchical clustering) are merged into their
+**pooling (PyLate 1.6.0).** Tokens of one document whose vectors are close (Ward clustering) are merged into their
 mean, keeping 1/2 or 1/3 as many vectors; the first token stays alone. Repeated or near-synonymous tokens merge
 first; the merged vector is labelled with its tokens (Berlin+population). A query token that matched one of them
 now matches the average, usually a little lower.

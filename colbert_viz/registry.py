@@ -121,7 +121,8 @@ class ModelRegistry:
 
     def variant(self, name: str | None, dtype: str):
         """The model ``name`` loaded again with another ``dtype`` (the int8
-        engine next to the exact one): from the same files, once, on the CPU."""
+        engine, or exact float32, next to the model as it runs): from the same
+        files, once; int8 on the CPU, any other dtype on the model's device."""
         base = self.get(name)
         key = f"{name or self.default} [{dtype}]"
         if key in self.models:
@@ -131,7 +132,8 @@ class ModelRegistry:
                 from colbert_viz.loading import load
 
                 try:
-                    self.models[key] = load(base.info.path, dtype=dtype, device="cpu")
+                    device = "cpu" if dtype == "int8" else base.info.device
+                    self.models[key] = load(base.info.path, dtype=dtype, device=device)
                 except ValueError as err:
                     raise ModelLoadError(str(err)) from err
             return self.models[key]

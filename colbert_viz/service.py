@@ -96,7 +96,7 @@ class Run:
         capped = (f" This model reads at most {self.model_doc_limit:,} tokens per document."
                   if self.model_doc_limit else "")
         docs = f"{self.n_documents} document{'' if self.n_documents == 1 else 's'}"
-        how = f" ({self.dtype_reason})" if self.dtype_reason else ""
+        how = f" ({user_message(self.dtype_reason)})" if self.dtype_reason else ""  # no server paths
         return (f"Ranked {docs} ({self.total_tokens:,} tokens) with "
                 f"{self.display_name} in {self.seconds:.2f} s{how}; showing {shown}.{truncated}{capped}")
 
@@ -186,11 +186,15 @@ def analyze_request(model, query: str, documents: Sequence[str], doc_max_tokens:
                dtype_reason=getattr(info, "dtype_reason", ""))
 
 
+ENGINES = ("float32", "int8")  # what a Run can be encoded again with, to compare: exact, and the int8 engine
+
+
 def compare_engines(run: Run, model, dim: int | None = None) -> dict:
     """Encode the Run's query and documents again with ``model`` (say the int8
-    engine of the same checkpoint, ``load(path, dtype="int8")``) and compare
-    its ranking at ``dim`` (default: native) with the Run's: Kendall tau, the
-    largest rank and score change, and each document's ranks and scores."""
+    engine of the same checkpoint, ``load(path, dtype="int8")``, or its exact
+    float32 one) and compare its ranking at ``dim`` (default: native) with
+    the Run's: Kendall tau, the largest rank and score change, and each
+    document's ranks and scores."""
     analysis = run.analysis
     dim = run.dim_or_native(dim)
     query = model.tokenizer.tokenize_queries([analysis.query.text])[0]
@@ -208,6 +212,30 @@ def compare_engines(run: Run, model, dim: int | None = None) -> dict:
                        "reference_score": float(exact[i]), "score": float(scores[i])}
                       for i in sorted(range(len(exact)), key=lambda i: exact_ranks[i])],
     }
+
+
+def same_engine_note(run: Run, engine: str) -> str:
+    """Why encoding the Run again with ``engine`` would compare it with itself ('' when it would not)."""
+    if engine != run.dtype:
+        return ""
+    why = f" ({user_message(run.dtype_reason)})" if run.dtype_reason else ""
+    return (f"This Run's model already runs in {engine}{why}: encoding it again in {engine} gives the same "
+            "numbers, so there is nothing to compare.")
+
+
+def compare_with_engine(run: Run, registry, engine: str, dim: int | None = None) -> dict:
+    """The Run encoded again with ``engine`` (``float32``: exact; ``int8``),
+    the model loaded once next to the Run's (``ModelRegistry.variant``), and
+    compared as ``compare_engines`` does, with ``note`` empty. When the Run's
+    model already runs in ``engine``, nothing is encoded: ``note`` says why,
+    and there are no ``documents``. ``LimitError`` for an engine not offered."""
+    if engine not in ENGINES:
+        raise LimitError(f"Unknown engine {engine!r}: choose {' or '.join(ENGINES)}.")
+    note = same_engine_note(run, engine)
+    if note:
+        return {"engine": engine, "reference_engine": run.dtype, "dimensions": run.dim_or_native(dim),
+                "note": note}
+    return {**compare_engines(run, registry.variant(run.model_name, engine), dim), "note": ""}
 
 
 def rerank_payload(run: Run, dim: int) -> dict:

@@ -1,11 +1,18 @@
 """What storing document vectors compactly does to a ranking (numpy + scipy, no re-encoding).
 
-Each transform follows a system people deploy late interaction with: float16,
-Qdrant's scalar int8 and binary quantization (with and without rescoring),
-Stanford ColBERT / PLAID's residual codec (centroid + 1, 2 or 4 bits per
-dimension) and PyLate's hierarchical token pooling (the codecs themselves are in
-``colbert_viz.codecs``). All apply after the Matryoshka cut (``truncate_dims``)
-to the vectors a Run already holds.
+Each transform follows a system people deploy late interaction with, and computes
+what that system computes (``tests/test_storage_systems.py`` runs each system's own
+code on the same vectors): float16; Qdrant v1.19's scalar int8 and one-bit binary
+quantization, with and without rescoring (the engine of ``qdrant-edge-py`` 0.9.0);
+Stanford ColBERT / PLAID's residual codec, centroid + 1, 2 or 4 bits per dimension
+(``colbert-ai`` 0.2.22); and PyLate 1.6.0's hierarchical token pooling. The codecs
+themselves are in ``colbert_viz.codecs``. All apply after the Matryoshka cut
+(``truncate_dims``) to the vectors a Run already holds.
+
+Not modelled: Qdrant's 1.5- and 2-bit binary encodings and its asymmetric query
+encodings (``query_encoding`` scalar 4 or 8 bits against binary documents), product
+and TurboQuant quantization; int8 scores at a dimension that is not a multiple of
+16, where Qdrant's zero padding adds the same constant to every document's score.
 
 Stored tokens are the scored ones: Stanford ColBERT and PyLate drop skiplist
 (punctuation) tokens before they store or pool, so they cost no bytes here
@@ -22,7 +29,9 @@ import numpy as np
 from colbert_viz.codecs import (
     SEED,
     binarize,
+    binary_bytes,
     dequantize_int8,
+    int8_bytes,
     int8_range,
     pool_tokens,
     quantize_int8,
@@ -37,7 +46,7 @@ from colbert_viz.scoring import best_matches, ranking, score_of, truncate_dims
 METHODS = ("float32", "float16", "int8", "binary", "binary+rescore",
            "residual-1bit", "residual-2bit", "residual-4bit", "pool-2", "pool-3")
 RESCORE_LIMIT = 3     # k: how many results the binary+rescore search returns
-OVERSAMPLING = 2.0    # Qdrant's ``oversampling``: ceil(oversampling * k) candidates are rescored
+OVERSAMPLING = 2.0    # Qdrant's ``oversampling``: floor(oversampling * k) candidates are rescored
 QUANTIZED_QUERY = ("int8", "binary", "binary+rescore")  # Qdrant encodes the query with the same codec
 MAX_RESIDUAL_TOKENS = 8192  # k-means over all stored tokens: ~6 s at 8192 (1024 centroids, 2 cores)
 MAX_POOL_TOKENS = 1024      # Ward clustering of one document is O(n³): ~0.6 s at 1024, ~4 s at 2048
@@ -77,9 +86,10 @@ def all_settings(dimensions: tuple[int, ...] = (128, 96, 64)) -> list[StorageSet
 
 def rescore_order(quantized: np.ndarray, exact: np.ndarray, limit: int = RESCORE_LIMIT,
                   oversampling: float = OVERSAMPLING) -> tuple[np.ndarray, np.ndarray]:
-    """Qdrant's rescoring: the ``ceil(oversampling * limit)`` best documents by the
-    quantized scores are rescored with the original vectors and sorted by that;
-    the others follow in quantized order (Qdrant would not return them at all).
+    """Qdrant v1.19's rescoring: the ``floor(oversampling * limit)`` best documents by
+    the quantized scores (the whole part, as Qdrant casts to an integer) are rescored
+    with the original vectors and sorted by that; the others follow in quantized order
+    (Qdrant would not return them at all).
 
     Returns ``(order, candidates)``: document indices best first, and the rescored ones.
 
@@ -90,7 +100,7 @@ def rescore_order(quantized: np.ndarray, exact: np.ndarray, limit: int = RESCORE
     if limit < 1 or oversampling < 1:
         raise ValueError(f"rescoring needs limit >= 1 and oversampling >= 1, got {limit}, {oversampling}")
     first = ranking(quantized)
-    n = min(len(first), math.ceil(oversampling * limit))
+    n = min(len(first), math.floor(oversampling * limit))
     candidates = first[:n]
     rescored = candidates[np.argsort(-exact[candidates], kind="stable")]
     return np.concatenate([rescored, first[n:]]), np.sort(candidates)
@@ -100,25 +110,27 @@ def rescore_order(quantized: np.ndarray, exact: np.ndarray, limit: int = RESCORE
 
 
 def bytes_per_token(name: str, dim: int) -> float:
-    """Bytes one stored document vector takes.
+    """Bytes one stored document vector takes, as each system stores it.
 
-    float32 4·dim; float16 2·dim; int8 dim + 4 (Qdrant keeps one float32
-    correction term per vector); binary dim/8 (Qdrant may pad to its word size;
-    binary+rescore also keeps the float32 originals, see ``keeps_originals``);
-    residual-b: a 4-byte centroid id (ColBERT stores codes as int32) + b·dim/8;
-    pool-f: float32 per pooled vector (there are fewer of them).
+    float32 4·dim; float16 2·dim; int8: Qdrant's codes padded to a multiple of 16
+    bytes + one float32 correction term (``codecs.int8_bytes``); binary: Qdrant's bits
+    in u8 words padded to 1-, 4-, 8- or 16-byte chunks (``codecs.binary_bytes``: 16 at
+    96 dimensions, not 12; binary+rescore also keeps the float32 originals, see
+    ``keeps_originals``); residual-b: Stanford ColBERT's int32 centroid id (4 bytes)
+    + b·dim/8 bytes of packed buckets; pool-f: float32 per pooled vector (there are
+    fewer of them).
 
-    >>> [bytes_per_token(m, 128) for m in ("float32", "int8", "binary", "residual-2bit")]
-    [512, 132, 16.0, 36.0]
+    >>> [bytes_per_token(m, 96) for m in ("float32", "int8", "binary", "residual-2bit")]
+    [384, 100, 16, 28.0]
     """
     if name in ("float32", "pool-2", "pool-3"):
         return 4 * dim
     if name == "float16":
         return 2 * dim
     if name == "int8":
-        return dim + 4
+        return int8_bytes(dim)
     if name in ("binary", "binary+rescore"):
-        return dim / 8
+        return binary_bytes(dim)
     if name.startswith("residual-"):
         return 4 + int(name[len("residual-")]) * dim / 8
     raise ValueError(f"unknown storage method {name!r}")
@@ -182,14 +194,14 @@ def _codec(name: str, tokens: np.ndarray, seed: int):
     if name == "float16":
         return to_float16, 0
     if name == "int8":
-        lo, hi = int8_range(tokens)
+        lo, hi = int8_range(tokens, seed=seed)
         return (lambda v: dequantize_int8(quantize_int8(v, lo, hi), lo, hi)), 8
     if name in ("binary", "binary+rescore"):
         return binarize, 0
-    if name.startswith("residual-"):
+    if name.startswith("residual-"):  # the index holds float16 embeddings and centroids
         codec = train_residual_codec(tokens, int(name[len("residual-")]), seed=seed)
         shared = 2 * codec.centroids.size + 4 * (codec.cutoffs.size + codec.weights.size)  # float16 centroids
-        return (lambda v: codec.decompress(*codec.compress(v))), shared
+        return (lambda v: codec.decompress(*codec.compress(to_float16(v)))), shared
     return (lambda v: v), 0
 
 
@@ -218,8 +230,11 @@ def apply(setting: StorageSetting, query: TokenVectors, documents: list[TokenVec
     vectors cut to ``setting.dim`` (Matryoshka), and only on scored tokens.
 
     int8 pair score: ``q̂ · x̂`` with ``v̂ = lo + alpha * code(v)`` for query and
-    document alike, i.e. Qdrant's ``alpha² Σ c_q c_x + alpha lo (Σ c_q + Σ c_x) + dim lo²``.
-    binary pair score: ``(dim - 2 * hamming(bits(q), bits(x))) / dim``.
+    document alike, i.e. Qdrant's ``alpha² Σ c_q c_x + alpha lo (Σ c_q + Σ c_x) + dim lo²``,
+    with the range ``codecs.int8_range`` gives all the stored tokens together (Qdrant
+    quantizes a multivector collection's token vectors, not its documents).
+    binary pair score: ``(dim - 2 * hamming(bits(q), bits(x))) / dim``, Qdrant's
+    score divided by ``dim``.
     """
     if setting.dim > query.dim:
         raise ValueError(f"cannot store {query.dim}-d vectors at {setting.dim} dimensions")

@@ -1,8 +1,9 @@
 """The Gradio page: a thin shell around the explorer.
 
 The page has the inputs (examples, query, documents, uploads, model, limits),
-Run, a status line, the explorer and the exports. Run is the only step that
-encodes: it stores the ``service.Run`` in a ``RunStore`` and sends the
+Run, a status line, the explorer, the exports and the engine comparison (the
+Run encoded again in exact float32 or with the int8 engine). Run is the only
+step that encodes: it stores the ``service.Run`` in a ``RunStore`` and sends the
 explorer one payload (``explorer.run_payload``); from then on the dimension,
 document, A/B and display controls act in the browser
 (``static/explorer.js``). For a Run too large to send whole, the explorer asks
@@ -34,7 +35,14 @@ from colbert_viz.inputs import FORMATS
 from colbert_viz.limits import LimitError, Limits
 from colbert_viz.registry import ModelRegistry
 from colbert_viz.run_store import RunExpired, RunStore
-from colbert_viz.service import analyze_request, compare_engines, gather_documents, user_errors, user_message
+from colbert_viz.service import (
+    ENGINES,
+    analyze_request,
+    compare_with_engine,
+    gather_documents,
+    user_errors,
+    user_message,
+)
 from colbert_viz.storage import METHODS
 from colbert_viz.tables import engine_table
 from colbert_viz.ui_api import add_api_endpoints
@@ -43,6 +51,7 @@ from colbert_viz.view_state import ViewState
 STYLE = Path(__file__).resolve().parent / "assets" / "style.css"
 DEFAULT_TOP_N = 10
 CACHE_CLEANUP = (3600, 3600)  # Gradio's upload cache: every hour, files older than an hour
+ENGINE_BUTTONS = {"float32": "Compare with exact float32", "int8": "Compare with the int8 engine"}
 
 
 def launch_options(limits: Limits | None = None) -> dict:
@@ -130,9 +139,9 @@ class Page:
     explorer: gr.HTML
     exports: gr.File
     how_to_read: gr.Markdown
-    int8_button: gr.Button
-    int8_result: gr.Markdown
-    int8_table: gr.DataFrame
+    engine_buttons: dict[str, gr.Button]  # by engine: "float32", "int8"
+    engine_result: gr.Markdown
+    engine_table: gr.DataFrame
 
 
 def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functions: list) -> Page:
@@ -170,19 +179,22 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
                        head=explorer_head(), elem_id="explorer", server_functions=server_functions)
     exports = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="exports", visible=False)
     gr.Markdown(page_text.EXPORT_HELP, elem_classes="cv-small")
-    with gr.Accordion("The int8 engine: the same Run encoded with int8 linear layers", open=False, elem_id="int8"):
-        gr.Markdown(page_text.INT8_HELP, elem_classes="cv-small")
-        int8_button = gr.Button("Encode this Run again with the int8 engine", elem_id="int8-compare", size="sm")
-        int8_result = gr.Markdown("", elem_id="int8-result")
-        int8_table = gr.DataFrame(visible=False, elem_id="int8-table", interactive=False)
+    with gr.Accordion("Compare engines: the same Run encoded again in exact float32 or with int8 layers",
+                      open=False, elem_id="engines"):
+        gr.Markdown(f"{page_text.FLOAT32_HELP}\n\n{page_text.INT8_HELP}", elem_classes="cv-small")
+        with gr.Row():
+            engine_buttons = {engine: gr.Button(ENGINE_BUTTONS[engine], elem_id=f"{engine}-compare", size="sm")
+                              for engine in ENGINES}
+        engine_result = gr.Markdown("", elem_id="engine-result")
+        engine_table = gr.DataFrame(visible=False, elem_id="engine-table", interactive=False)
     with gr.Accordion("How to read this", open=False, elem_id="how-to-read"):
         how_to_read = gr.Markdown(page_text.how_to_read(facts))
     with gr.Accordion("Storage and compression: what the settings do", open=False, elem_id="storage-help"):
         gr.Markdown(page_text.STORAGE_HELP)
     return Page(run_key=run_key, banner=banner, examples=examples, query=query, documents=documents, files=files,
                 model=model, doc_max=doc_max, top_n=top_n, run=run, status=status, explorer=explorer,
-                exports=exports, how_to_read=how_to_read, int8_button=int8_button, int8_result=int8_result,
-                int8_table=int8_table)
+                exports=exports, how_to_read=how_to_read, engine_buttons=engine_buttons, engine_result=engine_result,
+                engine_table=engine_table)
 
 
 # ---- handlers (module level; context first, then named values) ----------------------
@@ -243,25 +255,35 @@ def _precompute_storage(analysis) -> None:
         storage_summary(analysis)
 
 
-def on_int8(ctx: Context, run_key: str | None) -> dict:
-    """Encode the kept Run again with the int8 engine (once per model) and
-    compare its ranking with the Run's."""
+def engine_summary(result: dict) -> str:
+    """One line on a ``service.compare_with_engine`` result (its note, when there was nothing to compare)."""
+    if result["note"]:
+        return html.escape(result["note"])
+    name = ("exact float32" if result["engine"] == "float32"
+            else f"{result['engine']} engine ({html.escape(result['reason'])})")
+    tau = "–" if result["kendall_tau"] is None else f"{result['kendall_tau']:.3f}"
+    return (f"The Run encoded again in {name} at {result['dimensions']} dimensions: encoded in "
+            f"{result['seconds']:.2f} s (the Run: {result['reference_seconds']:.2f} s, "
+            f"{html.escape(result['reference_engine'])}). Kendall tau {tau}, largest rank change "
+            f"{result['largest_rank_change']}, largest score change {result['largest_score_change']:.3f}.")
+
+
+def on_engine(ctx: Context, engine: str, run_key: str | None) -> dict:
+    """Encode the kept Run again with ``engine`` (the model loaded once per
+    engine) and compare its ranking with the Run's."""
     p = ctx.page
     try:
         if run_key is None:
             raise LimitError("Run a query first: there is nothing to compare yet.")
-        run = ctx.store.get(run_key)
-        result = compare_engines(run, ctx.registry.variant(run.model_name, "int8"))
+        result = compare_with_engine(ctx.store.get(run_key), ctx.registry, engine)
     except user_errors() as err:
         message = user_message(err)
         gr.Warning(html.escape(message))
-        return {p.int8_result: status_html(message, error=True), p.int8_table: gr.DataFrame(visible=False)}
-    tau = "–" if result["kendall_tau"] is None else f"{result['kendall_tau']:.3f}"
-    summary = (f"int8 engine ({html.escape(result['reason'])}) at {result['dimensions']} dimensions: encoded in "
-               f"{result['seconds']:.2f} s (the Run: {result['reference_seconds']:.2f} s, "
-               f"{html.escape(result['reference_engine'])}). Kendall tau {tau}, largest rank change "
-               f"{result['largest_rank_change']}, largest score change {result['largest_score_change']:.3f}.")
-    return {p.int8_result: summary, p.int8_table: gr.DataFrame(value=engine_table(result), visible=True)}
+        return {p.engine_result: status_html(message, error=True), p.engine_table: gr.DataFrame(visible=False)}
+    if result["note"]:  # nothing was encoded: no table
+        return {p.engine_result: engine_summary(result), p.engine_table: gr.DataFrame(visible=False)}
+    return {p.engine_result: engine_summary(result),
+            p.engine_table: gr.DataFrame(value=engine_table(result), visible=True)}
 
 
 def document_views(store: RunStore, run_key: str, index: int, method: str = "float32") -> dict:
@@ -319,8 +341,10 @@ def _wire(ctx: Context, concurrency: int) -> None:
         return on_export(ctx, run_key, evt)
 
     p.explorer.export(export, p.run_key, p.exports, api_visibility="private")
-    p.int8_button.click(partial(on_int8, ctx), p.run_key, [p.int8_result, p.int8_table], api_visibility="private",
-                        concurrency_limit=concurrency, concurrency_id="encode", show_progress_on=p.int8_result)
+    for engine, button in p.engine_buttons.items():
+        button.click(partial(on_engine, ctx, engine), p.run_key, [p.engine_result, p.engine_table],
+                     api_visibility="private", concurrency_limit=concurrency, concurrency_id="encode",
+                     show_progress_on=p.engine_result)
 
 
 def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | None = None,

@@ -1,16 +1,30 @@
 """Shared fixtures: small random checkpoints in jina-colbert-v2's exact layout,
-built once per test session (real XLM-R tokenizer, random weights)."""
+built once per test session (real XLM-R tokenizer, random weights).
+
+The ``auto`` dtype decisions go to a folder of this test session, never to the
+user's cache: it is set in the environment before any test runs, so every
+process the tests start (a notebook kernel, the CLI) reads and keeps the same
+decisions as the tests' own process. Tests that fake the probe use
+``private_dtype_cache`` instead, so their fake decisions stay with them.
+"""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.pop("COLBERT_VIZ_DTYPE_PROBE", None)
+SESSION_CACHE = tempfile.mkdtemp(prefix="colbert-viz-tests-")
+os.environ["COLBERT_VIZ_CACHE_DIR"] = SESSION_CACHE
+atexit.register(shutil.rmtree, SESSION_CACHE, ignore_errors=True)
 
 SHARED_BERLIN = Path(__file__).resolve().parents[1] / "colbert_viz" / "assets" / "examples" / "berlin.json"
 
@@ -34,3 +48,11 @@ def tiny_model(tiny_checkpoint):
 @pytest.fixture(scope="session")
 def berlin() -> dict:
     return json.loads(SHARED_BERLIN.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def private_dtype_cache(tmp_path, monkeypatch) -> Path:
+    """A cache folder of this test alone (for tests that fake the dtype probe)."""
+    folder = tmp_path / "dtype-cache"
+    monkeypatch.setenv("COLBERT_VIZ_CACHE_DIR", str(folder))
+    return folder

@@ -39,7 +39,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 LIMITS = Limits(max_docs=10, max_chars=4000, max_tokens=4000, max_doc_tokens=1024, max_file_mb=1)
 WAIT_MS = 30_000
 WIDE, NARROW = 1300, 400
-TINY, OFFLINE = "tiny", "offline"
+TINY, TINY_BF16, OFFLINE = "tiny", "tiny-bf16", "offline"
 FOX_QUERY = "Where does the fox jump?"
 FOX_DOC = "The quick brown fox jumps over the lazy dog near the river bank today."
 
@@ -120,11 +120,12 @@ def offline_model():
 @pytest.fixture(scope="module")
 def served(sync_playwright, tiny_checkpoint, offline_model):
     """The app on a free port with its own tiny model (the tests' ``tiny_model``
-    computes the expected values) and the offline model."""
+    computes the expected values), the tiny model in bfloat16 and the offline model."""
     import colbert_viz
 
     model = colbert_viz.load(str(tiny_checkpoint), dtype="float32", device="cpu")
-    with served_app({TINY: model, OFFLINE: offline_model}, LIMITS) as (_, url):
+    bf16 = colbert_viz.load(str(tiny_checkpoint), dtype="bfloat16", device="cpu")
+    with served_app({TINY: model, OFFLINE: offline_model, TINY_BF16: bf16}, LIMITS) as (_, url):
         yield url
 
 
@@ -721,27 +722,68 @@ def test_a_run_over_the_storage_limits_says_why(page, berlin, monkeypatch):
     page.click("#storage-panel summary")
 
 
+JS_ENGINE_CELLS = """() => {
+  const rows = {};
+  for (const el of document.querySelectorAll('#engine-table [data-testid^="cell-"]')) {
+    const m = el.dataset.testid.match(/^cell-(\\d+)-(\\d+)$/);
+    if (m) (rows[m[1]] ??= [])[+m[2]] = el.innerText.replace('⋮', '').trim();
+  }
+  return Object.keys(rows).sort((a, b) => a - b).map(k => rows[k]);
+}"""
+
+
+def compare_engine(page, engine: str, expect: str) -> str:
+    """Open the engine comparison, click ``engine``'s button; its summary once it says ``expect``."""
+    if not page.locator(f"#{engine}-compare").is_visible():
+        page.click("#engines .label-wrap")
+    page.evaluate("() => { const r = document.querySelector('#engine-result'); if (r) r.dataset.old = r.innerText; }")
+    page.click(f"#{engine}-compare")
+    page.wait_for_function("""e => { const r = document.querySelector('#engine-result');
+      return r.innerText !== r.dataset.old && r.innerText.includes(e); }""", arg=expect)
+    return page.inner_text("#engine-result")
+
+
 def test_int8_engine_comparison(page, tiny_model, tiny_checkpoint, berlin):
     import colbert_viz
 
-    page.click("#int8 .label-wrap")
     assert run(page, berlin["query"], berlin["documents"]).startswith("Ranked 8 documents")
-    page.click("#int8-compare")
-    page.wait_for_selector("#int8-table table", timeout=WAIT_MS)
-    page.wait_for_function("() => /Kendall tau/.test(document.querySelector('#int8-result').innerText)")
+    compare_engine(page, "int8", "Kendall tau")
+    page.wait_for_selector("#engine-table table", timeout=WAIT_MS)
     int8 = colbert_viz.load(str(tiny_checkpoint), dtype="int8", device="cpu")
     exact = tiny_model.analyze(berlin["query"], berlin["documents"], LIMITS.max_doc_tokens).scores(128)
     other = int8.analyze(berlin["query"], berlin["documents"], LIMITS.max_doc_tokens).scores(128)
-    cells = page.evaluate("""() => {
-      const rows = {};
-      for (const el of document.querySelectorAll('#int8-table [data-testid^="cell-"]')) {
-        const m = el.dataset.testid.match(/^cell-(\\d+)-(\\d+)$/);
-        if (m) (rows[m[1]] ??= [])[+m[2]] = el.innerText.replace('⋮', '').trim();
-      }
-      return Object.keys(rows).sort((a, b) => a - b).map(k => rows[k]);
-    }""")
+    cells = page.evaluate(JS_ENGINE_CELLS)
     assert [int(r[0]) - 1 for r in cells] == sorted(range(8), key=lambda i: -exact[i])
     assert all(close(float(r[4]), other[int(r[0]) - 1], 0.0005 + 1e-6) for r in cells)
+
+
+def test_float32_engine_comparison(page, tiny_model, tiny_checkpoint, berlin):
+    """A bfloat16 Run against exact float32: the package's scores and Kendall tau; a float32 Run: nothing to compare."""
+    import colbert_viz
+    from colbert_viz.compare import agreement
+
+    assert run(page, berlin["query"], berlin["documents"]).startswith("Ranked 8 documents")
+    said = compare_engine(page, "float32", "already runs in float32")
+    assert said.startswith("This Run's model already runs in float32") and "nothing to compare" in said
+    assert not page.locator("#engine-table").is_visible()
+
+    assert run(page, berlin["query"], berlin["documents"], model=TINY_BF16).startswith("Ranked 8 documents")
+    said = compare_engine(page, "float32", "Kendall tau")
+    page.wait_for_selector("#engine-table table", timeout=WAIT_MS)
+    bf16 = colbert_viz.load(str(tiny_checkpoint), dtype="bfloat16", device="cpu")
+    reference = bf16.analyze(berlin["query"], berlin["documents"], LIMITS.max_doc_tokens).scores(128)
+    exact = tiny_model.analyze(berlin["query"], berlin["documents"], LIMITS.max_doc_tokens).scores(128)
+    expected = agreement(reference, exact)
+    assert said.startswith("The Run encoded again in exact float32 at 128 dimensions")
+    assert "bfloat16). Kendall tau " + f"{expected['kendall_tau']:.3f}, largest rank change " \
+        f"{expected['largest_rank_change']}, largest score change {expected['largest_score_change']:.3f}." in said
+    headers = page.evaluate("() => [...document.querySelectorAll('#engine-table thead th')].map(c => c.innerText.trim())")
+    assert [h for h in headers if h][:5] == ["Doc", "Rank (bfloat16)", "Rank (float32)", "Score (bfloat16)",
+                                             "Score (float32)"]
+    cells = page.evaluate(JS_ENGINE_CELLS)
+    assert [int(r[0]) - 1 for r in cells] == sorted(range(8), key=lambda i: -reference[i])
+    assert all(close(float(r[3]), reference[int(r[0]) - 1], 0.0005 + 1e-6) for r in cells)
+    assert all(close(float(r[4]), exact[int(r[0]) - 1], 0.0005 + 1e-6) for r in cells)
 
 
 def test_uploaded_jsonl_documents_are_ranked(page, tmp_path):

@@ -4,6 +4,7 @@ and the opt-in int8 engine (dynamic int8 linear layers)."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -12,8 +13,9 @@ from torch import nn
 from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
 
 import colbert_viz
-from colbert_viz import cli, loading
+from colbert_viz import cli, dtype_cache, loading
 from colbert_viz.cache import VectorCache
+from colbert_viz.checkpoint import ModelLoadError
 from colbert_viz.encoder import ColbertModel
 
 CPU = torch.device("cpu")
@@ -37,6 +39,14 @@ class FakeProbe:
         self.calls.append((device, hidden, intermediate))
         return self.result
 
+    def cache_clear(self) -> None:
+        """Like ``functools.cache``'s (``loading.reprobe`` calls it)."""
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(private_dtype_cache):
+    """Each test keeps its (often faked) decisions in a folder of its own."""
+
 
 @pytest.fixture
 def native_cpu_bf16(monkeypatch):
@@ -55,12 +65,14 @@ def fresh_probe_cache():
 # ---------------------------------------------------------------------------------
 
 
-def test_auto_picks_bfloat16_when_the_probe_finds_it_clearly_faster(monkeypatch, native_cpu_bf16):
+def test_auto_picks_bfloat16_when_the_probe_finds_it_clearly_faster(monkeypatch, native_cpu_bf16,
+                                                                    private_dtype_cache):
     probe = FakeProbe(float32_s=0.020, bfloat16_s=0.010)
     monkeypatch.setattr(loading, "probe_bf16", probe)
     choice = loading.pick_dtype("auto", CPU, 1024, 4096)
     assert (choice.name, choice.torch_dtype) == ("bfloat16", torch.bfloat16)
-    assert choice.reason == "auto: bfloat16, 2.0× faster than float32 on this CPU (probe 38 ms)"
+    assert choice.reason == ("auto: bfloat16, 2.0× faster than float32 on this CPU "
+                             f"(probe 38 ms, cached in {private_dtype_cache / 'dtype.json'})")
     assert probe.calls == [(CPU, 1024, 4096)]
 
 
@@ -68,7 +80,7 @@ def test_auto_keeps_float32_when_bfloat16_is_slower(monkeypatch, native_cpu_bf16
     monkeypatch.setattr(loading, "probe_bf16", FakeProbe(float32_s=0.010, bfloat16_s=0.017))
     choice = loading.pick_dtype("auto", CPU)
     assert (choice.name, choice.torch_dtype) == ("float32", torch.float32)
-    assert choice.reason == "auto: float32, 1.7× faster than bfloat16 on this CPU (probe 38 ms)"
+    assert choice.reason.startswith("auto: float32, 1.7× faster than bfloat16 on this CPU (probe 38 ms, cached in ")
 
 
 def test_auto_keeps_float32_when_bfloat16_is_only_a_little_faster(monkeypatch, native_cpu_bf16):
@@ -78,7 +90,8 @@ def test_auto_keeps_float32_when_bfloat16_is_only_a_little_faster(monkeypatch, n
     assert "bfloat16 only 1.20× faster" in choice.reason and "1.3×" in choice.reason
 
 
-def test_auto_keeps_float32_when_the_probe_fails(monkeypatch, native_cpu_bf16, fresh_probe_cache):
+def test_auto_keeps_float32_when_the_probe_fails(monkeypatch, native_cpu_bf16, fresh_probe_cache,
+                                                  private_dtype_cache):
     def broken(*args):
         raise RuntimeError("no bfloat16 kernel")
 
@@ -86,6 +99,7 @@ def test_auto_keeps_float32_when_the_probe_fails(monkeypatch, native_cpu_bf16, f
     choice = loading.pick_dtype("auto", CPU, 96, 384)
     assert choice.torch_dtype is torch.float32
     assert choice.reason == "auto: float32, the bfloat16 probe failed (RuntimeError: no bfloat16 kernel)"
+    assert not (private_dtype_cache / "dtype.json").exists()  # a failed probe is not kept: the next start tries again
 
 
 def test_auto_skips_the_probe_without_native_bfloat16(monkeypatch):
@@ -112,6 +126,7 @@ def test_auto_on_cuda_with_native_bfloat16_follows_the_probe(monkeypatch):
     monkeypatch.setattr(loading, "probe_bf16", FakeProbe(float32_s=0.004, bfloat16_s=0.001))
     assert loading.pick_dtype("auto", CUDA).torch_dtype is torch.bfloat16
     monkeypatch.setattr(loading, "probe_bf16", FakeProbe(float32_s=0.001, bfloat16_s=0.001))
+    loading.reprobe()
     assert loading.pick_dtype("auto", CUDA).torch_dtype is torch.float32
 
 
@@ -177,6 +192,184 @@ def test_linear_runner_computes_the_model_shapes(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------
+# the decision, taken once per machine (dtype_cache)
+# ---------------------------------------------------------------------------------
+
+FRESH_PROCESS = """
+import json, sys, torch
+from colbert_viz import loading
+calls = []
+def probe(device, hidden, intermediate):
+    calls.append((hidden, intermediate))
+    return loading.Probe(float(sys.argv[1]), float(sys.argv[2]), 0.04)
+loading.probe_bf16 = probe
+loading.cpu_supports_bf16 = lambda: True
+choice = loading.pick_dtype("auto", torch.device("cpu"), 64, 128)
+print(json.dumps({"calls": len(calls), "dtype": choice.name, "reason": choice.reason}))
+"""
+
+
+def fresh_process(float32_s: float, bfloat16_s: float) -> dict:
+    """``pick_dtype("auto")`` in a new Python process whose probe would report these timings."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(float32_s), str(bfloat16_s)],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
+def test_a_fresh_process_reads_the_kept_decision_and_does_not_probe(private_dtype_cache):
+    first = fresh_process(0.030, 0.010)
+    path = private_dtype_cache / "dtype.json"
+    assert first == {"calls": 1, "dtype": "bfloat16",
+                     "reason": f"auto: bfloat16, 3.0× faster than float32 on this CPU (probe 40 ms, cached in {path})"}
+    second = fresh_process(0.010, 0.030)  # a restart on a busy machine: its probe would now say float32
+    assert second["calls"] == 0 and second["dtype"] == "bfloat16"
+    assert re.fullmatch(r"auto: bfloat16, 3\.0× faster than float32 on this CPU "
+                        rf"\(probed \d{{4}}-\d\d-\d\d, cached in {re.escape(str(path))}\)", second["reason"])
+
+
+def test_the_file_says_what_was_measured(private_dtype_cache, monkeypatch, native_cpu_bf16):
+    monkeypatch.setattr(loading, "probe_bf16", FakeProbe(float32_s=0.030, bfloat16_s=0.010))
+    monkeypatch.setattr(dtype_cache, "_cpuinfo", lambda: {"model name": "Xeon X", "flags": "sse avx512_bf16 amx_tile"})
+    loading.pick_dtype("auto", CPU, 64, 128)
+    data = json.loads((private_dtype_cache / "dtype.json").read_text(encoding="utf-8"))
+    ((key, entry),) = data["decisions"].items()
+    assert data["format"] == 1
+    assert json.loads(key) == {"cpu": "Xeon X", "flags": ["avx512_bf16", "amx_tile"], "torch": torch.__version__,
+                               "capability": torch.backends.cpu.get_cpu_capability(), "shapes": [64, 128, 64],
+                               "margin": loading.BF16_MARGIN}
+    assert entry["dtype"] == "bfloat16" and entry["why"] == "auto: bfloat16, 3.0× faster than float32 on this CPU"
+    assert list(private_dtype_cache.glob(".dtype.json.*")) == []  # no temporary file left behind
+
+
+@pytest.mark.parametrize("change", ["torch", "cpu", "flags", "shapes"])
+def test_a_changed_key_probes_again(private_dtype_cache, monkeypatch, native_cpu_bf16, change):
+    probe = FakeProbe(float32_s=0.030, bfloat16_s=0.010)
+    monkeypatch.setattr(loading, "probe_bf16", probe)
+    cpu = {"model name": "Xeon X", "flags": "avx512_bf16"}
+    monkeypatch.setattr(dtype_cache, "_cpuinfo", lambda: cpu)
+    for _ in range(2):
+        assert loading.pick_dtype("auto", CPU, 64, 128).name == "bfloat16"
+    assert len(probe.calls) == 1
+    shapes = (64, 128)
+    if change == "torch":
+        monkeypatch.setattr(torch, "__version__", "9.9.9")
+    elif change == "cpu":
+        cpu = {"model name": "EPYC Y", "flags": "avx512_bf16"}
+    elif change == "flags":
+        cpu = {"model name": "Xeon X", "flags": "avx512_bf16 amx_bf16 amx_tile"}
+    else:
+        shapes = (96, 384)
+    loading.pick_dtype("auto", CPU, *shapes)
+    assert len(probe.calls) == 2
+    data = json.loads((private_dtype_cache / "dtype.json").read_text(encoding="utf-8"))
+    assert len(data["decisions"]) == 2  # the other machine's decision stays
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[]", b'{"format": 1, "decisions": []}',
+                                     b'{"format": 99, "decisions": {}}', b"\xff\xfe\x00"])
+def test_a_corrupt_file_falls_back_to_probing_and_is_replaced(private_dtype_cache, monkeypatch, native_cpu_bf16,
+                                                              content):
+    path = private_dtype_cache / "dtype.json"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    probe = FakeProbe(float32_s=0.030, bfloat16_s=0.010)
+    monkeypatch.setattr(loading, "probe_bf16", probe)
+    choice = loading.pick_dtype("auto", CPU, 64, 128)
+    assert choice.name == "bfloat16" and len(probe.calls) == 1
+    assert choice.reason.startswith(f"auto: bfloat16, 3.0× faster than float32 on this CPU (probe 38 ms, cached in "
+                                    f"{path}; the unreadable dtype.json (")
+    assert choice.reason.endswith(") was replaced)")
+    assert "probed" in loading.pick_dtype("auto", CPU, 64, 128).reason and len(probe.calls) == 1  # read back
+
+
+def test_an_entry_of_an_unknown_dtype_is_ignored(private_dtype_cache, monkeypatch, native_cpu_bf16):
+    monkeypatch.setattr(loading, "probe_bf16", FakeProbe(float32_s=0.030, bfloat16_s=0.010))
+    key = dtype_cache.decision_key(CPU, 64, 128, loading.PROBE_TOKENS, loading.BF16_MARGIN)
+    private_dtype_cache.mkdir()
+    (private_dtype_cache / "dtype.json").write_text(json.dumps(
+        {"format": 1, "decisions": {key: {"dtype": "float16", "why": "x", "probed": "2026-01-01"}}}))
+    assert loading.pick_dtype("auto", CPU, 64, 128).name == "bfloat16"
+
+
+def test_an_unwritable_cache_probes_and_says_so(tmp_path, monkeypatch, native_cpu_bf16):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("COLBERT_VIZ_CACHE_DIR", str(blocker))
+    probe = FakeProbe(float32_s=0.030, bfloat16_s=0.010)
+    monkeypatch.setattr(loading, "probe_bf16", probe)
+    choice = loading.pick_dtype("auto", CPU, 64, 128)
+    assert choice.name == "bfloat16"
+    assert choice.reason.startswith(f"auto: bfloat16, 3.0× faster than float32 on this CPU (probe 38 ms; not cached, "
+                                    f"{blocker / 'dtype.json'}: ")
+    assert blocker.read_text() == "not a folder"
+
+
+def test_reprobe_forgets_and_the_next_load_probes(private_dtype_cache, monkeypatch, native_cpu_bf16):
+    probe = FakeProbe(float32_s=0.030, bfloat16_s=0.010)
+    monkeypatch.setattr(loading, "probe_bf16", probe)
+    loading.pick_dtype("auto", CPU, 64, 128)
+    loading.pick_dtype("auto", CPU, 64, 128)
+    assert len(probe.calls) == 1
+    assert loading.reprobe() == private_dtype_cache / "dtype.json"
+    assert not (private_dtype_cache / "dtype.json").exists()
+    loading.pick_dtype("auto", CPU, 64, 128)
+    assert len(probe.calls) == 2 and (private_dtype_cache / "dtype.json").exists()
+    assert loading.reprobe() == private_dtype_cache / "dtype.json"  # twice: nothing left to forget, no error
+
+
+def test_probe_again_from_the_environment_replaces_the_decision(private_dtype_cache, monkeypatch, native_cpu_bf16):
+    monkeypatch.setattr(loading, "probe_bf16", FakeProbe(float32_s=0.030, bfloat16_s=0.010))
+    assert loading.pick_dtype("auto", CPU, 64, 128).name == "bfloat16"
+    slower = FakeProbe(float32_s=0.010, bfloat16_s=0.030)
+    monkeypatch.setattr(loading, "probe_bf16", slower)
+    monkeypatch.setenv("COLBERT_VIZ_DTYPE_PROBE", "again")
+    assert loading.pick_dtype("auto", CPU, 64, 128).name == "float32" and len(slower.calls) == 1
+    monkeypatch.delenv("COLBERT_VIZ_DTYPE_PROBE")
+    assert loading.pick_dtype("auto", CPU, 64, 128).name == "float32" and len(slower.calls) == 1  # kept
+
+
+def test_probe_again_accepts_only_again(monkeypatch, native_cpu_bf16):
+    monkeypatch.setattr(loading, "probe_bf16", FakeProbe(float32_s=0.030, bfloat16_s=0.010))
+    monkeypatch.setenv("COLBERT_VIZ_DTYPE_PROBE", "yes")
+    with pytest.raises(ModelLoadError, match="COLBERT_VIZ_DTYPE_PROBE must be 'again' or unset; got 'yes'"):
+        loading.pick_dtype("auto", CPU, 64, 128)
+    assert loading.pick_dtype("float32", CPU).name == "float32"  # only auto reads it
+
+
+def test_two_loads_at_once_probe_once(private_dtype_cache, monkeypatch, native_cpu_bf16):
+    """The lock: a second process (here a thread, with its own open file) waits for the first one's probe."""
+    import threading
+    import time
+
+    probe = FakeProbe(float32_s=0.030, bfloat16_s=0.010)
+
+    def slow(*args):
+        time.sleep(0.3)
+        return probe(*args)
+
+    monkeypatch.setattr(loading, "probe_bf16", slow)
+    names: list[str] = []
+    threads = [threading.Thread(target=lambda: names.append(loading.pick_dtype("auto", CPU, 64, 128).name))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert names == ["bfloat16", "bfloat16"] and len(probe.calls) == 1
+
+
+def test_the_reason_shows_the_home_folder_as_a_tilde(monkeypatch):
+    monkeypatch.setenv("HOME", "/home/ada")
+    assert dtype_cache.shown_path(dtype_cache.Path("/home/ada/.cache/colbert-viz/dtype.json")) == \
+        "~/.cache/colbert-viz/dtype.json"
+    assert dtype_cache.shown_path(dtype_cache.Path("/srv/cache/dtype.json")) == "/srv/cache/dtype.json"
+
+
+# ---------------------------------------------------------------------------------
 # COLBERT_VIZ_DTYPE
 # ---------------------------------------------------------------------------------
 
@@ -215,8 +408,12 @@ def test_load_auto_reports_the_choice_and_probes_the_config_shapes(tiny_checkpoi
     model = colbert_viz.load(tiny_checkpoint, dtype="auto", device="cpu")
     assert probe.calls == [(CPU, 64, 128)]  # TINY: hidden 64, intermediate 128
     assert model.info.dtype == "float32" and model.dtype is torch.float32
-    assert model.info.dtype_reason == "auto: float32, 3.0× faster than bfloat16 on this CPU (probe 38 ms)"
-    monkeypatch.setattr(loading, "probe_bf16", FakeProbe(float32_s=0.030, bfloat16_s=0.010))
+    assert model.info.dtype_reason.startswith("auto: float32, 3.0× faster than bfloat16 on this CPU (probe 38 ms, ")
+    faster = FakeProbe(float32_s=0.030, bfloat16_s=0.010)
+    monkeypatch.setattr(loading, "probe_bf16", faster)
+    model = colbert_viz.load(tiny_checkpoint, dtype="auto", device="cpu")
+    assert model.info.dtype == "float32" and faster.calls == []  # the kept decision, not a new probe
+    loading.reprobe()
     model = colbert_viz.load(tiny_checkpoint, dtype="auto", device="cpu")
     assert model.info.dtype == "bfloat16" and model.network.module.linear.weight.dtype is torch.bfloat16
 
@@ -233,6 +430,22 @@ def test_cli_verbose_line(tiny_checkpoint, tmp_path, capsys):
     assert len(json.loads(captured.out)["data"][0]["embeddings"]) == 32
     assert cli.main(args) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_cli_reprobe_dtype_measures_again(tiny_checkpoint, tmp_path, capsys, monkeypatch, native_cpu_bf16,
+                                          private_dtype_cache):
+    texts = tmp_path / "q.json"
+    texts.write_text(json.dumps(["Hello World"]))
+    probe = FakeProbe(float32_s=0.030, bfloat16_s=0.010)
+    monkeypatch.setattr(loading, "probe_bf16", probe)
+    args = ["encode", "--model", str(tiny_checkpoint), "--device", "cpu", "--input-type", "query", "--verbose",
+            str(texts)]
+    for extra in ([], [], ["--reprobe-dtype"]):
+        assert cli.main([*args, *extra]) == 0
+    assert len(probe.calls) == 2  # the first run, then --reprobe-dtype; not the second run
+    err = capsys.readouterr().err.splitlines()
+    assert [("(probe 38 ms, cached in" in line, "(probed " in line) for line in err] == [
+        (True, False), (False, True), (True, False)]
 
 
 # ---------------------------------------------------------------------------------

@@ -377,9 +377,9 @@ def test_pick_device_explicit():
         loading.pick_device("gpu")
 
 
-def test_pick_dtype(monkeypatch):
+def test_pick_dtype(monkeypatch, private_dtype_cache):
     """The CPU's and the GPU's native support each decide for their own device
-    (timings: see tests/test_dtype.py)."""
+    (timings: see tests/test_dtype.py; the fake decisions stay in this test's cache)."""
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert loading.pick_dtype("float32", cpu).torch_dtype is torch.float32
     assert loading.pick_dtype("bfloat16", cpu).torch_dtype is torch.bfloat16

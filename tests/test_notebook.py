@@ -1,11 +1,15 @@
 """The explorer outside the app: in a notebook (``analysis.show()`` run by a
 real Jupyter kernel through ``nbclient``) and as an exported standalone file
 (``analysis.show().save(path)``), both drawn by Debian's Chromium with the
-network blocked. Expected values come from the package's ``Analysis``.
+network blocked. Expected values come from the package's ``Analysis``, in this
+process: the kernel and this process load the offline model with ``dtype="auto"``
+and must run it in the same dtype, which the decision kept in the test
+session's cache folder (``COLBERT_VIZ_CACHE_DIR``, set in conftest) ensures.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -23,9 +27,11 @@ DOCUMENTS = ["The quick brown fox jumps over the lazy dog near the river bank to
              "Kangaroos hop across the outback at dawn."]
 CELLS = [
     "import colbert_viz\n"
-    f"analysis = colbert_viz.load('offline').analyze({QUERY!r}, {DOCUMENTS!r})",
+    "model = colbert_viz.load('offline')\n"
+    f"analysis = model.analyze({QUERY!r}, {DOCUMENTS!r})",
     "analysis.show()",
     "analysis.show('second view')",
+    "print(model.info.dtype, model.info.dtype_reason, sep='\\n')",
 ]
 JS_SETTLED = "() => [...document.querySelectorAll('.cv-explorer')].every(r => r.dataset.pending !== '1')"
 JS_ROOT_STATE = """root => {
@@ -36,16 +42,22 @@ JS_ROOT_STATE = """root => {
 
 
 @pytest.fixture(scope="module")
-def notebook_outputs() -> list[str]:
-    """The ``text/html`` outputs of the two ``show()`` cells, run in one kernel."""
+def notebook():
+    """The notebook of ``CELLS``, run in one kernel."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(ROOT)}}).execute()
+    return nb
+
+
+@pytest.fixture(scope="module")
+def notebook_outputs(notebook) -> list[str]:
+    """The ``text/html`` outputs of the two ``show()`` cells."""
     return [next(o["data"]["text/html"] for o in cell.outputs if "text/html" in o.get("data", {}))
-            for cell in nb.cells[1:]]
+            for cell in notebook.cells[1:3]]
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +83,27 @@ def offline_page(chromium):
 
 
 @pytest.fixture(scope="module")
-def offline_analysis():
+def offline_model():
     import colbert_viz
 
-    return colbert_viz.load("offline").analyze(QUERY, DOCUMENTS)
+    return colbert_viz.load("offline")
+
+
+@pytest.fixture(scope="module")
+def offline_analysis(offline_model):
+    return offline_model.analyze(QUERY, DOCUMENTS)
+
+
+def test_the_kernel_runs_the_model_in_this_process_dtype(notebook, offline_model):
+    """Both processes read the one kept ``auto`` decision: a probe in each could differ on a busy machine
+    (0.005 apart in the score this file compares)."""
+    dtype, reason = "".join(o.get("text", "") for o in notebook.cells[3].outputs).strip().split("\n")
+    assert dtype == offline_model.info.dtype
+    reasons = [reason, offline_model.info.dtype_reason]
+    if "no native bfloat16" not in reason:  # the probe ran, once: whoever came second read its decision
+        cache = os.environ["COLBERT_VIZ_CACHE_DIR"]
+        assert all(f"cached in {cache}" in r for r in reasons), reasons
+        assert any("(probed " in r for r in reasons), reasons
 
 
 def test_plotly_js_goes_once_per_kernel_session(notebook_outputs):

@@ -103,3 +103,19 @@ def test_a_bad_dtype_variable_is_a_load_error(monkeypatch):
     registry = ModelRegistry(choices=["offline"])
     with pytest.raises(ModelLoadError, match="COLBERT_VIZ_DTYPE"):
         registry.get("offline")
+
+
+@pytest.mark.parametrize(("dtype", "device"), [("float32", "cuda:0"), ("int8", "cpu")])
+def test_a_variant_loads_once_from_the_same_files(monkeypatch, dtype, device):
+    """The exact float32 engine runs where the model runs; int8 only on the CPU."""
+    from types import SimpleNamespace
+
+    from colbert_viz import loading
+
+    base = SimpleNamespace(info=SimpleNamespace(path="/models/m", device="cuda:0"))
+    loads = []
+    monkeypatch.setattr(loading, "load", lambda path, dtype, device: loads.append((path, dtype, device)) or object())
+    registry = ModelRegistry({"m": base})
+    first = registry.variant("m", dtype)
+    assert registry.variant("m", dtype) is first and registry.models[f"m [{dtype}]"] is first
+    assert loads == [("/models/m", dtype, device)]

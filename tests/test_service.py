@@ -140,3 +140,61 @@ def test_compare_engines_encodes_again_and_compares(tiny_model, tiny_checkpoint,
     assert result["kendall_tau"] == pytest.approx(kendall_tau(run.analysis.scores(64), other.scores(64)))
     assert 0 < result["largest_score_change"] < 0.5  # the int8 layers ran, and stayed close
     json.dumps(result)
+
+
+@pytest.fixture(scope="module")
+def bf16_run(tiny_checkpoint, berlin):
+    """A Run of the tiny model as ``auto`` may pick it on a CPU with bfloat16 units, in a registry of its own."""
+    import colbert_viz
+    from colbert_viz.registry import ModelRegistry
+
+    model = colbert_viz.load(str(tiny_checkpoint), dtype="bfloat16", device="cpu")
+    registry = ModelRegistry({"tiny": model})
+    return analyze_request(model, berlin["query"], berlin["documents"][:5], 4096, 3, LIMITS, model_name="tiny"), \
+        registry
+
+
+def test_compare_with_exact_float32_encodes_the_run_again_in_float32(bf16_run, tiny_model):
+    from colbert_viz.compare import kendall_tau
+    from colbert_viz.service import compare_with_engine
+
+    run, registry = bf16_run
+    result = compare_with_engine(run, registry, "float32")
+    exact = tiny_model.analyze(run.analysis.query.text, run.analysis.texts, run.doc_max_tokens)
+    variant = registry.models["tiny [float32]"]  # loaded through the registry, once, on the Run model's device
+    assert variant.info.dtype == "float32" and variant.info.device == "cpu"
+    assert (result["engine"], result["reference_engine"], result["note"]) == ("float32", "bfloat16", "")
+    assert result["dimensions"] == 128
+    assert [d["index"] for d in result["documents"]] == [r["index"] for r in run.analysis.rerank(128)]
+    assert [d["score"] for d in result["documents"]] == pytest.approx(
+        [exact.scores(128)[d["index"]] for d in result["documents"]], abs=1e-5)
+    assert [d["reference_score"] for d in result["documents"]] == pytest.approx(
+        [run.analysis.scores(128)[d["index"]] for d in result["documents"]])
+    assert result["kendall_tau"] == pytest.approx(kendall_tau(run.analysis.scores(128), exact.scores(128)))
+    assert 0 < result["largest_score_change"] < 1  # bfloat16 arithmetic moved the scores a little
+    json.dumps(result)
+    assert compare_with_engine(run, registry, "float32", 64)["dimensions"] == 64
+    assert registry.models["tiny [float32]"] is variant  # not loaded again
+
+
+def test_compare_with_the_engine_the_run_already_uses_says_so(run, bf16_run):
+    from colbert_viz.service import compare_with_engine
+
+    class NoVariants:
+        def variant(self, name, dtype):
+            raise AssertionError("nothing should be loaded or encoded")
+
+    result = compare_with_engine(run, NoVariants(), "float32")
+    assert set(result) == {"engine", "reference_engine", "dimensions", "note"}
+    assert result["note"] == ("This Run's model already runs in float32 (float32: asked for): encoding it again in "
+                              "float32 gives the same numbers, so there is nothing to compare.")
+    with pytest.raises(LimitError, match="Unknown engine 'float16': choose float32 or int8"):
+        compare_with_engine(bf16_run[0], NoVariants(), "float16")
+
+
+def test_the_summary_names_the_dtype_decision_without_server_paths(run):
+    from dataclasses import replace
+
+    reason = "auto: bfloat16, 3.8× faster than float32 on this CPU (probed 2026-12-01, cached in /srv/cv/dtype.json)"
+    summary = replace(run, dtype_reason=reason).summary()
+    assert "(auto: bfloat16, 3.8× faster than float32 on this CPU (probed 2026-12-01, cached in dtype.json))" in summary

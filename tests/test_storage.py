@@ -1,4 +1,7 @@
-"""Storage settings and their codecs against direct (loop) implementations of the formulas they follow."""
+"""Storage settings and their codecs against direct (loop) implementations of the formulas they follow.
+
+The comparisons with each system's own code (Qdrant Edge, Stanford ColBERT, PyLate)
+are in ``test_storage_systems.py``."""
 
 from __future__ import annotations
 
@@ -36,12 +39,25 @@ def loop_maxsim(query: np.ndarray, doc: np.ndarray, pair) -> float:
 # --- int8 (Qdrant scalar quantization) ------------------------------------------------
 
 
-def test_int8_range_cuts_the_tails_symmetrically():
-    values = np.arange(201, dtype=np.float32)  # 0..200: the 0.5%/99.5% quantiles of 0.99 are 1 and 199
-    assert codecs.int8_range(values, 0.99) == pytest.approx((1.0, 199.0))
-    assert codecs.int8_range(values, 1.0) == pytest.approx((0.0, 200.0))
+def test_int8_range_counts_vectors_and_cuts_values():
+    vectors = np.random.default_rng(4).permutation(np.arange(1000 * 2, dtype=np.float32)).reshape(1000, 2)
+    # 1000 vectors at 0.99: cut = floor(1000 · (1 - 0.99) / 2) = 4 values in float32, where 1 - 0.99 is
+    # 0.0099999905 (not 0.5% of the 2000 values); Qdrant's select_nth calls drop 5 at the bottom, 4 at the top
+    assert codecs.int8_range(vectors, 0.99) == (5.0, 1995.0)
+    assert codecs.int8_range(vectors, 0.9) == (51.0, 1949.0)
+    assert codecs.int8_range(vectors, 1.0) == (0.0, 1999.0)
+    assert codecs.int8_range(vectors[:126], 0.5) == (vectors[:126].min(), vectors[:126].max())  # < 127 vectors
     with pytest.raises(ValueError, match="quantile"):
-        codecs.int8_range(values, 0.3)
+        codecs.int8_range(vectors, 0.3)
+    with pytest.raises(ValueError, match=r"\(n, dim\)"):
+        codecs.int8_range(vectors.ravel())
+
+
+def test_int8_range_samples_at_most_5000_vectors():
+    vectors = np.random.default_rng(5).standard_normal((6000, 4)).astype(np.float32)
+    sample = vectors[np.sort(np.random.default_rng(7).choice(6000, 5000, replace=False))]
+    values = np.sort(sample.ravel())  # cut = floor(5000 · (1 - 0.99) / 2) = 24 in float32
+    assert codecs.int8_range(vectors, 0.99, seed=7) == (values[25], values[-25])
 
 
 def test_int8_scores_equal_qdrants_integer_formula_by_loops():
@@ -51,8 +67,8 @@ def test_int8_scores_equal_qdrants_integer_formula_by_loops():
     lo, hi = codecs.int8_range(np.concatenate(stored))
     alpha = (hi - lo) / 127
 
-    def code(v: float) -> int:
-        return round(min(max((v - lo) / alpha, 0.0), 127.0))
+    def code(v: float) -> int:  # Rust's f32::round: halves away from zero
+        return math.floor(min(max((v - lo) / alpha, 0.0), 127.0) + 0.5)
 
     def pair(a: np.ndarray, b: np.ndarray) -> float:  # Qdrant: multiplier·Σc_q c_x + offsets
         cq, cx = [code(v) for v in a], [code(v) for v in b]
@@ -64,9 +80,10 @@ def test_int8_scores_equal_qdrants_integer_formula_by_loops():
     assert run.shared_bytes == 8 and run.bytes_per_token == DIM + 4
 
 
-def test_int8_codes_are_clipped_to_the_range():
+def test_int8_codes_are_clipped_to_the_range_and_round_halves_up():
     codes = codecs.quantize_int8(np.array([[-5.0, 0.0, 5.0]]), -1.0, 1.0)
     assert codes.tolist() == [[0, 64, 127]]
+    assert codecs.quantize_int8(np.array([[0.5, 1.5, 2.5]]), 0.0, 127.0).tolist() == [[1, 2, 3]]
     back = codecs.dequantize_int8(codes, -1.0, 1.0)
     np.testing.assert_allclose(back, [[-1.0, -1.0 + 64 * 2 / 127, 1.0]], rtol=1e-6)
 
@@ -91,9 +108,9 @@ def test_rescore_order_follows_qdrant_oversampling():
     quantized = np.array([5.0, 4.0, 3.0, 2.0, 1.0])
     exact = np.array([0.0, 1.0, 9.0, 8.0, 7.0])
     order, candidates = storage.rescore_order(quantized, exact, limit=1, oversampling=2.5)
-    # ceil(2.5 · 1) = 3 candidates (docs 0, 1, 2) re-sorted by exact; docs 3, 4 keep binary order
-    assert candidates.tolist() == [0, 1, 2]
-    assert order.tolist() == [2, 1, 0, 3, 4]
+    # floor(2.5 · 1) = 2 candidates (docs 0, 1) re-sorted by exact; docs 2, 3, 4 keep binary order
+    assert candidates.tolist() == [0, 1]
+    assert order.tolist() == [1, 0, 2, 3, 4]
     with pytest.raises(ValueError, match="oversampling"):
         storage.rescore_order(quantized, exact, limit=1, oversampling=0.5)
 
@@ -132,18 +149,31 @@ def test_residual_error_shrinks_with_more_bits():
 
 
 def test_residual_buckets_are_residual_quantiles():
-    x = _unit(300, 8, seed=2)
-    codec = codecs.train_residual_codec(x, 2, k=4)
-    codes, buckets = codec.compress(x)
-    residuals = (x - codec.centroids[codes]).ravel()
+    residuals = np.random.default_rng(2).standard_normal(4000).astype(np.float32)
+    cutoffs, weights = codecs.residual_buckets(residuals, 2)
+    codec = codecs.ResidualCodec(2, np.zeros((1, 1), np.float32), cutoffs, weights)
+    _, buckets = codec.compress(residuals[:, None])
     # a quarter of the residual values falls in each 2-bit bucket (ColBERT's quantile cutoffs)
     counts = np.bincount(buckets.ravel(), minlength=4) / residuals.size
     np.testing.assert_allclose(counts, 0.25, atol=0.01)
     # each bucket decodes to its mid-quantile: 1/8, 3/8, 5/8, 7/8 of the residuals lie below the weights
-    below = [np.mean(residuals <= w) for w in codec.weights]
+    below = [np.mean(residuals <= w) for w in weights]
     np.testing.assert_allclose(below, [0.125, 0.375, 0.625, 0.875], atol=0.01)
     with pytest.raises(ValueError, match="bits"):
-        codecs.train_residual_codec(x, 3)
+        codecs.train_residual_codec(_unit(30, 8, seed=2), 3)
+
+
+def test_residual_codec_holds_out_five_percent_for_the_buckets():
+    x = _unit(400, 16, seed=3)
+    codec = codecs.train_residual_codec(x, 2, seed=1)
+    x16 = codecs.to_float16(x)
+    heldout = x16[np.random.default_rng(1).permutation(400)[380:]]  # 5 % of 400, after the seeded shuffle
+    codes = np.argmax(heldout @ codec.centroids.T, axis=1)
+    expected = codecs.residual_buckets(heldout - codec.centroids[codes], 2)
+    np.testing.assert_array_equal(codec.cutoffs, expected[0])
+    np.testing.assert_array_equal(codec.weights, expected[1])
+    np.testing.assert_array_equal(codec.centroids, codecs.to_float16(codec.centroids))  # float16, as the index
+    assert len(codec.centroids) == codecs.n_centroids(400)
 
 
 def test_centroid_rule():
@@ -173,34 +203,6 @@ def test_pooling_merges_the_nearest_tokens():
     pooled, groups = codecs.pool_tokens(x, 2)  # 6 // 2 = 3 clusters: exactly the pairs
     assert groups == [[0], [1, 3], [2, 5], [4, 6]]
     np.testing.assert_allclose(pooled, base[[0, 1, 2, 3]], rtol=1e-6)
-
-
-def ward_by_loops(points: np.ndarray, n_clusters: int) -> list[list[int]]:
-    """Agglomerative clustering: merge the pair with the smallest Ward cost
-    |A||B|/(|A|+|B|)·‖mean A − mean B‖² until ``n_clusters`` remain."""
-    clusters = [[i] for i in range(len(points))]
-    while len(clusters) > n_clusters:
-        best = None
-        for a in range(len(clusters)):
-            for b in range(a + 1, len(clusters)):
-                na, nb = len(clusters[a]), len(clusters[b])
-                gap = points[clusters[a]].mean(axis=0) - points[clusters[b]].mean(axis=0)
-                cost = na * nb / (na + nb) * float(gap @ gap)
-                if best is None or cost < best[0]:
-                    best = (cost, a, b)
-        _, a, b = best
-        clusters[a] = sorted(clusters[a] + clusters[b])
-        del clusters[b]
-    return sorted(clusters)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_pooling_is_ward_on_cosine_distance_rows(seed):
-    x = _unit(13, DIM, seed=seed)
-    _, groups = codecs.pool_tokens(x, 3)
-    rest = x[1:].astype(np.float64)
-    expected = ward_by_loops(1.0 - rest @ rest.T, 12 // 3)  # PyLate: rows of 1 - cosine as observations
-    assert groups[1:] == [[i + 1 for i in g] for g in expected]
 
 
 def test_pool_factor_one_is_the_identity():
@@ -246,6 +248,9 @@ def test_bytes_per_token_formulas():
                 "residual-1bit": 20, "residual-2bit": 36, "residual-4bit": 68, "pool-2": 512, "pool-3": 512}
     assert {m: storage.bytes_per_token(m, 128) for m in storage.METHODS} == expected
     assert storage.bytes_per_token("residual-2bit", 64) == 4 + 2 * 64 / 8
+    # Qdrant pads: 96 bits in 8-byte chunks take 16 bytes; int8 codes to a multiple of 16
+    assert [storage.bytes_per_token("binary", d) for d in (96, 64, 384)] == [16, 8, 48]
+    assert [storage.bytes_per_token("int8", d) for d in (96, 64, 100)] == [100, 68, 116]
 
 
 def test_setting_ids_and_bad_names():
