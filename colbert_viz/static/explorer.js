@@ -569,7 +569,7 @@
       const title = lines(layout.title.text, 9.2), sub = lines(layout.title.subtitle.text, 7);
       layout.title.text = title.join('<br>');
       layout.title.subtitle.text = sub.join('<br>');
-      const extra = 22 * (title.length - 1) + 16 * (sub.length - 1);
+      const extra = 26 * (title.length - 1) + 19 * (sub.length - 1);
       if (extra) {
         layout.margin.t += extra;
         layout.height += extra;
@@ -621,7 +621,7 @@
       const [zmin, zmax] = this.p.zrange[String(s.dim)];
       const traces = [{type: 'heatmap', x: xKeys, y: yKeys, z: z, zmin, zmax, colorscale: 'Viridis', name: 'similarity',
         hoverongaps: false, colorbar: {title: {text: 'cosine', side: 'right'}, orientation: 'h', thickness: 10,
-          len: 220, lenmode: 'pixels', x: 0, xanchor: 'left', xref: 'container', y: 1, yanchor: 'bottom', ypad: 6},
+          len: 200, lenmode: 'pixels', x: 0, xanchor: 'left', y: 1, yanchor: 'bottom', ypad: 6},
         hovertemplate: 'query %{y}<br>document %{x}<br>similarity %{z:.3f}<extra></extra>'}];
       if (cols.some(isSkipped)) {
         traces.push({type: 'heatmap', x: xKeys, y: yKeys, z: zSkipped, zmin, zmax, colorscale: SKIPPED_SCALE,
@@ -647,22 +647,24 @@
         ticktext: cols.map(c => c.gap ? `<i>… ${c.count} tokens</i>` : tickLabel(d.labels[c.start], d.kinds[c.start])),
         tickangle: -60, tickfont: {size: 10}, showgrid: false};
       layout.margin = this.margins(rows.map(r => q.labels[r]), cols.map(c => c.gap ? `… ${c.count} tokens` : d.labels[c.start]));
-      layout.margin.t += 44;  // the colour bar, above the cells
+      layout.margin.t += 44;  // the colour bar, above the cells, from the left edge (seen before any scrolling)
+      const width = layout.width || this.views.heatmap.parentElement.clientWidth || 800;
+      const cells = width - layout.margin.l - layout.margin.r;
+      Object.assign(traces[0].colorbar, {x: cells > 0 ? -(layout.margin.l - 8) / cells : 0, len: Math.min(200, width - 80)});
       layout.yaxis = {type: 'category', categoryorder: 'array', categoryarray: yKeys, tickvals: yKeys,
         autorange: 'reversed', showgrid: false, ticktext: rows.map(r => tickLabel(q.labels[r], q.kinds[r]))};
       this.plot(this.views.heatmap, traces, layout);
       const node = this.views.heatmap;
       this.pinRowLabels(node);
       this.cellDetails.hidden = true;
-      if (node.on && !node.__cvTap) {  // a tap shows what a hover shows (phones have no hover)
+      if (!node.__cvTap) {  // a tap shows what a hover shows (phones have no hover)
         node.__cvTap = true;
-        node.on('plotly_click', ev => {
-          const pt = ev && ev.points && ev.points[0];
-          if (!pt || pt.z === null || pt.z === undefined) return;
-          const strip = t => String(t).replace(/<[^>]*>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
-          this.cellDetails.textContent = `query ${strip(pt.y)} · document ${strip(pt.x)} · similarity ${fixed(pt.z, 3)}` +
-            (pt.data.name === 'skipped' ? ' · skipped: punctuation is not scored' : '');
-          this.cellDetails.hidden = false;
+        // pointer events, not click: plotly re-dispatches a touch's click without its coordinates
+        let down = null;
+        node.addEventListener('pointerdown', ev => { down = [ev.clientX, ev.clientY]; });
+        node.addEventListener('pointerup', ev => {
+          if (down && Math.hypot(ev.clientX - down[0], ev.clientY - down[1]) < 6) this.showCell(node, ev);
+          down = null;
         });
       }
       this.stamp(node);
@@ -679,21 +681,42 @@
       }
     }
 
+    /** The details of the heatmap cell under a click or tap, in words, below the heatmap. */
+    showCell(node, ev) {
+      const area = node.querySelector('.nsewdrag'), traces = node.data;
+      if (!area || !traces || !traces.length) return;
+      const r = area.getBoundingClientRect(), t = traces[0];
+      const col = Math.floor((ev.clientX - r.left) / (r.width / t.x.length));
+      const row = Math.floor((ev.clientY - r.top) / (r.height / t.y.length));
+      if (!(col >= 0 && col < t.x.length && row >= 0 && row < t.y.length)) return;
+      const skipped = traces.find(x => x.name === 'skipped');
+      const value = t.z[row][col] ?? (skipped ? skipped.z[row][col] : null);
+      if (value === null || value === undefined) return;
+      const strip = s => String(s).replace(/<[^>]*>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+      this.cellDetails.textContent = `query ${strip(t.y[row])} · document ${strip(t.x[col])} · similarity ${fixed(value, 3)}` +
+        (t.z[row][col] === null ? ' · skipped: punctuation is not scored' : '');
+      this.cellDetails.hidden = false;
+    }
+
     /** Keep the heatmap's row labels in view while a wide heatmap scrolls sideways: a copy of them,
      *  sticky at the left edge of the scroll box, over the cells scrolled beneath. */
     pinRowLabels(node) {
       const box = node.parentElement, old = box.querySelector(':scope > .cv-pin');
       if (old) old.remove();
       const full = node._fullLayout, ticks = node.querySelector('.yaxislayer-above');
-      if (!full || !ticks || !full.width || full.width <= box.clientWidth) return;
-      const top = full.yaxis._offset, height = full.yaxis._length + 2, width = Math.ceil(full.xaxis._offset);
+      if (!full || !ticks || !ticks.querySelector('text') || !full.width || full.width <= box.clientWidth) return;
+      // only as wide as the labels: on a phone the cells keep most of the width
+      const svgLeft = node.querySelector('.main-svg').getBoundingClientRect().left;
+      const left = Math.floor(Math.min(...[...ticks.querySelectorAll('text')].map(t => t.getBoundingClientRect().left))
+        - svgLeft) - 2;
+      const top = full.yaxis._offset, height = full.yaxis._length + 2, width = Math.ceil(full.xaxis._offset) - left;
       const ns = 'http://www.w3.org/2000/svg', svg = document.createElementNS(ns, 'svg');
       svg.setAttribute('width', width);
       svg.setAttribute('height', height);
-      svg.setAttribute('viewBox', `0 ${top - 1} ${width} ${height}`);
+      svg.setAttribute('viewBox', `${left} ${top - 1} ${width} ${height}`);
       svg.appendChild(ticks.cloneNode(true));
       const pin = el('div', {class: 'cv-pin', 'aria-hidden': 'true',
-        style: `width:${width}px;height:${height}px;margin-top:${top - 1}px;margin-bottom:${-(top - 1 + height)}px`});
+        style: `width:${width}px;height:${height}px;margin:${top - 1}px 0 ${-(top - 1 + height)}px ${left}px`});
       pin.appendChild(svg);
       box.insertBefore(pin, node);
     }
@@ -707,7 +730,8 @@
     }
 
     layout(title, subtitle, height) {
-      return {title: {text: title, subtitle: {text: subtitle}, x: 0.005, xanchor: 'left'}, font: FONT, height: height,
+      return {title: {text: title, subtitle: {text: subtitle}, x: 0.005, xanchor: 'left', y: 1, yref: 'container',
+        yanchor: 'top', pad: {t: 12}}, font: FONT, height: height,
         margin: {l: 10, r: 10, t: 72, b: 10}, plot_bgcolor: 'white', showlegend: false, autosize: true};
     }
 
@@ -825,7 +849,7 @@
       this.pairNote.textContent = a === b ? 'Document A and document B are the same document: choose another B to see ' +
         'what separates two documents.' : '';
       const layout = this.layout(title, `right: the query token adds more to ${la}; left: more to ${lb} · ${s.dim} dimensions` +
-        ' · scores rounded to 2 decimals, their difference from the rounded scores', 150 + ROW_PX * rows.length);
+        ' · the difference is that of the scores rounded to 2 decimals', 150 + ROW_PX * rows.length);
       layout.yaxis = {type: 'category', categoryorder: 'array', categoryarray: keys, tickvals: keys, autorange: 'reversed',
         ticktext: rows.map(r => tickLabel(r.label, q.kinds[r.k]))};
       layout.xaxis = {title: {text: `contribution to ${la} − contribution to ${lb}`}, zeroline: true, zerolinecolor: '#444', gridcolor: '#eeeeee'};
