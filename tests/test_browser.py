@@ -565,7 +565,8 @@ def test_offline_model_speaks_its_own_tokens(page, offline_model):
         assert "[CLS]" in how and "##" in how and "at most 32" in how and "no Matryoshka training" in how
         assert "<mask>" not in how and "<s>" not in how and "0.565" not in how
         assert "384, 128, 96 or 64 dimensions" in page.locator("#header").inner_text()
-        assert "1,536 bytes each at 384 dimensions" in page.locator("#storage-help").text_content()
+        page.locator("#storage-help").get_by_text("what the settings do").click()
+        page.locator("#storage-help").get_by_text("1,536 bytes each at 384 dimensions").wait_for()
         order = ranking(analysis.scores(384)).tolist()
         state = {"doc": order[0], "dim": 384, "a": order[0], "b": order[1],
                  "hideExpansion": False, "hideSpecial": False, "merge": False}

@@ -102,6 +102,9 @@ def test_the_scored_query_says_it_was_cut(page, tiny_model):
     assert scored.get_attribute("data-dropped") == str(dropped) and scored.get_attribute("data-expansion") == "0"
     assert f"cut to 32 tokens ({dropped} dropped" in scored.inner_text()
     assert scored.locator(".cv-qtok").count() == 32  # every token the model scored, no mask token
+    page.locator("#how-to-read").get_by_text("How to read this").click()  # the model's facts, not this Run's
+    page.locator("#how-to-read").get_by_text("pads every query to 32 tokens").wait_for()
+    assert "No query expansion" not in page.locator("#how-to-read").inner_text()
     run(page, "Berlin?", "Berlin hat 3,8 Millionen Einwohner.")
     n_expansion = int(tiny_model.tokenizer.tokenize_queries(["Berlin?"])[0].expansion.sum())
     assert scored.get_attribute("data-expansion") == str(n_expansion)
