@@ -56,8 +56,8 @@ def _model_paragraph(facts: dict) -> str:
     native, n = facts["native_dim"], facts["query_tokens"]
     name = facts.get("display_name") or "The model"
     if facts["is_fallback"]:
-        return (f"**The model.** {name}: the token embeddings of all-MiniLM-L6-v2, a small sentence-embedding "
-                f"model, used one vector per token. It is not a ColBERT model: no ColBERT training, no query or "
+        return (f"**The model.** {name}: the token embeddings of a small sentence-embedding model, one vector "
+                f"per token. It is not a ColBERT model: no ColBERT training, no query or "
                 f"document marker, no query expansion, no Matryoshka training. Its vectors have {native} numbers; "
                 f"its special tokens are {_names(facts['specials'])}; a query keeps at most {n} tokens. The scores "
                 "show the mechanics of late interaction, not jina-colbert-v2's judgement.")
