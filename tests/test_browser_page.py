@@ -124,9 +124,10 @@ def test_colour_bar_is_whole_on_a_wide_heatmap(page):
     assert page.locator("#heatmap .colorbar .cbtitle").text_content() == "cosine"
 
 
-def test_sticky_bar_does_not_cover_table_headers(page, berlin):
+@pytest.mark.parametrize("width", [WIDE, NARROW])
+def test_sticky_bar_does_not_cover_table_headers(page, berlin, width):
+    page.set_viewport_size({"width": width, "height": 600})
     run(page, berlin["query"], "\n".join(berlin["documents"]))
-    page.set_viewport_size({"width": WIDE, "height": 500})
     heads = page.evaluate("() => document.querySelectorAll('#explorer thead').length")
     assert heads >= 4
     for k in range(heads):
