@@ -61,24 +61,59 @@ def _axis(axis: Axis) -> dict:
     return {"labels": axis.labels, "kinds": axis.kinds, "groups": axis.groups}
 
 
-def model_facts(query: Tokenized, dimensions: tuple[int, ...], display_name: str = "",
+def model_facts(model) -> dict:
+    """What the page says about a loaded model (a ``ColbertModel``), read off its
+    configuration and tokenizer (``ColbertTokenizer.facts``), never off one Run's
+    tokens: the query length, expansion, marker and special token names, the
+    sub-word convention, the dimensions offered and whether the smaller ones
+    were trained (Matryoshka: the jina-colbert-v2 family) or are plain cuts."""
+    info, facts = model.info, model.tokenizer.facts()
+    return {**facts, "display_name": info.display_name, "is_fallback": bool(info.is_fallback), "dtype": info.dtype,
+            "family": info.family, "native_dim": int(info.dim), "dimensions": [int(d) for d in info.dimensions],
+            "matryoshka": info.family == "jina", "score_max": facts["query_tokens"],
+            "markers": [m for m in (facts["query_marker"], facts["doc_marker"]) if m]}
+
+
+def query_facts(query: Tokenized, dimensions: tuple[int, ...], display_name: str = "",
                 is_fallback: bool = False, dtype: str = "") -> dict:
-    """What the page says about the model, read off an encoded or tokenized
-    query: its length (so the score range), marker, special and expansion token
-    names, the sub-word convention, and the dimensions offered; its name and the
-    dtype it ran in, when known."""
+    """``model_facts`` guessed from an encoded query, for a Run whose model is
+    not at hand (an ``Analysis`` built by hand): token names as they occur in
+    it; whether the smaller dimensions were trained is unknown (``None``)."""
     kinds = token_kinds(query)
     names = {k: sorted({t for t, kind in zip(query.tokens, kinds) if kind == k}) for k in
              ("special", "marker", "expansion")}
     bracketed = any(t.startswith("[") for t in names["special"])  # [CLS] [SEP]: a BERT vocabulary
     subword = "wordpiece" if bracketed or any(t.startswith("##") for t in query.tokens) else "sentencepiece"
     return {
-        "display_name": display_name, "is_fallback": is_fallback, "dtype": dtype,
+        "display_name": display_name, "is_fallback": is_fallback, "dtype": dtype, "family": None,
         "native_dim": int(dimensions[0]), "dimensions": [int(d) for d in dimensions],
         "query_tokens": len(query), "score_max": len(query),
         "specials": names["special"], "markers": names["marker"], "expansion": names["expansion"],
-        "subword": subword,
+        "query_marker": names["marker"][0] if names["marker"] else None, "doc_marker": None,
+        "subword": subword, "matryoshka": None,
     }
+
+
+def scored_query(query: Tokenized, facts: dict) -> dict:
+    """How the Run's query was scored: its length, the text tokens kept and
+    dropped (a query longer than the model reads is cut), the expansion tokens
+    it got, and one line saying so (``note``)."""
+    kept = int(query.in_text.sum())
+    dropped = int(query.n_text_tokens - kept) if query.truncated else 0
+    expansion = int(query.expansion.sum())
+    parts = [f"{len(query)} tokens scored"]
+    if dropped:
+        parts.append(f"the query was cut to {len(query)} tokens ({dropped} dropped: this model reads at most "
+                     f"{facts['query_tokens']})")
+    if expansion:
+        parts.append(f"{expansion} expansion token{'s' if expansion > 1 else ''} "
+                     f"({', '.join(facts['expansion']) or 'mask'}) pad it to {len(query)}")
+    elif facts["expansion"]:
+        parts.append("no room left for expansion tokens")
+    else:
+        parts.append("no expansion tokens: this model does not pad queries")
+    return {"tokens": len(query), "text_tokens": int(query.n_text_tokens), "kept": kept, "dropped": dropped,
+            "truncated": bool(dropped), "expansion": expansion, "note": "; ".join(parts) + "."}
 
 
 def _heat_fold(expl: Explanation, hide_expansion: bool, hide_special: bool) -> dict | None:
@@ -216,10 +251,12 @@ def _tokens_label(doc) -> str:
 
 def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = "", display_name: str = "",
                 is_fallback: bool = False, dtype: str = "", run_key: str | None = None,
-                eager_bytes: int = EAGER_BYTES, storage: bool | Sequence[str] = False) -> dict:
+                eager_bytes: int = EAGER_BYTES, storage: bool | Sequence[str] = False, model: dict | None = None) -> dict:
     """Everything the explorer draws for one Run (see the module docstring).
 
-    ``top_n`` bounds the ranking table (``None``: every document);
+    ``model`` is ``model_facts`` of the model that encoded the Run (default:
+    ``query_facts``, guessed from its query); ``top_n`` bounds the ranking
+    table (``None`` or 0: every document);
     ``run_key`` lets the page fetch the views left out when the Run is larger
     than ``eager_bytes``; ``storage`` adds the storage settings' views
     (``storage_summary``, ``stored_document_payload``), which the page
@@ -238,12 +275,13 @@ def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = 
     wanted = range(len(analysis.documents)) if eager else [first]
     query_words = merge(analysis.explain(first, dims[0])).query
     methods = list(METHODS) if isinstance(storage, bool) else [EXACT, *(m for m in storage if m != EXACT)]
+    facts = model or query_facts(analysis.query, dims, display_name, is_fallback, dtype)
     return {
         "schema": SCHEMA,
-        "model": model_facts(analysis.query, dims, display_name, is_fallback, dtype),
+        "model": facts,
         "summary": summary,
         "top_n": top_n,
-        "query": {"text": analysis.query.text,
+        "query": {"text": analysis.query.text, "scored": scored_query(analysis.query, facts),
                   "axes": {"tokens": _axis(token_axis(analysis.query)), "words": _axis(query_words)}},
         "documents": [{"label": document_label(i), "preview": preview(d.text, 100),
                        "menu": preview(d.text, 60), "tokens": _tokens_label(d), "truncated": bool(d.truncated)}

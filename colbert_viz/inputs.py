@@ -254,6 +254,18 @@ def split_documents(text: str, max_documents: int | None = None) -> list[str]:
     return _bounded((m.group().strip() for m in _TEXT_LINE.finditer(text)), max_documents)
 
 
+def splits_at_blank_lines(text: str, max_documents: int | None = None) -> int:
+    """How many documents ``split_documents`` makes of ``text`` when blank lines
+    separate them (0 when they do not: one document per line).
+
+    >>> splits_at_blank_lines("one\\nstill one\\n\\ntwo"), splits_at_blank_lines("a\\nb")
+    (2, 0)
+    """
+    if not _BLANK_LINE.search(text.replace("\r\n", "\n").strip()):
+        return 0
+    return len(split_documents(text, max_documents))
+
+
 def _blocks(text: str) -> Iterator[str]:
     """The parts of ``text`` between blank lines, one at a time."""
     pos = 0

@@ -109,8 +109,13 @@ def ranks(scores: np.ndarray) -> np.ndarray:
 
 
 def rerank_results(scores: np.ndarray, texts: Sequence[str], top_n: int | None = None) -> list[RerankResult]:
-    """API-shaped records for the ``top_n`` best documents (all when ``None``)."""
-    if top_n is not None:
+    """API-shaped records for the ``top_n`` best documents (all when ``None`` or
+    0, as in the CLI and the page).
+
+    >>> [r["index"] for r in rerank_results(np.array([0.1, 0.9]), ["a", "b"], top_n=0)]
+    [1, 0]
+    """
+    if top_n is not None and not (top_n == 0 and not isinstance(top_n, bool)):
         top_n = positive_int(top_n, "top_n")
     order = ranking(scores)[: top_n or len(scores)]
     return [RerankResult(index=int(i), relevance_score=float(scores[i]), document={"text": texts[i]})

@@ -187,6 +187,21 @@ class ColbertTokenizer:
     def vocab_size(self) -> int:
         return self.tokenizer.get_vocab_size(with_added_tokens=True)
 
+    def facts(self) -> dict:
+        """The layout rules as plain data, read off the settings and the vocabulary
+        (never off a tokenized text): ``query_tokens`` (the query length, exact
+        when ``expansion`` names the padding token, else the most a query keeps),
+        ``query_marker`` / ``doc_marker`` (``None`` without), ``specials`` (the
+        tokens around every text) and ``subword`` (``"wordpiece"``: ``##`` marks a
+        continuation; ``"sentencepiece"``: ``▁`` marks a word start)."""
+        s, name = self.settings, self.tokenizer.id_to_token
+        return {"query_tokens": s.query_maxlen,
+                "expansion": [name(self.mask_id)] if s.query_expansion else [],
+                "query_marker": s.query_marker if self.query_marker_id is not None else None,
+                "doc_marker": s.doc_marker if self.doc_marker_id is not None else None,
+                "specials": [name(self.cls_id), name(self.sep_id)],
+                "subword": "wordpiece" if type(self.tokenizer.model).__name__ == "WordPiece" else "sentencepiece"}
+
     def tokenize_queries(self, texts: Sequence[str]) -> list[Tokenized]:
         """Queries, each exactly ``query_maxlen`` tokens when expansion is on."""
         texts = check_texts(texts, "query")

@@ -31,7 +31,7 @@ from colbert_viz.examples import ExampleSet, load_examples
 from colbert_viz.explorer import document_payload, model_facts, run_payload, storage_summary, stored_document_payload
 from colbert_viz.explorer_html import asset, plotly_js_path
 from colbert_viz.exports import export_files
-from colbert_viz.inputs import FORMATS
+from colbert_viz.inputs import FORMATS, splits_at_blank_lines
 from colbert_viz.limits import LimitError, Limits
 from colbert_viz.registry import ModelRegistry
 from colbert_viz.run_store import RunExpired, RunStore
@@ -82,10 +82,36 @@ def status_html(message: str, error: bool = False) -> str:
     return f'<span class="cv-error">⚠ {text}</span>' if error else text
 
 
-def model_facts_of(model) -> dict:
-    """What the page says about a loaded model, before any Run."""
-    query = model.tokenizer.tokenize_queries(["query"])[0]
-    return model_facts(query, tuple(model.dimensions), model.info.display_name, model.info.is_fallback)
+def model_label(name: str) -> str:
+    """The model menu's text for ``name`` (the menu's value stays ``name``): a
+    local folder by its last component, never the server's path.
+
+    >>> model_label("/srv/models/tiny-jina/")
+    'tiny-jina (local checkpoint)'
+    >>> model_label("jinaai/jina-colbert-v2")
+    'jinaai/jina-colbert-v2'
+    """
+    if name.startswith(("/", "~", ".")) or "\\" in name or Path(name).expanduser().is_dir():
+        return f"{Path(name.rstrip('/')).name or name} (local checkpoint)"
+    return name
+
+
+def header_html(facts: dict) -> str:
+    return (f'<div class="cv-header"><h1>{html.escape(page_text.TITLE)}</h1>'
+            f'<p>{html.escape(page_text.intro(facts))}</p></div>')
+
+
+def run_status(run, payload: dict, documents_text: str | None) -> str:
+    """The status line after a Run: its summary, the query's cut when it was
+    cut, and how the text box was split when blank lines split it."""
+    parts = [run.summary()]
+    scored = payload["query"]["scored"]
+    if scored["truncated"]:
+        parts.append(f"The query was cut to {scored['tokens']} tokens ({scored['dropped']} dropped).")
+    blocks = splits_at_blank_lines(documents_text or "")
+    if blocks:
+        parts.append(f"The text box held {blocks} document{'s' if blocks > 1 else ''}, split at blank lines.")
+    return " ".join(parts)
 
 
 # ---- the explorer component -------------------------------------------------------
@@ -126,7 +152,10 @@ def explorer_head() -> str:
 @dataclass
 class Page:
     run_key: gr.State
+    header: gr.HTML
     banner: gr.Markdown
+    stale: gr.Markdown
+    storage_help: gr.Markdown
     examples: list[tuple[ExampleSet, gr.Button]]
     query: gr.Textbox
     documents: gr.Textbox
@@ -146,8 +175,7 @@ class Page:
 
 def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functions: list) -> Page:
     run_key = gr.State(None)
-    gr.HTML(f'<div class="cv-header"><h1>{html.escape(page_text.TITLE)}</h1>'
-            f'<p>{html.escape(page_text.INTRO)}</p></div>', js_on_load=None)
+    header = gr.HTML(header_html(facts), js_on_load=None, elem_id="header")
     banner_text = banner_markdown(registry, registry.default)
     banner = gr.Markdown(banner_text, visible=bool(banner_text), elem_id="banner", elem_classes="cv-banner")
     with gr.Row(equal_height=False, elem_classes="cv-inputs"):
@@ -166,7 +194,8 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
             files = gr.File(label="Upload documents", file_count="multiple", file_types=list(FORMATS),
                             type="filepath", elem_id="upload", height=120)
             gr.Markdown(page_text.UPLOAD_HELP, elem_classes="cv-small")
-            model = gr.Dropdown(registry.choices, value=registry.default, label="Model", elem_id="model",
+            model = gr.Dropdown([(model_label(c), c) for c in registry.choices], value=registry.default,
+                                label="Model", elem_id="model",
                                 interactive=len(registry.choices) > 1)
             with gr.Row():
                 # no minimum/maximum: Gradio would refuse out-of-range values with its red "Error" badge;
@@ -175,6 +204,7 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
                                     elem_id="doc-max-tokens", min_width=120)
                 top_n = gr.Number(DEFAULT_TOP_N, label="Top n (0: all)", precision=0, elem_id="top-n", min_width=120)
             gr.Markdown(limits.describe(), elem_classes="cv-small")
+    stale = gr.Markdown(page_text.STALE_NOTE, visible=False, elem_id="stale", elem_classes="cv-stale-note")
     explorer = gr.HTML(None, html_template='<div class="cv-mount"></div>', js_on_load=EXPLORER_JS,
                        head=explorer_head(), elem_id="explorer", server_functions=server_functions)
     exports = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="exports", visible=False)
@@ -190,8 +220,8 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
     with gr.Accordion("How to read this", open=False, elem_id="how-to-read"):
         how_to_read = gr.Markdown(page_text.how_to_read(facts))
     with gr.Accordion("Storage and compression: what the settings do", open=False, elem_id="storage-help"):
-        gr.Markdown(page_text.STORAGE_HELP)
-    return Page(run_key=run_key, banner=banner, examples=examples, query=query, documents=documents, files=files,
+        storage_help = gr.Markdown(page_text.storage_help(facts))
+    return Page(run_key=run_key, header=header, banner=banner, stale=stale, storage_help=storage_help, examples=examples, query=query, documents=documents, files=files,
                 model=model, doc_max=doc_max, top_n=top_n, run=run, status=status, explorer=explorer,
                 exports=exports, how_to_read=how_to_read, engine_buttons=engine_buttons, engine_result=engine_result,
                 engine_table=engine_table)
@@ -219,9 +249,11 @@ def on_model(ctx: Context, name: str) -> dict:
 
 
 def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, model_name: str,
-           doc_max: float | None, top_n: float | None, progress=gr.Progress()) -> dict:  # noqa: B008 (Gradio idiom)
+           doc_max: float | None, top_n: float | None, run_key: str | None = None,
+           progress=gr.Progress()) -> dict:  # noqa: B008 (Gradio idiom)
     """Encode once, keep the Run, send the explorer its payload. Bad input: a
-    message in the status line and a toast; the inputs and the last Run stay."""
+    message in the status line and a toast; the inputs and the last Run stay,
+    the Run marked as the previous one."""
     p = ctx.page
     try:
         docs = gather_documents(documents, files, ctx.limits)
@@ -234,17 +266,22 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
     except user_errors() as err:
         message = user_message(err)
         gr.Warning(html.escape(message))
-        return {p.status: status_html(message, error=True)}
+        return {p.status: status_html(message, error=True),
+                p.stale: gr.Markdown(visible=run_key is not None),
+                p.explorer: gr.HTML(elem_classes=["cv-stale"] if run_key is not None else [])}
     key = ctx.store.put(run)
     # The storage settings take a second or more (k-means, clustering): start them now, one Run at a
     # time, so the storage control answers at once when it is first used.
     threading.Thread(target=_precompute_storage, args=(run.analysis,), daemon=True).start()
+    facts = model_facts(model)
     payload = run_payload(run.analysis, top_n=run.top_n, summary=run.summary(), display_name=run.display_name,
-                          is_fallback=run.is_fallback, run_key=key)
+                          is_fallback=run.is_fallback, run_key=key, model=facts)
     text = banner_markdown(ctx.registry, model_name)
-    return {p.run_key: key, p.status: status_html(run.summary()), p.explorer: payload,
+    return {p.run_key: key, p.status: status_html(run_status(run, payload, documents)),
+            p.explorer: gr.HTML(value=payload, elem_classes=[]),
             p.banner: gr.Markdown(value=text, visible=bool(text)), p.exports: gr.File(value=None, visible=False),
-            p.how_to_read: page_text.how_to_read(payload["model"])}
+            p.how_to_read: page_text.how_to_read(facts), p.header: header_html(facts),
+            p.storage_help: page_text.storage_help(facts), p.stale: gr.Markdown(visible=False)}
 
 
 _BACKGROUND = threading.Lock()
@@ -332,8 +369,9 @@ def _wire(ctx: Context, concurrency: int) -> None:
         button.click(partial(on_example, ctx, example), None, [p.query, p.documents, p.top_n, p.files, p.status],
                      **quick)
     p.model.input(partial(on_model, ctx), p.model, p.banner, **quick)
-    p.run.click(partial(on_run, ctx), [p.query, p.documents, p.files, p.model, p.doc_max, p.top_n],
-                [p.run_key, p.status, p.explorer, p.banner, p.exports, p.how_to_read],
+    p.run.click(partial(on_run, ctx), [p.query, p.documents, p.files, p.model, p.doc_max, p.top_n, p.run_key],
+                [p.run_key, p.status, p.explorer, p.banner, p.exports, p.how_to_read, p.header, p.storage_help,
+                 p.stale],
                 api_visibility="private", concurrency_limit=concurrency, concurrency_id="encode",
                 show_progress_on=p.status)
 
@@ -358,7 +396,7 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
     concurrency = concurrency or concurrency_from_env()
     store = store or RunStore.from_env()
     gr.set_static_paths([plotly_js_path()])
-    facts = model_facts_of(registry.get(registry.default))
+    facts = model_facts(registry.get(registry.default))
     with gr.Blocks(title="colbert-viz · jina-colbert-v2 explained", analytics_enabled=False,
                    delete_cache=CACHE_CLEANUP) as demo:
         page = _layout(registry, limits, facts, [_server_fn(partial(document_views, store), "document_views"),

@@ -434,7 +434,13 @@ def test_top_n(berlin_model, berlin, top_n):
     assert top == full[:top_n]
 
 
-@pytest.mark.parametrize("top_n", [0, -1, 2.5, True])
+def test_top_n_zero_means_every_document_as_in_the_cli_and_the_page(berlin_model, berlin):
+    full = berlin_model.rerank(berlin["query"], berlin["documents"])
+    assert berlin_model.rerank(berlin["query"], berlin["documents"], top_n=0) == full
+    assert len(full) == len(berlin["documents"])
+
+
+@pytest.mark.parametrize("top_n", [-1, 2.5, True, False])
 def test_bad_top_n(berlin_model, berlin, top_n):
     with pytest.raises(ValueError, match="top_n"):
         berlin_model.rerank(berlin["query"], berlin["documents"], top_n=top_n)

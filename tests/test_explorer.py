@@ -11,7 +11,7 @@ import pytest
 from factories import document_record, filler_words, make_analysis, query_record
 
 from colbert_viz.analysis import Analysis
-from colbert_viz.explorer import MAX_COLUMNS, document_payload, model_facts, run_payload
+from colbert_viz.explorer import MAX_COLUMNS, document_payload, model_facts, query_facts, run_payload
 from colbert_viz.explorer_html import notebook_html, script_json, standalone_html
 
 
@@ -128,15 +128,63 @@ def test_a_large_run_sends_the_first_document_and_the_rest_on_demand(analysis):
     assert json.dumps(document_payload(analysis, other)) == json.dumps(run_payload(analysis)["views"][str(other)])
 
 
-def test_model_facts_follow_the_tokens():
-    facts = model_facts(query_record(["a", "b"], n_expansion=5), (128, 96, 64))
+def test_query_facts_follow_the_tokens_of_a_hand_built_run():
+    facts = query_facts(query_record(["a", "b"], n_expansion=5), (128, 96, 64))
     assert facts["query_tokens"] == facts["score_max"] == 10
     assert facts["expansion"] == ["<mask>"] and facts["markers"] == ["[QueryMarker]"]
     assert facts["specials"] == ["</s>", "<s>"] and facts["subword"] == "sentencepiece"
+    assert facts["matryoshka"] is None
     wordpiece = query_record(["berlin"], n_expansion=0)
     wordpiece = type(wordpiece)(**{**vars(wordpiece), "tokens": ["[CLS]", "[unused0]", "berlin", "[SEP]"]})
-    facts = model_facts(wordpiece, (384, 128))
+    facts = query_facts(wordpiece, (384, 128))
     assert facts["subword"] == "wordpiece" and facts["expansion"] == [] and facts["native_dim"] == 384
+
+
+GERMAN = ("Wie viele Einwohner hat Berlin im Jahr 2023 laut den offiziellen Statistiken des Amtes für Statistik "
+          "Berlin-Brandenburg, und wie hat sich die Zahl seit der Wiedervereinigung entwickelt?")
+
+
+def test_model_facts_come_from_the_model_not_from_a_cut_query(tiny_model):
+    facts = model_facts(tiny_model)
+    assert facts["query_tokens"] == 32 and facts["expansion"] == ["<mask>"] and facts["matryoshka"] is True
+    assert facts["markers"] == ["[QueryMarker]", "[DocumentMarker]"] and facts["specials"] == ["<s>", "</s>"]
+    assert (facts["native_dim"], facts["dimensions"], facts["subword"]) == (128, [128, 96, 64], "sentencepiece")
+    analysis = tiny_model.analyze(GERMAN, ["Berlin hat 3,8 Millionen Einwohner."])
+    assert analysis.query.truncated and not analysis.query.expansion.any()  # no mask token in this Run
+    payload = run_payload(analysis, model=facts)
+    assert payload["model"] == facts  # the Run's tokens do not turn expansion off
+    scored = payload["query"]["scored"]
+    dropped = analysis.query.n_text_tokens - int(analysis.query.in_text.sum())
+    assert dropped > 0 and scored == {"tokens": 32, "text_tokens": analysis.query.n_text_tokens,
+                                      "kept": 32 - 3, "dropped": dropped, "truncated": True, "expansion": 0,
+                                      "note": scored["note"]}
+    assert f"cut to 32 tokens ({dropped} dropped" in scored["note"]
+    short = run_payload(tiny_model.analyze("Berlin?", ["Berlin."]), model=facts)["query"]["scored"]
+    expansion = int(tiny_model.tokenizer.tokenize_queries(["Berlin?"])[0].expansion.sum())
+    assert not short["truncated"] and short["dropped"] == 0 and short["expansion"] == expansion > 20
+    assert "expansion tokens (<mask>) pad it to 32" in short["note"]
+
+
+@pytest.fixture(scope="module")
+def offline_model():
+    import colbert_viz
+
+    return colbert_viz.load("offline")
+
+
+def test_the_offline_model_is_described_as_itself(offline_model):
+    from colbert_viz.page_text import how_to_read, intro, storage_help
+
+    facts = model_facts(offline_model)
+    assert facts["matryoshka"] is False and facts["expansion"] == [] and facts["markers"] == []
+    assert facts["specials"] == ["[CLS]", "[SEP]"] and facts["native_dim"] == 384 and facts["subword"] == "wordpiece"
+    text = how_to_read(facts)
+    assert "all-MiniLM-L6-v2" in text and "no Matryoshka training" in text and "`[CLS]` `[SEP]`" in text
+    assert "0.565" not in text and "Matryoshka representation learning" not in text
+    assert "`<s>`" not in text and "<mask>" not in text and "384 is the model's native output" in text
+    assert "No query expansion" in text and "at most 32" in text and "does not pad queries with mask" not in text
+    assert "384, 128, 96 or 64 dimensions" in intro(facts)
+    assert "1,536 bytes each at 384 dimensions" in storage_help(facts) and "128 dimensions" not in storage_help(facts)
 
 
 def test_payload_json_cannot_close_its_script_element():
@@ -154,19 +202,21 @@ def test_standalone_and_notebook_html_embed_plotly_once(payload):
     assert "ColbertViz" in second
 
 
-def test_how_to_read_follows_the_model():
-    from colbert_viz.page_text import dimension_note, how_to_read
+def test_how_to_read_follows_the_model(tiny_model):
+    from colbert_viz.page_text import dimension_note, how_to_read, intro, storage_help
 
-    jina = model_facts(query_record(["a", "b"], n_expansion=27), (128, 96, 64))
+    jina = model_facts(tiny_model)
     text = how_to_read(jina)
     assert "`<mask>`" in text and "between −32 and 32" in text and "`▁` marks the start" in text
-    assert "`[QueryMarker]`" in text and "128 is the model's native output" in text
-    assert dimension_note(jina).startswith("128 is native; 96 and 64")
+    assert "`[QueryMarker]` `[DocumentMarker]`" in text and "128 is the model's native output" in text
+    assert "Matryoshka representation learning" in text and "0.565 at 128" in text
+    assert dimension_note(jina).startswith("128 is native; 96 and 64") and "(Matryoshka)" in dimension_note(jina)
+    assert "128, 96 or 64 dimensions" in intro(jina) and "512 bytes each at 128 dimensions" in storage_help(jina)
     record = query_record(["berlin"], n_expansion=0)
     record = type(record)(**{**vars(record), "tokens": ["[CLS]", "[unused0]", "berlin", "[SEP]"]})
-    text = how_to_read(model_facts(record, (384, 128, 96, 64)))
+    text = how_to_read(query_facts(record, (384, 128, 96, 64)))
     assert "No query expansion" in text and "<mask>" not in text and "`##`" in text
-    assert "between −4 and 4" in text and "384 is the model's native output" in text
+    assert "at most 4" in text and "384 is the model's native output" in text and "0.565" not in text
 
 
 def test_files_and_notebooks_carry_every_storage_setting(analysis):

@@ -271,13 +271,14 @@ def test_rerank_results_shape():
 
 
 @pytest.mark.parametrize(("top_n", "expected"), [(None, [1, 2, 0]), (1, [1]), (2, [1, 2]), (3, [1, 2, 0]),
-                                                  (10, [1, 2, 0]), (np.int64(2), [1, 2])])
+                                                  (10, [1, 2, 0]), (np.int64(2), [1, 2]), (0, [1, 2, 0]),
+                                                  (np.int64(0), [1, 2, 0])])
 def test_rerank_results_top_n(top_n, expected):
     results = rerank_results(np.array([0.5, 2.5, 1.5]), ["a", "b", "c"], top_n)
     assert [r["index"] for r in results] == expected
 
 
-@pytest.mark.parametrize("top_n", [0, -1, True, False, 1.5, "2"])
+@pytest.mark.parametrize("top_n", [-1, True, False, 1.5, "2", "0"])
 def test_rerank_results_bad_top_n(top_n):
     with pytest.raises(ValueError, match="top_n must be a positive integer"):
         rerank_results(np.array([0.5, 2.5]), ["a", "b"], top_n)

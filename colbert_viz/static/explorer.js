@@ -266,14 +266,17 @@
       this.root.append(
         bar,
         el('section', {class: 'cv-section'},
-          el('h3', {text: 'Ranking'}), el('p', {class: 'cv-small', text: 'Click a row to explain that document.'}),
+          el('h3', {text: 'Ranking'}), this.scoredQuery(),
+          el('p', {class: 'cv-small', text: 'Click a row to explain that document.'}),
           this.views.ranking, exportButton),
         el('section', {class: 'cv-section', id: this.id('explanation')},
           el('h3', {text: 'Explanation'}),
           el('div', {class: 'cv-controls'}, el('label', {class: 'cv-field'}, 'Document ', this.docSelect),
             expBox, spBox, mergeBox),
           this.message,
-          el('div', {class: 'cv-scroll cv-heat-scroll'}, this.views.heatmap), this.windowRow,
+          el('div', {class: 'cv-scroll cv-heat-scroll'}, this.views.heatmap),
+          this.cellDetails = el('div', {class: 'cv-details', id: this.id('cell-details'), role: 'status', hidden: true}),
+          this.windowRow,
           el('div', {class: 'cv-two'}, el('div', {class: 'cv-scroll'}, this.views.contributions),
             this.views.highlight)),
         el('details', {class: 'cv-section', id: this.id('compare'), open: true},
@@ -287,6 +290,7 @@
           el('summary', {text: 'Why A above B'}),
           el('div', {class: 'cv-controls'}, el('label', {class: 'cv-field'}, 'Document A ', this.aSelect),
             el('label', {class: 'cv-field'}, 'Document B ', this.bSelect)),
+          this.pairNote = el('div', {class: 'cv-note', id: this.id('pair-note'), role: 'status'}),
           el('div', {class: 'cv-scroll'}, this.views.difference),
           el('h4', {text: 'Per query token, largest gaps first'}), this.views.differenceTable),
         methods.length ? el('details', {class: 'cv-section', id: this.id('storage-panel'),
@@ -296,6 +300,25 @@
             'against this query without encoding again. Kendall tau and the changes are against exact float32 at ' +
             `${m.native_dim} dimensions. Click a row to explore that setting.`}),
           this.views.storageTable) : '');
+    }
+
+    /** The query as the model scored it: its tokens (expansion tokens as one "× n" item) and the
+     *  payload's note (its length, any cut, the expansion tokens it got). */
+    scoredQuery() {
+      const q = this.p.query, axis = q.axes.tokens, scored = q.scored;
+      if (!scored) return '';
+      const chips = [];
+      axis.labels.forEach((label, k) => {
+        const kind = axis.kinds[k];
+        if (kind === 'expansion' && k > 0 && axis.kinds[k - 1] === 'expansion') return;
+        let n = 1;
+        while (kind === 'expansion' && axis.kinds[k + n] === 'expansion') n++;
+        chips.push(el('span', {class: `cv-qtok cv-${kind}`, text: n > 1 ? `${label} × ${n}` : label}), ' ');
+      });
+      return el('div', {class: 'cv-query', id: this.id('scored-query'), 'data-tokens': scored.tokens,
+        'data-dropped': scored.dropped, 'data-expansion': scored.expansion},
+        el('b', {text: 'Scored query '}), el('span', {class: 'cv-qtoks', dir: 'auto'}, chips),
+        el('div', {class: scored.truncated ? 'cv-note' : 'cv-small', text: scored.note}));
     }
 
     // ---- state changes ----
@@ -544,9 +567,34 @@
 
     plot(node, traces, layout) {
       node.querySelectorAll(':scope > p').forEach(x => x.remove());
+      this.wrapTitle(layout, (node.parentElement || node).clientWidth || 0);
       this.Plotly.react(node, traces, layout, {displaylogo: false, responsive: false,
         modeBarButtonsToRemove: ['lasso2d', 'select2d', 'autoScale2d'],
         toImageButtonOptions: {filename: 'colbert-viz'}});
+    }
+
+    /** Break the title and subtitle into lines that fit ``width`` px (a phone; the visible part of a
+     *  wide chart), growing the top margin by the lines added. */
+    wrapTitle(layout, width) {
+      if (!width) return;
+      const lines = (text, px) => {
+        const max = Math.max(12, Math.floor((width - 16) / px)), out = [];
+        for (const word of String(text).split(' ')) {
+          const last = out.length ? out[out.length - 1] : null;
+          const visible = t => t.replace(/&[a-z#0-9]+;/g, '&').replace(/<[^>]*>/g, '').length;
+          if (last !== null && visible(last + ' ' + word) <= max) out[out.length - 1] = last + ' ' + word;
+          else out.push(word);
+        }
+        return out;
+      };
+      const title = lines(layout.title.text, 9.2), sub = lines(layout.title.subtitle.text, 7);
+      layout.title.text = title.join('<br>');
+      layout.title.subtitle.text = sub.join('<br>');
+      const extra = 26 * (title.length - 1) + 19 * (sub.length - 1);
+      if (extra) {
+        layout.margin.t += extra;
+        layout.height += extra;
+      }
     }
 
     subtitle(i, withScore) {
@@ -593,7 +641,8 @@
       const zSkipped = rows.map((r, k) => cols.map(c => isSkipped(c) ? c.value(k, r) : null));
       const [zmin, zmax] = this.p.zrange[String(s.dim)];
       const traces = [{type: 'heatmap', x: xKeys, y: yKeys, z: z, zmin, zmax, colorscale: 'Viridis', name: 'similarity',
-        hoverongaps: false, colorbar: {title: {text: 'cosine'}, thickness: 12},
+        hoverongaps: false, colorbar: {title: {text: 'cosine', side: 'right'}, orientation: 'h', thickness: 10,
+          len: 200, lenmode: 'pixels', x: 0, xanchor: 'left', y: 1, yanchor: 'bottom', ypad: 6},
         hovertemplate: 'query %{y}<br>document %{x}<br>similarity %{z:.3f}<extra></extra>'}];
       if (cols.some(isSkipped)) {
         traces.push({type: 'heatmap', x: xKeys, y: yKeys, z: zSkipped, zmin, zmax, colorscale: SKIPPED_SCALE,
@@ -619,10 +668,26 @@
         ticktext: cols.map(c => c.gap ? `<i>… ${c.count} tokens</i>` : tickLabel(d.labels[c.start], d.kinds[c.start])),
         tickangle: -60, tickfont: {size: 10}, showgrid: false};
       layout.margin = this.margins(rows.map(r => q.labels[r]), cols.map(c => c.gap ? `… ${c.count} tokens` : d.labels[c.start]));
+      layout.margin.t += 44;  // the colour bar, above the cells, from the left edge (seen before any scrolling)
+      const width = layout.width || this.views.heatmap.parentElement.clientWidth || 800;
+      const cells = width - layout.margin.l - layout.margin.r;
+      Object.assign(traces[0].colorbar, {x: cells > 0 ? -(layout.margin.l - 8) / cells : 0, len: Math.min(200, width - 80)});
       layout.yaxis = {type: 'category', categoryorder: 'array', categoryarray: yKeys, tickvals: yKeys,
         autorange: 'reversed', showgrid: false, ticktext: rows.map(r => tickLabel(q.labels[r], q.kinds[r]))};
       this.plot(this.views.heatmap, traces, layout);
       const node = this.views.heatmap;
+      this.pinRowLabels(node);
+      this.cellDetails.hidden = true;
+      if (!node.__cvTap) {  // a tap shows what a hover shows (phones have no hover)
+        node.__cvTap = true;
+        // pointer events, not click: plotly re-dispatches a touch's click without its coordinates
+        let down = null;
+        node.addEventListener('pointerdown', ev => { down = [ev.clientX, ev.clientY]; });
+        node.addEventListener('pointerup', ev => {
+          if (down && Math.hypot(ev.clientX - down[0], ev.clientY - down[1]) < 6) this.showCell(node, ev);
+          down = null;
+        });
+      }
       this.stamp(node);
       delete node.dataset.loading;
       node.dataset.columns = cols.length;
@@ -637,6 +702,46 @@
       }
     }
 
+    /** The details of the heatmap cell under a click or tap, in words, below the heatmap. */
+    showCell(node, ev) {
+      const area = node.querySelector('.nsewdrag'), traces = node.data;
+      if (!area || !traces || !traces.length) return;
+      const r = area.getBoundingClientRect(), t = traces[0];
+      const col = Math.floor((ev.clientX - r.left) / (r.width / t.x.length));
+      const row = Math.floor((ev.clientY - r.top) / (r.height / t.y.length));
+      if (!(col >= 0 && col < t.x.length && row >= 0 && row < t.y.length)) return;
+      const skipped = traces.find(x => x.name === 'skipped');
+      const value = t.z[row][col] ?? (skipped ? skipped.z[row][col] : null);
+      if (value === null || value === undefined) return;
+      const strip = s => String(s).replace(/<[^>]*>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+      this.cellDetails.textContent = `query ${strip(t.y[row])} · document ${strip(t.x[col])} · similarity ${fixed(value, 3)}` +
+        (t.z[row][col] === null ? ' · skipped: punctuation is not scored' : '');
+      this.cellDetails.hidden = false;
+    }
+
+    /** Keep the heatmap's row labels in view while a wide heatmap scrolls sideways: a copy of them,
+     *  sticky at the left edge of the scroll box, over the cells scrolled beneath. */
+    pinRowLabels(node) {
+      const box = node.parentElement, old = box.querySelector(':scope > .cv-pin');
+      if (old) old.remove();
+      const full = node._fullLayout, ticks = node.querySelector('.yaxislayer-above');
+      if (!full || !ticks || !ticks.querySelector('text') || !full.width || full.width <= box.clientWidth) return;
+      // only as wide as the labels: on a phone the cells keep most of the width
+      const svgLeft = node.querySelector('.main-svg').getBoundingClientRect().left;
+      const left = Math.floor(Math.min(...[...ticks.querySelectorAll('text')].map(t => t.getBoundingClientRect().left))
+        - svgLeft) - 2;
+      const top = full.yaxis._offset, height = full.yaxis._length + 2, width = Math.ceil(full.xaxis._offset) - left;
+      const ns = 'http://www.w3.org/2000/svg', svg = document.createElementNS(ns, 'svg');
+      svg.setAttribute('width', width);
+      svg.setAttribute('height', height);
+      svg.setAttribute('viewBox', `${left} ${top - 1} ${width} ${height}`);
+      svg.appendChild(ticks.cloneNode(true));
+      const pin = el('div', {class: 'cv-pin', 'aria-hidden': 'true',
+        style: `width:${width}px;height:${height}px;margin:${top - 1}px 0 ${-(top - 1 + height)}px ${left}px`});
+      pin.appendChild(svg);
+      box.insertBefore(pin, node);
+    }
+
     /** Margins that fit the tick labels (computed here: plotly's automargin costs a second layout pass). */
     margins(yLabels, xLabels) {
       const longest = labels => labels.reduce((m, l) => Math.max(m, Math.min(18, String(l).length)), 0);
@@ -646,7 +751,8 @@
     }
 
     layout(title, subtitle, height) {
-      return {title: {text: title, subtitle: {text: subtitle}, x: 0.005, xanchor: 'left'}, font: FONT, height: height,
+      return {title: {text: title, subtitle: {text: subtitle}, x: 0.005, xanchor: 'left', y: 1, yref: 'container',
+        yanchor: 'top', pad: {t: 12}}, font: FONT, height: height,
         margin: {l: 10, r: 10, t: 72, b: 10}, plot_bgcolor: 'white', showlegend: false, autosize: true};
     }
 
@@ -699,9 +805,13 @@
           const names = by.slice(0, 8).map(k => `${q.labels[k]} (${fixed(bestSim[k], 3)})`).join(', ');
           lines.push(`MaxSim match of: ${names}${by.length > 8 ? ` and ${by.length - 8} more` : ''}`);
         }
-        const chip = piece.t === '';
+        // A bare word-boundary piece (▁) stands for the space before it: it takes that space from the gap.
+        const space = piece.t === '' && !d.labels[pos].replace(/\u2581/g, '') && text.lastChild
+          && text.lastChild.classList.contains('cv-gap') && text.lastChild.textContent.endsWith(' ');
+        if (space) text.lastChild.textContent = text.lastChild.textContent.slice(0, -1);
+        const chip = piece.t === '' && !space;
         const span = el('span', {class: ['cv-tok', `cv-${kind}`, by.length ? 'cv-win' : '', chip ? 'cv-chip' : ''].join(' ').trim(),
-          'data-pos': pos, title: lines.join('\n'), text: chip ? d.labels[pos] : piece.t});
+          'data-pos': pos, title: lines.join('\n'), text: space ? ' ' : chip ? d.labels[pos] : piece.t});
         if (kind !== 'skipped') span.style.background = shade(closestSim[at], zrange);
         text.append(span);
       }
@@ -709,14 +819,23 @@
       if (exactView.pieces) notes.push(`Long document: showing ${exactView.shown.toLocaleString('en')} of ${d.labels.length.toLocaleString('en')} items, around the best matches.`);
       if (this.p.documents[i].truncated) notes.push(`Truncated: the document was cut to ${this.p.documents[i].tokens}; the last ${this.exactViews(i).untokenized_tail.toLocaleString('en')} characters were not encoded and play no part in the score.`);
       if (this.stored()) notes.push(`Stored as ${s.storage}: the shades and outlines are the stored vectors' similarities${this.pooled() ? ' (a pooled vector shades every token it merged)' : ''}.`);
+      const details = el('div', {class: 'cv-details', id: this.id('token-details'), role: 'status', hidden: true});
+      text.addEventListener('click', e => {  // a tap shows what a hover shows (phones have no hover)
+        const tok = e.target.closest('.cv-tok[data-pos]');
+        if (!tok) return;
+        for (const x of text.querySelectorAll('.cv-tapped')) x.classList.remove('cv-tapped');
+        tok.classList.add('cv-tapped');
+        details.textContent = tok.title;
+        details.hidden = false;
+      });
       const box = el('div', {class: 'cv-highlight', 'data-dimension': s.dim, 'data-document': this.label(i),
         'data-score': fixed(view.score, 4), 'data-tokens': d.labels.length},
         el('div', {class: 'cv-hl-title', text: `${this.label(i)} · ${s.dim} dimensions${this.stored() ? ` · ${s.storage}` : ''} · score ${fixed(view.score, 2)}`}),
-        notes.map(n => el('div', {class: 'cv-note', text: n})), text,
+        notes.map(n => el('div', {class: 'cv-note', text: n})), text, details,
         el('div', {class: 'cv-legend'}, el('span', {class: 'cv-tok', style: 'background:rgba(255,153,0,0.8)', text: 'shade'}),
           ' best similarity to any query token · ', el('span', {class: 'cv-tok cv-win', text: 'outlined'}),
           ' a query token\'s MaxSim match · ', el('span', {class: 'cv-tok cv-skipped', text: 'grey'}),
-          ' skipped punctuation (not scored) · hover a token for details'));
+          ' skipped punctuation (not scored) · hover or tap a token for details'));
       this.views.highlight.replaceChildren(box);
       this.stamp(this.views.highlight);
       delete this.views.highlight.dataset.loading;
@@ -744,9 +863,14 @@
       const total = va.score - vb.score;
       const la = plotlyText(this.label(a)), lb = plotlyText(this.label(b));
       const keys = rows.map(r => `#${r.k} ${plotlyText(r.label)}`);
-      const title = `Why ${la} ${total >= 0 ? 'above' : 'below'} ${lb}: ${fixed(va.score, 2)} − ${fixed(vb.score, 2)} = ${signed(total, 2)}`;
-      const layout = this.layout(title, `right: the query token adds more to ${la}; left: more to ${lb} · ${s.dim} dimensions`,
-        150 + ROW_PX * rows.length);
+      // The title's three numbers add up as shown: the difference is that of the rounded scores.
+      const cents = x => Math.round(x * 100), shown = cents(va.score) - cents(vb.score);
+      const title = a === b ? `${la} against itself: every difference is 0`
+        : `Why ${la} ${total >= 0 ? 'above' : 'below'} ${lb}: ${fixed(cents(va.score) / 100, 2)} − ${fixed(cents(vb.score) / 100, 2)} = ${signed(shown / 100, 2)}`;
+      this.pairNote.textContent = a === b ? 'Document A and document B are the same document: choose another B to see ' +
+        'what separates two documents.' : '';
+      const layout = this.layout(title, `right: the query token adds more to ${la}; left: more to ${lb} · ${s.dim} dimensions` +
+        ' · the difference is that of the scores rounded to 2 decimals', 150 + ROW_PX * rows.length);
       layout.yaxis = {type: 'category', categoryorder: 'array', categoryarray: keys, tickvals: keys, autorange: 'reversed',
         ticktext: rows.map(r => tickLabel(r.label, q.kinds[r.k]))};
       layout.xaxis = {title: {text: `contribution to ${la} − contribution to ${lb}`}, zeroline: true, zerolinecolor: '#444', gridcolor: '#eeeeee'};
