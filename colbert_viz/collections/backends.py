@@ -337,9 +337,13 @@ class ClientBackend:
 
     @classmethod
     def connect(cls, url: str, name: str, api_key: str | None = None, timeout: int = 10) -> ClientBackend:
+        import warnings
+
         from qdrant_client import QdrantClient
 
-        client = QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False)
+        with warnings.catch_warnings():  # "Api key is used with an insecure connection": the user's choice
+            warnings.simplefilter("ignore", UserWarning)
+            client = QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False)
         return cls(client, name, f"Qdrant collection {name!r} at {url}")
 
     def __enter__(self) -> ClientBackend:
