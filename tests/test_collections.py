@@ -9,9 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-pytest.importorskip("qdrant_edge")
-
-from colbert_viz.collections import (  # noqa: E402
+from colbert_viz.collections import (
     ClientBackend,
     CollectionAccessDenied,
     CollectionNotFound,
@@ -24,7 +22,7 @@ from colbert_viz.collections import (  # noqa: E402
     point_id,
     search,
 )
-from colbert_viz.collections.backends import StoredPoint  # noqa: E402
+from colbert_viz.collections.backends import StoredPoint
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +194,7 @@ def test_unreachable_server():
 
 
 class _Refuse(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         body = b'{"status": {"error": "Unauthorized"}}'
         self.send_response(401)
         self.send_header("Content-Type", "application/json")

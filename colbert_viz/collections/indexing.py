@@ -34,8 +34,11 @@ Progress = Callable[[int, int], None]
 
 
 def vector_name(dim: int) -> str:
-    """>>> vector_name(96)
-    'colbert-96'"""
+    """The named vector of one dimension.
+
+    >>> vector_name(96)
+    'colbert-96'
+    """
     return f"colbert-{dim}"
 
 

@@ -26,9 +26,9 @@ import numpy as np
 from colbert_viz.records import Tokenized, TokenVectors
 from colbert_viz.tokenization import ColbertTokenizer, TextError, skiplist_ids
 
-SKIPS = ("reader", "stanford", "none")
+SKIPS = ("none", "reader", "stanford")
 SPECIALS = ("specials", "no-marker", "text-only")
-# Most likely first: what colbert-viz, PyLate and FastEmbed write, then the API as it comes.
+# Where several layouts keep the same tokens, the first names them: the one that drops least.
 LAYOUTS: tuple[str, ...] = tuple(f"{skip}/{specials}" for specials in SPECIALS for skip in SKIPS)
 # Document lengths pipelines truncate at: the model's own (8192), then common settings.
 COMMON_DOC_MAXLENS = (512, 300, 180)
@@ -104,28 +104,31 @@ class LayoutMapper:
         limit = self.tokenizer.settings.doc_limit
         maxlens = [doc_maxlen] if doc_maxlen else [self.tokenizer.settings.doc_maxlen, *COMMON_DOC_MAXLENS]
         maxlens = list(dict.fromkeys(m for m in maxlens if 4 <= m <= limit))
-        fits: dict[tuple[int, ...], tuple[str, Tokenized, np.ndarray]] = {}
+        fits: dict[tuple[int, ...], tuple[list[str], Tokenized, np.ndarray]] = {}
         counts = set()
-        for maxlen in maxlens:
+        longest = None
+        for maxlen in sorted(maxlens, reverse=True):
+            if longest is not None and maxlen >= longest:
+                continue  # cuts nothing more: the same tokens
             try:
                 t = self.tokenizer.tokenize_documents([text], maxlen)[0]
             except TextError as err:
                 return positional(text, vectors, f"its text cannot be tokenized ({err})")
+            longest = len(t) if longest is None else longest
             for name in layouts:
                 keep = self.keep(t, name)
                 counts.add(int(keep.sum()))
                 if keep.sum() == n:
-                    fits.setdefault(tuple(t.ids[keep].tolist()), (name, t, keep))
-            if not t.truncated:
-                break  # shorter lengths cut nothing more: the same tokens
+                    fits.setdefault(tuple(t.ids[keep].tolist()), ([], t, keep))[0].append(name)
         if len(fits) == 1:
-            name, t, keep = next(iter(fits.values()))
+            names, t, keep = next(iter(fits.values()))
             cut = f", cut at {len(t)} tokens" if t.truncated else ""
-            return Mapping(from_tokens(t, keep, vectors), name, f"{describe(name)}{cut}")
+            same = f" (the same tokens as {', '.join(names[1:])})" if len(names) > 1 else ""
+            return Mapping(from_tokens(t, keep, vectors), names[0], f"{describe(names[0])}{cut}{same}")
         if fits:
-            names = sorted({name for name, _, _ in fits.values()})
-            return positional(text, vectors, f"{len(fits)} layouts fit its {n} vectors and name them "
-                                             f"differently ({', '.join(names)})")
+            names = sorted({name for group, _, _ in fits.values() for name in group})
+            return positional(text, vectors, f"the layouts that fit its {n} vectors name them differently "
+                                             f"({', '.join(names)}); say which with layout=")
         said = f"layout {layout} gives" if layout else "no layout gives"
         near = ", ".join(str(c) for c in sorted(counts)[:6])
         return positional(text, vectors, f"{said} {n} tokens for its text (the layouts give {near}): "
