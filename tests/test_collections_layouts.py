@@ -33,6 +33,25 @@ def _written(mapper, record, layout):
     return record.vectors[keep], [t for t, k in zip(record.tokens, keep) if k]
 
 
+@pytest.mark.parametrize(("layout", "dropped"), [
+    ("none/specials", []),
+    ("reader/specials", ["."]),
+    ("stanford/specials", ["▁("]),
+    ("none/no-marker", ["[DocumentMarker]"]),
+    ("reader/no-marker", ["[DocumentMarker]", "."]),
+    ("stanford/no-marker", ["[DocumentMarker]", "▁("]),
+    ("none/text-only", ["<s>", "[DocumentMarker]", "</s>"]),
+    ("reader/text-only", ["<s>", "[DocumentMarker]", ".", "</s>"]),
+    ("stanford/text-only", ["<s>", "[DocumentMarker]", "▁(", "</s>"]),
+])
+def test_what_each_layout_keeps(tiny_model, mapper, layout, dropped):
+    record = tiny_model.tokenizer.tokenize_documents(["It costs ( 5 euros), roughly."])[0]
+    assert record.tokens == ["<s>", "[DocumentMarker]", "▁It", "▁costs", "▁(", "▁5", "▁euros", "),", "▁rough",
+                             "ly", ".", "</s>"]
+    keep = mapper.keep(record, layout)
+    assert [t for t, k in zip(record.tokens, keep) if not k] == dropped
+
+
 @pytest.mark.parametrize("text", TEXTS)
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_a_token_name_is_never_put_on_another_tokens_vector(mapper, encoded, text, layout):
