@@ -103,9 +103,11 @@ class Backend(Protocol):
     def existing(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are stored already."""
 
-    def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None) -> list[ScoredPoint]:
+    def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None,
+              oversampling: float | None = None) -> list[ScoredPoint]:
         """Top ``limit`` points by MaxSim against ``vectors`` (n_query_tokens, size),
-        best first, with payload and every stored vector."""
+        best first, with payload and every stored vector; ``rescore`` / ``oversampling``
+        go to Qdrant's quantization search parameters."""
 
     def count(self) -> int:
         """Points in the collection."""
@@ -252,11 +254,12 @@ class EdgeBackend:
             records = self.shard.retrieve([uuid.UUID(i) for i in ids], with_payload=False, with_vector=False)
         return {point_uuid(r.id) for r in records}
 
-    def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None) -> list[ScoredPoint]:
+    def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None,
+              oversampling: float | None = None) -> list[ScoredPoint]:
         import qdrant_edge as q
 
         specs = self.specs() or {}
-        params = q.SearchParams(quantization=q.QuantizationSearchParams(rescore=rescore))
+        params = q.SearchParams(quantization=q.QuantizationSearchParams(rescore=rescore, oversampling=oversampling))
         request = q.QueryRequest(limit=limit, query=q.Query.Nearest(np.asarray(vectors, np.float32), using=using),
                                  params=params, with_payload=True, with_vector=True)
         with _edge_errors(f"cannot search {self.description}"):
@@ -394,13 +397,16 @@ class ClientBackend:
             records = self.client.retrieve(self.name, list(ids), with_payload=False, with_vectors=False)
         return {point_uuid(r.id) for r in records}
 
-    def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None) -> list[ScoredPoint]:
+    def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None,
+              oversampling: float | None = None) -> list[ScoredPoint]:
         import warnings
 
         from qdrant_client import models as m
 
         specs = self.specs() or {}
-        params = m.SearchParams(quantization=m.QuantizationSearchParams(rescore=rescore)) if rescore is not None else None
+        params = None
+        if rescore is not None or oversampling is not None:
+            params = m.SearchParams(quantization=m.QuantizationSearchParams(rescore=rescore, oversampling=oversampling))
         with _client_errors(f"cannot search {self.description}"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # local mode: "search_params has no effect"
             found = self.client.query_points(self.name, query=np.asarray(vectors, np.float32).tolist(),

@@ -41,6 +41,8 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser], positive_int, forma
     search.add_argument("--top-k", type=positive_int, default=10)
     search.add_argument("--rescore", choices=("on", "off"), default=None,
                         help="quantized collection: rescore candidates with the original vectors (default: Qdrant's)")
+    search.add_argument("--oversampling", type=float, default=None,
+                        help="quantized collection: candidates per hit to rescore (default: Qdrant's, 1)")
     search.add_argument("--explain", action="store_true", help="add each hit's token-level explanation")
     search.add_argument("--layout", choices=LAYOUTS, default=None,
                         help="how another pipeline laid out the stored vectors (default: from the payload, or guessed)")
@@ -70,7 +72,7 @@ def run_command(args: argparse.Namespace, read_texts) -> dict:
             return {**out, **report.to_dict()}
         rescore = None if args.rescore is None else args.rescore == "on"
         result = search(model, backend, args.query, args.top_k, args.dimensions, rescore, args.layout,
-                        args.text_field)
+                        args.text_field, args.oversampling)
         return {**out, **result.to_dict(explain=args.explain)}
 
 

@@ -55,6 +55,7 @@ class SearchResult:
     vector: str
     quantization: str | None
     rescore: bool | None
+    oversampling: float | None = None
 
     def to_dict(self, explain: bool = False) -> dict:
         """Shaped like the hosted rerank API (``results`` of ``index``, ``relevance_score``,
@@ -70,7 +71,7 @@ class SearchResult:
                 row["explanation"] = self.analysis.explain(hit.index, self.dim).to_dict()
             results.append(row)
         return {"dimensions": self.dim, "vector": self.vector, "quantization": self.quantization,
-                "rescore": self.rescore, "results": results,
+                "rescore": self.rescore, "oversampling": self.oversampling, "results": results,
                 "usage": {"total_tokens": len(self.analysis.query)}}
 
 
@@ -87,17 +88,21 @@ def choose_vector(specs: dict[str, VectorSpec], dim: int, where: str) -> VectorS
 
 
 def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None = None,
-           rescore: bool | None = None, layout: str | None = None, text_field: str = "text") -> SearchResult:
+           rescore: bool | None = None, layout: str | None = None, text_field: str = "text",
+           oversampling: float | None = None) -> SearchResult:
     """Top ``top_k`` points for ``query`` at ``dim`` (default: the largest the collection
     offers), explained from their stored vectors.
 
     ``rescore``: with a quantized collection, rescore the candidates with the original
-    vectors (``None``: Qdrant's default). ``layout``: how the writer laid out the
+    vectors (``None``: Qdrant's default), from ``oversampling`` × ``top_k`` candidates
+    (``None``: Qdrant's default, 1). ``layout``: how the writer laid out the
     vectors (one of ``layouts.LAYOUTS``) where the payload does not say and guessing
     is ambiguous. ``text_field``: the payload key that holds the text.
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    if oversampling is not None and not oversampling >= 1:
+        raise ValueError(f"oversampling must be a number of at least 1, got {oversampling!r}")
     if layout is not None and layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
     specs = backend.specs()
@@ -109,7 +114,7 @@ def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None
     if backend.count() == 0:
         raise EmptyCollectionError(f"{backend.description} is empty: index documents first")
     q = model.encode_queries([query])[0]
-    found = backend.query(q.at_dim(dim), spec.name, top_k, rescore)
+    found = backend.query(q.at_dim(dim), spec.name, top_k, rescore, oversampling)
     # The explorer's vectors: the largest stored MaxSim vector, so every smaller dimension is a prefix of it.
     native = max((s for s in specs.values() if s.comparator == "max_sim" and s.size in model.dimensions
                   and s.size >= dim), key=lambda s: s.size)
@@ -132,7 +137,7 @@ def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None
     dimensions = tuple(d for d in model.dimensions if d <= native.size)
     analysis = Analysis(query=replace(q, vectors=q.at_dim(native.size)), documents=documents,
                         dimensions=dimensions)
-    return SearchResult(analysis, hits, dim, spec.name, spec.quantization, rescore)
+    return SearchResult(analysis, hits, dim, spec.name, spec.quantization, rescore, oversampling)
 
 
 def _vectors(point: ScoredPoint, spec: VectorSpec) -> np.ndarray:
