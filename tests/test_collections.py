@@ -58,9 +58,16 @@ def test_edge_hits_are_named_by_their_tokens(berlin_edge, tiny_model, berlin):
     for hit in result.hits:
         record = result.analysis.documents[hit.index]
         d = own[record.text]
-        assert hit.layout == "reader/specials"
+        assert hit.layout == "reader/specials" and "written by" not in hit.note
         assert record.tokens == [t for t, s in zip(d.tokens, d.scored) if s]
         np.testing.assert_allclose(record.vectors, d.vectors[d.scored], atol=1e-6)  # not re-encoded: the same
+
+
+def test_a_hit_says_when_another_model_wrote_it(berlin_edge, tiny_model, berlin):
+    other = tiny_model.with_settings()
+    other.info = type(tiny_model.info)(**{**vars(tiny_model.info), "name": "another/model"})
+    hit = search(other, berlin_edge[0], berlin["query"], top_k=1).hits[0]
+    assert hit.note.endswith(f"written by {tiny_model.info.name}, searched with another/model")
 
 
 def test_reindex_is_idempotent(berlin_edge, tiny_model, berlin):

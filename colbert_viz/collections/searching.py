@@ -131,7 +131,10 @@ def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None
         mapping = mapper.map(text, _vectors(point, native), layout or stated.get("layout"),
                              stated.get("doc_maxlen") if not layout else None)
         documents.append(mapping.record)
-        hits.append(Hit(rank, point.id, point.score, exact, rank - 1, mapping.layout, mapping.note))
+        writer = stated.get("model")
+        note = mapping.note + (f"; written by {writer}, searched with {model.info.name}"
+                               if writer and writer != model.info.name else "")
+        hits.append(Hit(rank, point.id, point.score, exact, rank - 1, mapping.layout, note))
     if not documents:
         raise EmptyCollectionError(f"{backend.description} returned no point for the query")
     dimensions = tuple(d for d in model.dimensions if d <= native.size)
