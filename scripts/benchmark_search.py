@@ -93,7 +93,7 @@ def bench_index(args) -> dict:
 def _edge_config(quantization: str, threads: int | None):
     import qdrant_edge as q
 
-    from colbert_viz.collections.backends import _edge_quantization
+    from colbert_viz.collections.edge import _edge_quantization
 
     multi = q.MultiVectorConfig(comparator=q.MultiVectorComparator.MaxSim)
     return q.EdgeConfig(

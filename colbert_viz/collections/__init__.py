@@ -14,18 +14,18 @@ from __future__ import annotations
 
 from colbert_viz.collections.backends import (
     Backend,
-    ClientBackend,
     CollectionAccessDenied,
     CollectionError,
     CollectionNotFound,
     CollectionSettingsError,
     CollectionUnreachable,
-    EdgeBackend,
     EmptyCollectionError,
     PointError,
     VectorSpec,
     open_collection,
 )
+from colbert_viz.collections.client import ClientBackend
+from colbert_viz.collections.edge import EdgeBackend
 from colbert_viz.collections.indexing import IndexReport, index, point_id
 from colbert_viz.collections.layouts import LAYOUTS, LayoutMapper, Mapping
 from colbert_viz.collections.searching import Hit, SearchResult, search
