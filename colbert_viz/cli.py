@@ -1,4 +1,4 @@
-"""Command line: ``python -m colbert_viz encode|rerank|explain|compress|make-checkpoint``, JSON on stdout.
+"""Command line: ``python -m colbert_viz encode|rerank|explain|compress|index|search|make-checkpoint``, JSON on stdout.
 
 The output mirrors the hosted API's responses (``/v1/multi-vector`` and
 ``/v1/rerank``) with token strings added. Bad input exits with status 2 and one
@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     compress.add_argument("--query", required=True)
     compress.add_argument("--documents", required=True, help=f"{', '.join(FORMATS)} file, or - for stdin")
 
+    from colbert_viz.collections.commands import add_parsers
+
+    add_parsers(sub, [common], _positive_int, ", ".join(FORMATS))
+
     make = sub.add_parser("make-checkpoint", help="random weights in jina-colbert-v2's layout (tests, benchmarks)")
     make.add_argument("dir", type=Path, help="a new or empty folder")
     make.add_argument("--size", choices=("tiny", "full"), required=True,
@@ -146,6 +150,13 @@ def run(args: argparse.Namespace) -> dict:
     if args.command == "make-checkpoint":
         return make_checkpoint(args.dir, args.size, args.seed)
     from colbert_viz.loading import load, reprobe
+
+    if args.reprobe_dtype:
+        reprobe()
+    if args.command in ("index", "search"):
+        from colbert_viz.collections.commands import run_command
+
+        return run_command(args, read_texts)
     from colbert_viz.scoring import check_dim
 
     texts = read_texts(args.file) if args.command == "encode" else None
@@ -154,8 +165,6 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(f"no documents to {args.command}")
     if texts is not None and not texts:
         raise InputError("no texts to encode")
-    if args.reprobe_dtype:
-        reprobe()
     model = load(args.model, dtype=args.dtype, device=args.device, skiplist=args.skiplist)
     if args.verbose:
         print(f"colbert-viz: {model.info.display_name} on {model.info.device}, {model.info.dtype_reason}",
@@ -187,11 +196,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from colbert_viz.checkpoint import ModelLoadError
+    from colbert_viz.collections.backends import CollectionError
     from colbert_viz.encoder import NonFiniteOutputError
 
     try:
         result = run(args)
-    except (InputError, ValueError, ModelLoadError, NonFiniteOutputError, OSError, IndexError) as err:
+    except (InputError, ValueError, ModelLoadError, NonFiniteOutputError, OSError, IndexError,
+            CollectionError) as err:
         print(f"colbert-viz: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,55 @@
+"""Qdrant collections: index documents, search them, explain every hit from its stored vectors.
+
+>>> from colbert_viz.collections import EdgeBackend, index, search   # doctest: +SKIP
+>>> with EdgeBackend("my-collection") as store:                      # doctest: +SKIP
+...     index(model, store, documents)
+...     result = search(model, store, "What is the population of Berlin?", top_k=10)
+>>> result.analysis.show()                                           # doctest: +SKIP
+
+This subpackage is ``colbert_viz.collections``; inside colbert_viz every import is
+absolute, so ``collections`` alone is still the standard library.
+"""
+
+from __future__ import annotations
+
+from colbert_viz.collections.backends import (
+    Backend,
+    CollectionAccessDenied,
+    CollectionError,
+    CollectionNotFound,
+    CollectionSettingsError,
+    CollectionUnreachable,
+    EmptyCollectionError,
+    PointError,
+    VectorSpec,
+    open_collection,
+)
+from colbert_viz.collections.client import ClientBackend
+from colbert_viz.collections.edge import EdgeBackend
+from colbert_viz.collections.indexing import IndexReport, index, point_id
+from colbert_viz.collections.layouts import LAYOUTS, LayoutMapper, Mapping
+from colbert_viz.collections.searching import Hit, SearchResult, search
+
+__all__ = [
+    "LAYOUTS",
+    "Backend",
+    "ClientBackend",
+    "CollectionAccessDenied",
+    "CollectionError",
+    "CollectionNotFound",
+    "CollectionSettingsError",
+    "CollectionUnreachable",
+    "EdgeBackend",
+    "EmptyCollectionError",
+    "Hit",
+    "IndexReport",
+    "LayoutMapper",
+    "Mapping",
+    "PointError",
+    "SearchResult",
+    "VectorSpec",
+    "index",
+    "open_collection",
+    "point_id",
+    "search",
+]

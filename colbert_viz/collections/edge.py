@@ -1,0 +1,182 @@
+"""``EdgeBackend``: a collection in a folder, a Qdrant Edge shard (``qdrant-edge-py`` 0.9.0).
+
+The Qdrant engine runs in-process: no server. Its settings are read from the
+shard's ``edge_config.json``; every engine error becomes a one-line ``CollectionError``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from colbert_viz.collections.backends import (
+    QUANTIZATIONS,
+    CollectionError,
+    CollectionNotFound,
+    ScoredPoint,
+    StoredPoint,
+    VectorSpec,
+    named_vectors,
+    point_uuid,
+)
+
+_EDGE_CONFIG = "edge_config.json"
+
+
+def _quantization_kind(config: dict | None) -> str | None:
+    """``{"scalar": {"type": "int8", …}}`` → ``"int8"``; ``{"binary": …}`` → ``"binary"``."""
+    if not config:
+        return None
+    kind = next(iter(config))
+    if kind == "scalar":
+        return str(config[kind].get("type", "int8")).lower()
+    return str(kind).lower()
+
+
+def _edge_specs(config: dict) -> dict[str, VectorSpec]:
+    """Vector settings from an Edge shard's ``edge_config.json``."""
+    shared = _quantization_kind(config.get("quantization_config"))
+    specs = {}
+    for name, params in (config.get("vectors") or {}).items():
+        multi = params.get("multivector_config") or {}
+        specs[name] = VectorSpec(
+            name=name, size=int(params["size"]), distance=str(params.get("distance", "")).lower(),
+            comparator=multi.get("comparator"),
+            quantization=_quantization_kind(params.get("quantization_config")) or shared,
+        )
+    return specs
+
+
+@contextmanager
+def _edge_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except CollectionError:
+        raise
+    except Exception as err:  # qdrant_edge raises plain Exception with the engine's message
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CollectionError(f"{what}: {message}") from None
+
+
+class EdgeBackend:
+    """A Qdrant Edge shard in ``folder``: created by ``create``, else opened when used.
+
+    ``max_search_threads`` bounds the shard's search pool (``None``: one per CPU).
+    """
+
+    def __init__(self, folder: str | os.PathLike, max_search_threads: int | None = None) -> None:
+        self.folder = Path(folder)
+        self.description = f"Qdrant Edge shard {self.folder}"
+        self.max_search_threads = max_search_threads
+        self._shard = None
+
+    def __enter__(self) -> EdgeBackend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def specs(self) -> dict[str, VectorSpec] | None:
+        file = self.folder / _EDGE_CONFIG
+        if not file.is_file():
+            if self.folder.exists() and not self.folder.is_dir():
+                raise CollectionNotFound(f"{self.folder} is not a folder")
+            return None
+        try:
+            return _edge_specs(json.loads(file.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise CollectionError(f"{file} is not a Qdrant Edge configuration ({err})") from None
+
+    @property
+    def shard(self):
+        if self._shard is None:
+            import qdrant_edge as q
+
+            if self.specs() is None:
+                raise CollectionNotFound(f"no Qdrant Edge collection in {self.folder} (index documents into it first)")
+            with _edge_errors(f"cannot open {self.description}"):
+                config = (q.EdgeConfig(max_search_threads=self.max_search_threads)
+                          if self.max_search_threads else None)
+                self._shard = q.EdgeShard.load(str(self.folder), config)
+        return self._shard
+
+    def create(self, specs: Sequence[VectorSpec], quantization: str = "none", hnsw_m: int = 0) -> None:
+        import qdrant_edge as q
+
+        if self.folder.exists() and (not self.folder.is_dir() or any(self.folder.iterdir())):
+            raise CollectionError(f"{self.folder} is not empty and holds no Qdrant Edge collection; "
+                                  "choose a new or empty folder")
+        multi = q.MultiVectorConfig(comparator=q.MultiVectorComparator.MaxSim)
+        vectors = {s.name: q.EdgeVectorParams(size=s.size, distance=q.Distance.Cosine, multivector_config=multi)
+                   for s in specs}
+        config = q.EdgeConfig(
+            vectors=vectors,
+            quantization_config=_edge_quantization(quantization),
+            # m = 0: no HNSW graph, every search scans all points (exact top k without quantization).
+            hnsw_config=q.HnswIndexConfig(m=hnsw_m, ef_construct=100, full_scan_threshold=10),
+            # Quantized vectors exist only in optimised segments: optimise every segment.
+            optimizers=q.EdgeOptimizersConfig(indexing_threshold=1, default_segment_number=1),
+            max_search_threads=self.max_search_threads,
+        )
+        with _edge_errors(f"cannot create {self.description}"):
+            self._shard = q.EdgeShard.create(str(self.folder), config)
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        import qdrant_edge as q
+
+        batch = [q.Point(id=uuid.UUID(p.id), vector={k: v for k, v in p.vectors.items()}, payload=p.payload)
+                 for p in points]
+        with _edge_errors(f"cannot write to {self.description}"):
+            self.shard.update(q.UpdateOperation.upsert_points(batch))
+            self.shard.flush()
+
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        with _edge_errors(f"cannot read {self.description}"):
+            records = self.shard.retrieve([uuid.UUID(i) for i in ids], with_payload=False, with_vector=False)
+        return {point_uuid(r.id) for r in records}
+
+    def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None,
+              oversampling: float | None = None) -> list[ScoredPoint]:
+        import qdrant_edge as q
+
+        specs = self.specs() or {}
+        params = q.SearchParams(quantization=q.QuantizationSearchParams(rescore=rescore, oversampling=oversampling))
+        request = q.QueryRequest(limit=limit, query=q.Query.Nearest(np.asarray(vectors, np.float32), using=using),
+                                 params=params, with_payload=True, with_vector=True)
+        with _edge_errors(f"cannot search {self.description}"):
+            found = self.shard.query(request)
+        return [ScoredPoint(id=point_uuid(p.id), payload=dict(p.payload or {}),
+                            vectors=named_vectors(p.vector, specs), score=float(p.score)) for p in found]
+
+    def count(self) -> int:
+        import qdrant_edge as q
+
+        with _edge_errors(f"cannot count {self.description}"):
+            return int(self.shard.count(q.CountRequest(exact=True)))
+
+    def optimize(self) -> None:
+        with _edge_errors(f"cannot optimise {self.description}"):
+            self.shard.optimize()
+
+    def close(self) -> None:
+        if self._shard is not None:
+            self._shard.close()
+            self._shard = None
+
+
+def _edge_quantization(kind: str):
+    import qdrant_edge as q
+
+    if kind == "int8":
+        return q.ScalarQuantizationConfig(type=q.ScalarType.Int8, quantile=0.99, always_ram=True)
+    if kind == "binary":
+        return q.BinaryQuantizationConfig(always_ram=True)
+    if kind in (None, "none"):
+        return None
+    raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}; got {kind!r}")

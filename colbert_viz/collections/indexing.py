@@ -1,0 +1,140 @@
+"""Write documents to a collection: encode, keep the scored tokens, upsert in batches.
+
+The vector settings follow the model's launch post (one vector per token of
+``size`` = the dimension, cosine, multivector comparator MAX_SIM); each offered
+dimension (128, 96, 64 for jina-colbert-v2) is its own named vector
+``colbert-{dim}``, so a search can run at each. A point's id is a UUID5 of the
+model and the text: indexing the same document again rewrites the same point,
+and a batch already stored is skipped without encoding, so an interrupted run
+resumes where it stopped. A point is written whole (vectors and payload in one
+upsert) or not at all.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+from colbert_viz.collections.backends import (
+    QUANTIZATIONS,
+    Backend,
+    CollectionSettingsError,
+    StoredPoint,
+    VectorSpec,
+)
+from colbert_viz.collections.layouts import layout_name
+from colbert_viz.tokenization import check_texts
+from colbert_viz.vectors import truncate_dims
+
+NAMESPACE = uuid.UUID("5d2f8f5e-8a8b-4c59-9d0a-6f1c0c2a9b11")  # colbert-viz's point ids
+PAYLOAD_KEY = "colbert_viz"
+Progress = Callable[[int, int], None]
+
+
+def vector_name(dim: int) -> str:
+    """The named vector of one dimension.
+
+    >>> vector_name(96)
+    'colbert-96'
+    """
+    return f"colbert-{dim}"
+
+
+def point_id(model_name: str, text: str) -> str:
+    """A stable id for one document under one model: UUID5 of both.
+
+    >>> point_id("jinaai/jina-colbert-v2", "Berlin") == point_id("jinaai/jina-colbert-v2", "Berlin")
+    True
+    """
+    return str(uuid.uuid5(NAMESPACE, f"{model_name}\n{text}"))
+
+
+def expected_specs(dimensions: Sequence[int]) -> list[VectorSpec]:
+    """The named vectors colbert-viz writes: one per dimension, cosine, MAX_SIM."""
+    return [VectorSpec(vector_name(d), d) for d in dimensions]
+
+
+def check_settings(specs: dict[str, VectorSpec], expected: Sequence[VectorSpec], where: str) -> None:
+    """``CollectionSettingsError`` naming the first vector that does not fit."""
+    for want in expected:
+        have = specs.get(want.name)
+        if have is None:
+            names = ", ".join(repr(n) for n in specs) or "none"
+            raise CollectionSettingsError(f"{where} has no vector {want.name!r} (it has {names}); "
+                                          "index into a new collection")
+        for what, got, need in (("size", have.size, want.size), ("distance", have.distance, want.distance),
+                                ("comparator", have.comparator, want.comparator)):
+            if got != need:
+                raise CollectionSettingsError(f"{where}: vector {want.name!r} has {what} {got}, "
+                                              f"colbert-viz needs {need}")
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one ``index`` call did: documents given, points ``written`` and ``skipped``
+    (stored already), the collection's ``points`` after, tokens encoded, seconds."""
+
+    documents: int
+    written: int
+    skipped: int
+    points: int
+    tokens: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["seconds"] = round(self.seconds, 3)
+        out["documents_per_second"] = round(self.written / self.seconds, 2) if self.seconds else None
+        out["tokens_per_second"] = round(self.tokens / self.seconds, 1) if self.seconds else None
+        return out
+
+
+def index(model, backend: Backend, texts: Sequence[str], *, batch_size: int = 32, doc_maxlen: int | None = None,
+          quantization: str = "none", hnsw_m: int = 0, progress: Progress | None = None) -> IndexReport:
+    """Encode ``texts`` with ``model`` and write them to ``backend``'s collection.
+
+    Creates the collection when it does not exist (``quantization``: ``"none"``,
+    ``"int8"`` or ``"binary"``; ``hnsw_m`` 0: no HNSW graph, exact full scans);
+    an existing one must have colbert-viz's vectors with these settings.
+    ``progress(done, total)`` is called after each batch.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}; got {quantization!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    texts = list(dict.fromkeys(check_texts(texts, "document")))  # the same document twice is one point
+    settings = model.tokenizer.settings
+    maxlen = settings.doc_maxlen if doc_maxlen is None else doc_maxlen
+    expected = expected_specs(model.dimensions)
+    specs = backend.specs()
+    if specs is None:
+        backend.create(expected, quantization, hnsw_m)
+    else:
+        check_settings(specs, expected, backend.description)
+    start = time.perf_counter()
+    written = skipped = tokens = 0
+    layout = layout_name(settings.skiplist)
+    for first in range(0, len(texts), batch_size):
+        batch = texts[first: first + batch_size]
+        ids = [point_id(model.info.name, t) for t in batch]
+        stored = backend.existing(ids)
+        todo = [(i, t) for i, t in zip(ids, batch) if i not in stored]
+        skipped += len(batch) - len(todo)
+        if todo:
+            records = model.encode_documents([t for _, t in todo], maxlen)
+            points = []
+            for (pid, _), record in zip(todo, records):
+                kept = record.vectors[record.scored]
+                payload = {"text": record.text, "id": pid, PAYLOAD_KEY: {
+                    "model": model.info.name, "layout": layout, "doc_maxlen": maxlen,
+                    "tokens": int(record.scored.sum()), "truncated": record.truncated}}
+                points.append(StoredPoint(pid, payload, {s.name: truncate_dims(kept, s.size) for s in expected}))
+                tokens += len(record)
+            backend.upsert(points)
+            written += len(points)
+        if progress is not None:
+            progress(min(first + batch_size, len(texts)), len(texts))
+    backend.optimize()
+    return IndexReport(len(texts), written, skipped, backend.count(), tokens, time.perf_counter() - start)

@@ -1,0 +1,154 @@
+"""Search a collection and explain every hit from its stored vectors.
+
+The query is encoded once; Qdrant returns the top k at the chosen dimension
+(with the collection's quantization, rescoring on or off); the hits' stored
+vectors come back with them and become a Run (an ``Analysis``), so the explorer
+shows every view of them without encoding a document. Each hit keeps Qdrant's
+score and rank beside the exact MaxSim recomputed from the vectors Qdrant
+scored; for an unquantized collection the two are equal (to float32 rounding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from colbert_viz.analysis import Analysis
+from colbert_viz.collections.backends import (
+    Backend,
+    CollectionNotFound,
+    CollectionSettingsError,
+    EmptyCollectionError,
+    PointError,
+    ScoredPoint,
+    VectorSpec,
+)
+from colbert_viz.collections.indexing import PAYLOAD_KEY, vector_name
+from colbert_viz.collections.layouts import LAYOUTS, LayoutMapper, unit_rows
+from colbert_viz.scoring import check_dim
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: Qdrant's ``rank`` (1-based) and ``score``, the ``exact`` MaxSim
+    of the vectors it scored, the point ``id``, its ``index`` in ``analysis.documents``,
+    and how its vectors were named (``layout``: ``None`` for positional labels; ``note``)."""
+
+    rank: int
+    id: str
+    score: float
+    exact: float
+    index: int
+    layout: str | None
+    note: str
+
+
+@dataclass
+class SearchResult:
+    """``analysis``: the Run of the query and the hits' stored vectors (hit order);
+    ``hits``: Qdrant's ranking; the ``dim``, vector name, quantization and rescore used."""
+
+    analysis: Analysis
+    hits: list[Hit]
+    dim: int
+    vector: str
+    quantization: str | None
+    rescore: bool | None
+    oversampling: float | None = None
+
+    def to_dict(self, explain: bool = False) -> dict:
+        """Shaped like the hosted rerank API (``results`` of ``index``, ``relevance_score``,
+        ``document.text``) with Qdrant's rank and score, the exact MaxSim and the layout;
+        ``explain`` adds each hit's token-level explanation."""
+        results = []
+        for hit in self.hits:
+            doc = self.analysis.documents[hit.index]
+            row = {"index": hit.index, "relevance_score": hit.score, "document": {"text": doc.text},
+                   "id": hit.id, "qdrant_rank": hit.rank, "qdrant_score": hit.score, "exact_maxsim": hit.exact,
+                   "layout": hit.layout, "layout_note": hit.note}
+            if explain:
+                row["explanation"] = self.analysis.explain(hit.index, self.dim).to_dict()
+            results.append(row)
+        return {"dimensions": self.dim, "vector": self.vector, "quantization": self.quantization,
+                "rescore": self.rescore, "oversampling": self.oversampling, "results": results,
+                "usage": {"total_tokens": len(self.analysis.query)}}
+
+
+def choose_vector(specs: dict[str, VectorSpec], dim: int, where: str) -> VectorSpec:
+    """The collection's MaxSim vector of size ``dim``: colbert-viz's ``colbert-{dim}``, or
+    any other cosine MAX_SIM vector of that size (a collection made by another pipeline)."""
+    fitting = [s for s in specs.values() if s.comparator == "max_sim" and s.distance == "cosine" and s.size == dim]
+    if not fitting:
+        offered = ", ".join(f"{s.name or '(default)'}: size {s.size}, {s.distance}, "
+                            f"{s.comparator or 'single vector'}" for s in specs.values()) or "no vectors"
+        raise CollectionSettingsError(f"{where} has no cosine MAX_SIM multivector of size {dim} ({offered})")
+    named = [s for s in fitting if s.name == vector_name(dim)]
+    return (named or fitting)[0]
+
+
+def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None = None,
+           rescore: bool | None = None, layout: str | None = None, text_field: str = "text",
+           oversampling: float | None = None) -> SearchResult:
+    """Top ``top_k`` points for ``query`` at ``dim`` (default: the largest the collection
+    offers), explained from their stored vectors.
+
+    ``rescore``: with a quantized collection, rescore the candidates with the original
+    vectors (``None``: Qdrant's default), from ``oversampling`` × ``top_k`` candidates
+    (``None``: Qdrant's default, 1). ``layout``: how the writer laid out the
+    vectors (one of ``layouts.LAYOUTS``) where the payload does not say and guessing
+    is ambiguous. ``text_field``: the payload key that holds the text.
+    """
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    if oversampling is not None and not oversampling >= 1:
+        raise ValueError(f"oversampling must be a number of at least 1, got {oversampling!r}")
+    if layout is not None and layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
+    specs = backend.specs()
+    if specs is None:
+        raise CollectionNotFound(f"{backend.description} does not exist")
+    usable = {s.size for s in specs.values() if s.size in model.dimensions}
+    dim = check_dim(max(usable, default=model.info.dim) if dim is None else dim, model.dimensions)
+    spec = choose_vector(specs, dim, backend.description)
+    if backend.count() == 0:
+        raise EmptyCollectionError(f"{backend.description} is empty: index documents first")
+    q = model.encode_queries([query])[0]
+    found = backend.query(q.at_dim(dim), spec.name, top_k, rescore, oversampling)
+    # The explorer's vectors: the largest stored MaxSim vector, so every smaller dimension is a prefix of it.
+    native = max((s for s in specs.values() if s.comparator == "max_sim" and s.size in model.dimensions
+                  and s.size >= dim), key=lambda s: s.size)
+    mapper = LayoutMapper(model.tokenizer)
+    documents, hits = [], []
+    for rank, point in enumerate(found, 1):
+        scored = _vectors(point, spec)
+        exact = float((q.at_dim(dim) @ unit_rows(scored).T).max(axis=1).astype(np.float64).sum())
+        text = point.payload.get(text_field)
+        if not isinstance(text, str) or not text.strip():
+            raise PointError(f"point {point.id} has no text in its payload field {text_field!r}; "
+                             "colbert-viz explains points that store their text")
+        stated = point.payload.get(PAYLOAD_KEY) or {}
+        mapping = mapper.map(text, _vectors(point, native), layout or stated.get("layout"),
+                             stated.get("doc_maxlen") if not layout else None)
+        documents.append(mapping.record)
+        writer = stated.get("model")
+        note = mapping.note + (f"; written by {writer}, searched with {model.info.name}"
+                               if writer and writer != model.info.name else "")
+        hits.append(Hit(rank, point.id, point.score, exact, rank - 1, mapping.layout, note))
+    if not documents:
+        raise EmptyCollectionError(f"{backend.description} returned no point for the query")
+    dimensions = tuple(d for d in model.dimensions if d <= native.size)
+    analysis = Analysis(query=replace(q, vectors=q.at_dim(native.size)), documents=documents,
+                        dimensions=dimensions)
+    return SearchResult(analysis, hits, dim, spec.name, spec.quantization, rescore, oversampling)
+
+
+def _vectors(point: ScoredPoint, spec: VectorSpec) -> np.ndarray:
+    """The point's stored ``spec`` vectors, checked: (n_tokens, spec.size)."""
+    vectors = point.vectors.get(spec.name)
+    if vectors is None or vectors.size == 0:
+        raise PointError(f"point {point.id} has no {spec.name or 'default'!r} vectors")
+    if vectors.ndim != 2 or vectors.shape[1] != spec.size:
+        raise PointError(f"point {point.id}: its {spec.name or 'default'!r} vectors have shape "
+                         f"{vectors.shape}, expected (tokens, {spec.size})")
+    return vectors

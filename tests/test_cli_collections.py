@@ -1,0 +1,112 @@
+"""``colbert-viz index`` and ``colbert-viz search``: JSON out, bad input as one line on stderr (status 2)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from colbert_viz.cli import main
+
+
+@pytest.fixture()
+def model_args(tiny_checkpoint):
+    return ["--model", str(tiny_checkpoint), "--dtype", "float32", "--device", "cpu"]
+
+
+def _run(capsys, args):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture()
+def docs_file(tmp_path, berlin):
+    path = tmp_path / "docs.json"
+    path.write_text(json.dumps(berlin["documents"]), encoding="utf-8")
+    return path
+
+
+def test_index_then_search(capsys, tmp_path, model_args, docs_file, berlin):
+    collection = str(tmp_path / "c")
+    code, out, err = _run(capsys, ["index", *model_args, "--collection", collection,
+                                   "--documents", str(docs_file), "--batch-size", "4"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["written"], report["points"], report["skipped"]) == (8, 8, 0)
+    assert report["documents_per_second"] > 0 and report["tokens_per_second"] > 0
+
+    code, out, err = _run(capsys, ["index", *model_args, "--collection", collection, "--documents", str(docs_file)])
+    assert json.loads(out)["written"] == 0  # idempotent
+
+    code, out, err = _run(capsys, ["search", *model_args, "--collection", collection, "--query", berlin["query"],
+                                   "--top-k", "3", "--dimensions", "64", "--explain"])
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["dimensions"] == 64 and result["vector"] == "colbert-64"
+    rows = result["results"]
+    assert [r["qdrant_rank"] for r in rows] == [1, 2, 3] and [r["index"] for r in rows] == [0, 1, 2]
+    for row in rows:
+        assert row["relevance_score"] == row["qdrant_score"] == pytest.approx(row["exact_maxsim"], abs=1e-5)
+        assert row["document"]["text"] in berlin["documents"]
+        assert row["explanation"]["score"] == pytest.approx(row["exact_maxsim"], abs=1e-5)
+    assert result["usage"]["total_tokens"] == 32
+
+
+def _one_line_error(code, out, err, *fragments):
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("colbert-viz: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_search_a_missing_collection(capsys, tmp_path, model_args):
+    _one_line_error(*_run(capsys, ["search", *model_args, "--collection", str(tmp_path / "none"), "--query", "x"]),
+                    "does not exist")
+
+
+def test_search_an_unreachable_server(capsys, model_args):
+    _one_line_error(*_run(capsys, ["search", *model_args, "--collection", "http://127.0.0.1:9", "--query", "x"]),
+                    "cannot be reached")
+
+
+def test_no_collection_given(capsys, model_args, monkeypatch):
+    monkeypatch.delenv("QDRANT_URL", raising=False)
+    _one_line_error(*_run(capsys, ["search", *model_args, "--query", "x"]), "QDRANT_URL")
+
+
+def test_url_from_the_environment(capsys, model_args, monkeypatch):
+    monkeypatch.setenv("QDRANT_URL", "http://127.0.0.1:9/collections/docs")
+    _one_line_error(*_run(capsys, ["search", *model_args, "--query", "x"]), "'docs' at http://127.0.0.1:9")
+
+
+def test_settings_that_do_not_fit(capsys, tmp_path, model_args, docs_file):
+    import qdrant_edge as q
+
+    multi = q.MultiVectorConfig(comparator=q.MultiVectorComparator.MaxSim)
+    q.EdgeShard.create(str(tmp_path / "c"), q.EdgeConfig(vectors={"colbert-128": q.EdgeVectorParams(
+        size=128, distance=q.Distance.Dot, multivector_config=multi)})).close()
+    _one_line_error(*_run(capsys, ["index", *model_args, "--collection", str(tmp_path / "c"),
+                                   "--documents", str(docs_file)]), "distance dot", "needs cosine")
+    _one_line_error(*_run(capsys, ["search", *model_args, "--collection", str(tmp_path / "c"), "--query", "x"]),
+                    "no cosine MAX_SIM multivector of size 128")
+
+
+def test_an_empty_collection(capsys, tmp_path, model_args):
+    import qdrant_edge as q
+
+    multi = q.MultiVectorConfig(comparator=q.MultiVectorComparator.MaxSim)
+    q.EdgeShard.create(str(tmp_path / "c"), q.EdgeConfig(vectors={"colbert-128": q.EdgeVectorParams(
+        size=128, distance=q.Distance.Cosine, multivector_config=multi)})).close()
+    _one_line_error(*_run(capsys, ["search", *model_args, "--collection", str(tmp_path / "c"), "--query", "x"]),
+                    "is empty")
+
+
+def test_a_folder_that_is_not_a_collection(capsys, tmp_path, model_args, docs_file):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "notes.txt").write_text("mine", encoding="utf-8")
+    _one_line_error(*_run(capsys, ["index", *model_args, "--collection", str(tmp_path / "c"),
+                                   "--documents", str(docs_file)]), "is not empty")
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["notes.txt"]  # nothing written
