@@ -37,11 +37,10 @@ from colbert_viz.analysis import EXACT, Analysis, merges_words
 from colbert_viz.explain import Axis, Explanation, merge, token_axis, token_kinds
 from colbert_viz.highlight import kept_positions, text_pieces, untokenized_tail
 from colbert_viz.layout import best_query_per_document_item, collapse, segment_values, shown_positions
+from colbert_viz.page_text import dimension_note
 from colbert_viz.records import Tokenized
 from colbert_viz.scoring import ranking
-from colbert_viz.page_text import dimension_note
-from colbert_viz.tables import (document_label, match_changes_table, preview, ranking_columns, token_name,
-                                 tokens_label)
+from colbert_viz.tables import document_label, match_changes_table, preview, ranking_columns, token_name, tokens_label
 
 MAX_COLUMNS = 256
 MAX_HIGHLIGHT_TOKENS = 2048

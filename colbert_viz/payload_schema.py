@@ -215,28 +215,31 @@ PAYLOAD = Obj("everything the explorer draws for one Run (explorer.run_payload)"
 })
 
 
+def _b64f32(value: object) -> bool:
+    try:
+        return isinstance(value, str) and len(base64.b64decode(value, validate=True)) % 4 == 0
+    except ValueError:
+        return False
+
+
+_SCALARS = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "b64f32": _b64f32,
+    "null": lambda v: v is None,
+}
+
+
 def _type_ok(value: object, kind: str) -> bool:
-    options = kind.split("|")
-    if value is None:
-        return "null" in options
-    for option in options:
+    for option in kind.split("|"):
         if option.startswith("list"):
             inner = option[5:-1] if option != "list" else None
             if isinstance(value, list) and (inner is None or all(_type_ok(v, inner) for v in value)):
                 return True
-        elif option == "int" and isinstance(value, int) and not isinstance(value, bool):
+        elif _SCALARS[option](value):
             return True
-        elif option == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True
-        elif option == "str" and isinstance(value, str):
-            return True
-        elif option == "bool" and isinstance(value, bool):
-            return True
-        elif option == "b64f32" and isinstance(value, str):
-            try:
-                return len(base64.b64decode(value, validate=True)) % 4 == 0
-            except ValueError:
-                return False
     return False
 
 

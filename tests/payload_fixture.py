@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from factories import document_record, filler_words, query_record  # noqa: E402
+from factories import document_record, filler_words, query_record
 
-from colbert_viz.analysis import Analysis  # noqa: E402
-from colbert_viz.explorer import run_payload  # noqa: E402
+from colbert_viz.analysis import Analysis
+from colbert_viz.explorer import run_payload
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "payload.json"
 STORAGE = ["pool-2", "binary+rescore"]
