@@ -46,8 +46,11 @@ test('the dimension tables list each dimension\'s ranking and Kendall tau', () =
   const i = p.rankings['64'].order[0];
   assert.equal(spec.ranks.rows[0][2], `${p.documents[i].label} · ${p.rankings['64'].scores[i].toFixed(2)}`);
   assert.deepEqual(spec.tau.rows, p.tau.map(t => [`${t.a} vs ${t.b}`, t.tau === null ? '–' : t.tau.toFixed(3)]));
-  const stored = V.dimensionTables(setup({storage: 'pool-2'}).source, setup({storage: 'pool-2'}).state);
-  assert.deepEqual(stored.tau.rows.length, p.storage.tau['pool-2'].length);
+  const pooled = setup({storage: 'pool-2'}), stored = V.dimensionTables(pooled.source, pooled.state);
+  assert.deepEqual(stored.tau.rows, p.storage.tau['pool-2'].map(t => [`${t.a} vs ${t.b}`, t.tau.toFixed(3)]));
+  assert.notDeepEqual(stored.tau.rows, spec.tau.rows);  // this fixture's pool-2 reorders the dimensions' rankings
+  const r = p.storage.rankings['64/pool-2'], i64 = r.order[0];
+  assert.equal(stored.ranks.rows[0][2], `${p.documents[i64].label} · ${r.scores[i64].toFixed(2)}`);
 });
 
 test('the heatmap shows every similarity of the payload, less the hidden rows and columns', () => {
@@ -71,8 +74,14 @@ test('the heatmap shows every similarity of the payload, less the hidden rows an
   assert.deepEqual(spec.layout.yaxis.categoryarray, heat.y);
   assert.equal(spec.window, null);
   const hidden = V.heatmapSpec(source, ColbertViz.update(state, {hideExpansion: true, hideSpecial: true}), 900);
-  assert.equal(hidden.data.rows, q.kinds.filter(k => k === 'text').length);
-  assert.equal(hidden.data.columns, d.kinds.filter(k => k !== 'special' && k !== 'marker').length);
+  const rows = q.kinds.map((k, r) => (k === 'text' ? r : -1)).filter(r => r >= 0);
+  const cols = d.kinds.map((k, c) => (k !== 'special' && k !== 'marker' ? c : -1)).filter(c => c >= 0);
+  assert.deepEqual([hidden.data.rows, hidden.data.columns], [rows.length, cols.length]);
+  assert.deepEqual(hidden.traces[0].y, rows.map(r => heat.y[r]));
+  rows.forEach((r, k) => cols.forEach((c, j) => {
+    const value = hidden.traces[0].z[k][j] ?? hidden.traces.find(t => t.name === 'skipped').z[k][j];
+    close(value, sim[r * n + c]);
+  }));
 });
 
 test('a tap on a heatmap cell reads its similarity', () => {
@@ -128,4 +137,12 @@ test('the match changes and the storage decision table come from the payload as 
   assert.deepEqual(table.rows.map(r => r.setting), p.storage.table.map(r => r.setting));
   assert.deepEqual(table.rows.filter(r => r.selected).map(r => r.setting), ['64/pool-2']);
   assert.match(V.storageInfo(source, state), /^64\/pool-2: /);
+});
+
+test('the scored query shows each token once, the expansion tokens as one "× n" chip, and the payload\'s note', () => {
+  const {p} = setup();
+  const spec = V.scoredQuery(p);
+  assert.deepEqual(spec.chips.map(c => c.text), ['<s>', '[QueryMarker]', '▁population', '▁of', '▁Berlin', '</s>', '<mask> × 2']);
+  assert.deepEqual(spec.chips.map(c => c.kind), ['special', 'marker', 'text', 'text', 'text', 'special', 'expansion']);
+  assert.equal(spec.note, p.query.scored.note);
 });
