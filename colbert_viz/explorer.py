@@ -46,7 +46,7 @@ MAX_COLUMNS = 256
 MAX_HIGHLIGHT_TOKENS = 2048
 EAGER_BYTES = 6 * 2**20  # a Run whose views fit in this is sent whole
 VARIANTS = {"tokens": False, "words": True}
-SCHEMA = 1
+SCHEMA = 2  # 2: readable keys (payload_schema), ranking columns and texts from Python
 
 
 def f32(values: np.ndarray) -> str:
