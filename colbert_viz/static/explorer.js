@@ -807,9 +807,9 @@
 
     drawMenus() {
       const options = menuOptions(this.source, this.state);
-      for (const [select, key] of [[this.docSelect, 'doc'], [this.aSelect, 'a'], [this.bSelect, 'b']]) {
-        select.replaceChildren(...options.map(o => el('option', {value: o.value, text: o.text})));
-        select.value = String(this.state[key]);
+      for (const [menu, key] of [[this.docSelect, 'doc'], [this.aSelect, 'a'], [this.bSelect, 'b']]) {
+        menu.replaceChildren(...options.map(o => el('option', {value: o.value, text: o.text})));
+        menu.value = String(this.state[key]);
       }
     }
 
