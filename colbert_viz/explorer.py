@@ -18,6 +18,10 @@ package computed; the heatmap of a document with more than ``MAX_COLUMNS``
 shown columns also comes folded (``layout.collapse``) for each combination of
 the two hide toggles, and the highlight of one with more than
 ``MAX_HIGHLIGHT_TOKENS`` items keeps windows around the matches.
+
+Every field of the payload is named, typed and explained in one place:
+``colbert_viz.payload_schema`` (checked by the Python and the JavaScript tests
+against ``tests/fixtures/payload.json``).
 """
 
 from __future__ import annotations
@@ -33,15 +37,16 @@ from colbert_viz.analysis import EXACT, Analysis, merges_words
 from colbert_viz.explain import Axis, Explanation, merge, token_axis, token_kinds
 from colbert_viz.highlight import kept_positions, text_pieces, untokenized_tail
 from colbert_viz.layout import best_query_per_document_item, collapse, segment_values, shown_positions
+from colbert_viz.page_text import dimension_note
 from colbert_viz.records import Tokenized
 from colbert_viz.scoring import ranking
-from colbert_viz.tables import document_label, match_changes_table, preview
+from colbert_viz.tables import document_label, match_changes_table, preview, ranking_columns, token_name, tokens_label
 
 MAX_COLUMNS = 256
 MAX_HIGHLIGHT_TOKENS = 2048
 EAGER_BYTES = 6 * 2**20  # a Run whose views fit in this is sent whole
 VARIANTS = {"tokens": False, "words": True}
-SCHEMA = 1
+SCHEMA = 2  # 2: readable keys (payload_schema), ranking columns and texts from Python
 
 
 def f32(values: np.ndarray) -> str:
@@ -59,6 +64,11 @@ def _finite(x: float) -> float | None:
 
 def _axis(axis: Axis) -> dict:
     return {"labels": axis.labels, "kinds": axis.kinds, "groups": axis.groups}
+
+
+def _query_axis(axis: Axis) -> dict:
+    """A query axis, with each token's name in the tables (``tables.token_name``)."""
+    return {**_axis(axis), "names": [token_name(label, k) for k, label in enumerate(axis.labels)]}
 
 
 def model_facts(model) -> dict:
@@ -125,32 +135,32 @@ def _heat_fold(expl: Explanation, hide_expansion: bool, hide_special: bool) -> d
     rows = shown_positions(expl.query, hide_expansion=hide_expansion, hide_special=hide_special)
     segments = collapse(positions, expl.best_index[rows], MAX_COLUMNS)
     z = segment_values(expl.similarity, rows, segments, expl.document.scored)
-    return {"rows": rows.tolist(),
-            "columns": [[s.start, s.end, len(s.positions), int(s.gap)] for s in segments],
-            "z": f32(z)}
+    return {"hide_expansion": hide_expansion, "hide_special": hide_special, "rows": rows.tolist(),
+            "columns": [{"start": s.start, "end": s.end, "count": len(s.positions), "gap": bool(s.gap)}
+                        for s in segments],
+            "similarity": f32(z)}
 
 
-
-def _ranking(scores: np.ndarray, ranks: np.ndarray, order, n_query: int) -> dict:
+def _ranking(scores: np.ndarray, ranks: np.ndarray, order, n_query: int, columns: list[dict]) -> dict:
     """One ranking as the explorer reads it: scores, per query token, 1-based
-    ranks (input order) and the order, best first."""
+    ranks (input order), the order, best first, and its table's columns."""
     return {"scores": scores.tolist(), "per_token": (scores / n_query).tolist(), "ranks": ranks.tolist(),
-            "order": [int(i) for i in order]}
+            "order": [int(i) for i in order], "columns": columns}
 
 
 def _dimension_view(expl: Explanation, pieces: bool = True) -> dict:
     closest, closest_sim = best_query_per_document_item(expl)
     view = {
         "score": expl.score,
-        "best": expl.best_index.tolist(),
-        "best_sim": f32(expl.best_similarity),
+        "best_index": expl.best_index.tolist(),
+        "best_similarity": f32(expl.best_similarity),
         "contributions": expl.contributions.tolist(),
-        "closest": closest.tolist(),
-        "closest_sim": f32(closest_sim),
-        "sim": f32(expl.similarity),
+        "closest_query": closest.tolist(),
+        "closest_similarity": f32(closest_sim),
+        "similarity": f32(expl.similarity),
     }
-    folds = {f"{int(e)}{int(s)}": _heat_fold(expl, e, s) for e, s in product((False, True), repeat=2)}
-    if any(folds.values()):
+    folds = [f for e, s in product((False, True), repeat=2) if (f := _heat_fold(expl, e, s))]
+    if folds:
         view["folds"] = folds
     keep = kept_positions(expl, MAX_HIGHLIGHT_TOKENS)
     if pieces and not keep.all():
@@ -206,8 +216,9 @@ def storage_summary(analysis: Analysis) -> dict:
     rankings = {}
     for setting in all_settings(analysis.dimensions):
         run = analysis.stored(setting)
+        columns = ranking_columns(analysis.dimensions, setting.dim, stored=True)
         rankings[setting.id] = {
-            **_ranking(run.scores, run.ranks, run.order, n_query), "rescored": list(run.candidates),
+            **_ranking(run.scores, run.ranks, run.order, n_query, columns), "rescored": list(run.candidates),
             "bytes_per_token": float(run.bytes_per_token),
             "bytes_per_document": [float(d.n_bytes) for d in run.documents],
             "stored_vectors": [len(d.groups) for d in run.documents],
@@ -245,10 +256,6 @@ def estimated_bytes(analysis: Analysis) -> int:
     return int(cells * 4 * 4 / 3 * len(analysis.dimensions) * 2 * 1.3)
 
 
-def _tokens_label(doc) -> str:
-    return f"{len(doc)} (cut from {doc.n_text_tokens:,} text tokens)" if doc.truncated else str(len(doc))
-
-
 def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = "", display_name: str = "",
                 is_fallback: bool = False, dtype: str = "", run_key: str | None = None,
                 eager_bytes: int = EAGER_BYTES, storage: bool | Sequence[str] = False, model: dict | None = None) -> dict:
@@ -268,8 +275,8 @@ def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = 
     dims = analysis.dimensions
     comparison = analysis.compare_dimensions()
     n_query = len(analysis.query)
-    rankings = {str(d): _ranking(comparison.scores[d], comparison.ranks[d], ranking(comparison.scores[d]), n_query)
-                for d in dims}
+    rankings = {str(d): _ranking(comparison.scores[d], comparison.ranks[d], ranking(comparison.scores[d]), n_query,
+                                 ranking_columns(dims, d, stored=False)) for d in dims}
     first = rankings[str(dims[0])]["order"][0]
     eager = estimated_bytes(analysis) <= eager_bytes
     wanted = range(len(analysis.documents)) if eager else [first]
@@ -279,16 +286,17 @@ def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = 
     return {
         "schema": SCHEMA,
         "model": facts,
+        "texts": {"dimension_note": dimension_note(facts)},
         "summary": summary,
         "top_n": top_n,
         "query": {"text": analysis.query.text, "scored": scored_query(analysis.query, facts),
-                  "axes": {"tokens": _axis(token_axis(analysis.query)), "words": _axis(query_words)}},
+                  "axes": {"tokens": _query_axis(token_axis(analysis.query)), "words": _query_axis(query_words)}},
         "documents": [{"label": document_label(i), "preview": preview(d.text, 100),
-                       "menu": preview(d.text, 60), "tokens": _tokens_label(d), "truncated": bool(d.truncated)}
+                       "menu": preview(d.text, 60), "tokens": tokens_label(d), "truncated": bool(d.truncated)}
                       for i, d in enumerate(analysis.documents)],
         "rankings": rankings,
         "tau": _taus(comparison),
-        "zrange": {str(d): list(analysis.similarity_range(d)) for d in dims},
+        "similarity_range": {str(d): list(analysis.similarity_range(d)) for d in dims},
         "limits": {"columns": MAX_COLUMNS, "highlight": MAX_HIGHLIGHT_TOKENS},
         "views": {str(i): document_payload(analysis, i) for i in wanted},
         "complete": eager,
@@ -303,4 +311,4 @@ def _storage_payload(analysis: Analysis, documents, methods: Sequence[str]) -> d
     if "error" in summary:
         return {"storage": summary}
     return {"storage": summary,
-            "stored": {m: {str(i): stored_document_payload(analysis, i, m) for i in documents} for m in methods}}
+            "stored_views": {m: {str(i): stored_document_payload(analysis, i, m) for i in documents} for m in methods}}

@@ -4,12 +4,12 @@ The explorer draws the highlight in the browser; this module decides what it
 draws, so the tricky part (which characters belong to which token, what a long
 document leaves out) is plain Python with tests:
 
-- a piece ``{"t": text}`` is text between tokens (spaces, characters no token
-  covers);
-- ``{"p": position, "t": text}`` is one document item (token, or word when
-  merged) and the characters it covers; special tokens, which cover none, get
-  ``"t": ""`` and are drawn as chips with their label;
-- ``{"elide": n}`` stands for ``n`` items left out of a long document.
+- a piece ``{"text": text}`` is text between tokens (spaces, characters no
+  token covers);
+- ``{"position": position, "text": text}`` is one document item (token, or
+  word when merged) and the characters it covers; special tokens, which cover
+  none, get ``"text": ""`` and are drawn as chips with their label;
+- ``{"elided": n}`` stands for ``n`` items left out of a long document.
 
 Long documents keep windows around the MaxSim matches (``kept_positions``) so
 the view stays bounded.
@@ -41,7 +41,7 @@ def kept_positions(expl: Explanation, max_tokens: int, radius: int = 16) -> np.n
 
 def text_pieces(expl: Explanation, keep: np.ndarray) -> list[dict]:
     """The document of ``expl`` as pieces (see the module docstring), showing
-    the items where ``keep`` (n_doc,) is true. Joining the ``"t"`` of every
+    the items where ``keep`` (n_doc,) is true. Joining the ``"text"`` of every
     piece that is not a chip gives the encoded text exactly (less what a long
     document elides, plus the part a truncated document did not encode)."""
     doc, text = expl.document, expl.document_text
@@ -55,18 +55,18 @@ def text_pieces(expl: Explanation, keep: np.ndarray) -> list[dict]:
             continue
         is_chip = doc.kinds[pos] in SPECIAL_KINDS and end <= start
         if hidden:
-            pieces.append({"elide": hidden})
+            pieces.append({"elided": hidden})
             hidden = 0
             cursor = (len(text) if pos > last_spanned else cursor) if is_chip else max(cursor, start)
         if pos > last_spanned and is_chip and cursor < len(text) and not expl.truncated:
-            pieces.append({"t": text[cursor:]})
+            pieces.append({"text": text[cursor:]})
             cursor = len(text)
         if not is_chip and start > cursor:
-            pieces.append({"t": text[cursor:start]})
-        pieces.append({"p": pos, "t": text[max(start, cursor):end] if not is_chip else ""})
+            pieces.append({"text": text[cursor:start]})
+        pieces.append({"position": pos, "text": text[max(start, cursor):end] if not is_chip else ""})
         cursor = max(cursor, end)
     if hidden:
-        pieces.append({"elide": hidden})
+        pieces.append({"elided": hidden})
     return pieces
 
 

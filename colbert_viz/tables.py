@@ -25,11 +25,31 @@ def preview(text: str, chars: int = 100) -> str:
     return flat if len(flat) <= chars else flat[: chars - 1].rstrip() + "…"
 
 
-def _tokens(analysis: Analysis, index: int) -> str:
-    doc = analysis.documents[index]
-    if doc.truncated:
-        return f"{len(doc)} (cut from {doc.n_text_tokens:,} text tokens)"
-    return str(len(doc))
+def tokens_label(doc) -> str:
+    """The Tokens cell of a document (a ``TokenVectors``): its length, and the
+    text tokens it was cut from when truncated."""
+    return f"{len(doc)} (cut from {doc.n_text_tokens:,} text tokens)" if doc.truncated else str(len(doc))
+
+
+def token_name(label: str, position: int) -> str:
+    """How a table names the token at ``position`` of an axis.
+
+    >>> token_name("▁Berlin", 4)
+    '▁Berlin (#4)'
+    """
+    return f"{label} (#{position})"
+
+
+def ranking_columns(dimensions, dim: int, stored: bool) -> list[dict]:
+    """The columns of the ranking table at ``dim`` (the page's and the CSV's):
+    ``{"key": …, "title": …}`` each, and ``"dim"`` for the rank at another
+    dimension. ``stored``: under a storage method (Exact rank, Stored bytes)."""
+    columns = [{"key": "rank", "title": "Rank"}, {"key": "doc", "title": "Doc"}, {"key": "score", "title": "Score"},
+               {"key": "per_token", "title": "Per query token"}]
+    columns += [{"key": "rank_at", "dim": int(d), "title": f"Rank @{d}"} for d in dimensions if d != dim]
+    if stored:
+        columns += [{"key": "exact_rank", "title": "Exact rank"}, {"key": "stored_bytes", "title": "Stored bytes"}]
+    return columns + [{"key": "tokens", "title": "Tokens"}, {"key": "preview", "title": "Preview"}]
 
 
 def ranking_table(analysis: Analysis, dim: int, top_n: int | None = None, rounded: bool = True,
@@ -37,11 +57,13 @@ def ranking_table(analysis: Analysis, dim: int, top_n: int | None = None, rounde
     """The ranking at ``dim``, best first (``top_n`` rows, all when ``None``), with
     the exact vectors or as storage method ``storage`` scores and orders them.
 
-    Columns: Rank, Doc (1-based input position), Score, Per query token (score /
-    number of query tokens), the rank at each other dimension (same storage),
-    under a storage method the Exact rank (exact vectors, native size) and the
-    Stored bytes of the document (and Rescored, under binary+rescore), Tokens,
-    and a Preview (or the whole Text when ``preview_chars`` is ``None``).
+    Columns (``ranking_columns``, as the page shows them): Rank, Doc (1-based
+    input position), Score, Per query token (score / number of query tokens),
+    the rank at each other dimension (same storage), under a storage method the
+    Exact rank (exact vectors, native size) and the Stored bytes of the document
+    (and Rescored, under binary+rescore: the page marks it in the Stored bytes
+    cell), Tokens, and a Preview (or the whole Text when ``preview_chars`` is
+    ``None``).
     ``rounded`` gives the score 2 decimals and the per-token score 3.
     """
     dim = check_dim(dim, analysis.dimensions)
@@ -51,25 +73,25 @@ def ranking_table(analysis: Analysis, dim: int, top_n: int | None = None, rounde
     stored = analysis.stored(f"{dim}/{storage}") if storage != EXACT else None
     exact_ranks = analysis.ranks(analysis.dimensions[0])
     n_query = len(analysis.query)
-    others = [d for d in analysis.dimensions if d != dim]
     order = np.argsort(dim_ranks, kind="stable")
+    columns = ranking_columns(analysis.dimensions, dim, stored is not None)
     rows = []
     for rank, i in enumerate(order[:top_n], start=1):
         score = float(scores[i])
-        row = {"Rank": rank, "Doc": int(i) + 1,
-               "Score": round(score, 2) if rounded else score,
-               "Per query token": round(score / n_query, 3) if rounded else score / n_query}
-        row.update({f"Rank @{d}": int(comparison.ranks[d][i]) for d in others})
+        cells = {"rank": rank, "doc": int(i) + 1, "score": round(score, 2) if rounded else score,
+                 "per_token": round(score / n_query, 3) if rounded else score / n_query,
+                 "tokens": tokens_label(analysis.documents[i]),
+                 "preview": analysis.texts[i] if preview_chars is None else preview(analysis.texts[i], preview_chars)}
         if stored is not None:
-            row["Exact rank"] = int(exact_ranks[i])
-            row["Stored bytes"] = float(stored.documents[i].n_bytes)
-            if stored.keeps_originals:
+            cells.update(exact_rank=int(exact_ranks[i]), stored_bytes=float(stored.documents[i].n_bytes))
+        row = {}
+        for c in columns:
+            if c["key"] == "preview" and preview_chars is None:
+                row["Text"] = cells["preview"]
+            else:
+                row[c["title"]] = int(comparison.ranks[c["dim"]][i]) if c["key"] == "rank_at" else cells[c["key"]]
+            if c["key"] == "stored_bytes" and stored.keeps_originals:
                 row["Rescored"] = int(i) in stored.candidates
-        row["Tokens"] = _tokens(analysis, i)
-        if preview_chars is None:
-            row["Text"] = analysis.texts[i]
-        else:
-            row["Preview"] = preview(analysis.texts[i], preview_chars)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -87,7 +109,7 @@ def match_changes_table(analysis: Analysis, index: int,
     columns = ["Query token", *[f"Match @{d}" for d in analysis.dimensions]]
     rows = []
     for q in changed:
-        row = {"Query token": f"{explanations[native].query.labels[q]} (#{q})"}
+        row = {"Query token": token_name(explanations[native].query.labels[q], q)}
         for d, expl in explanations.items():
             j = int(expl.best_index[q])
             row[f"Match @{d}"] = f"{expl.document.labels[j]} (#{j}, {expl.best_similarity[q]:.3f})"

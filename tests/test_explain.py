@@ -345,9 +345,9 @@ def test_typed_special_tokens_stay_single_when_merging(typed):
 def test_typed_special_tokens_in_the_views(typed):
     _, _, e = typed
     pieces = text_pieces(e, np.ones(len(e.document), bool))
-    typed_pieces = [p for p in pieces if "p" in p and e.document.kinds[p["p"]] == "typed"]
-    assert [p["t"] for p in typed_pieces] == ["<s>", "</s>", "[DocumentMarker]", "<mask>"]  # text, not chips
-    assert "".join(p.get("t", "") for p in pieces) == TYPED_DOC  # the text reads exactly as typed
+    typed_pieces = [p for p in pieces if "position" in p and e.document.kinds[p["position"]] == "typed"]
+    assert [p["text"] for p in typed_pieces] == ["<s>", "</s>", "[DocumentMarker]", "<mask>"]  # text, not chips
+    assert "".join(p.get("text", "") for p in pieces) == TYPED_DOC  # the text reads exactly as typed
 
 
 def test_records_built_without_the_flag_have_none_typed():

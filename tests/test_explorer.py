@@ -52,7 +52,7 @@ def test_similarities_are_the_brute_force_cosines(payload, analysis):
     for i, doc in enumerate(analysis.documents):
         for dim in (128, 64):
             view = payload["views"][str(i)]["variants"]["tokens"]["dims"][str(dim)]
-            sim = floats(view["sim"]).reshape(len(q), len(doc))
+            sim = floats(view["similarity"]).reshape(len(q), len(doc))
             assert np.abs(sim - brute_similarity(q, doc.vectors, dim)).max() < 1e-5
 
 
@@ -67,7 +67,7 @@ def test_contributions_add_up_to_the_ranked_score(payload, analysis):
             view = payload["views"][str(i)]["variants"]["tokens"]["dims"][str(dim)]
             assert sum(view["contributions"]) == pytest.approx(view["score"], abs=1e-9)
             assert view["score"] == pytest.approx(ranking["scores"][i], abs=1e-9)
-            assert [int(b) for b in view["best"]] == [max(scored, key=lambda j: row[j]) for row in sim]
+            assert [int(b) for b in view["best_index"]] == [max(scored, key=lambda j: row[j]) for row in sim]
         assert ranking["scores"] == pytest.approx(brute, abs=1e-4)
         assert ranking["order"] == sorted(range(4), key=lambda i: -brute[i])
         assert [ranking["ranks"][i] for i in ranking["order"]] == [1, 2, 3, 4]
@@ -98,15 +98,16 @@ def test_long_documents_come_folded_to_the_column_bound():
     view = document_payload(analysis, 0)["variants"]["tokens"]["dims"]["64"]
     sim = brute_similarity(analysis.query.vectors, doc.vectors, 64)
     kinds = document_payload(analysis, 0)["variants"]["tokens"]["axis"]["kinds"]
-    for combo, fold in view["folds"].items():
-        hide_special = combo[1] == "1"
-        shown = [j for j, k in enumerate(kinds) if not (hide_special and k in ("special", "marker"))]
-        columns = fold["columns"]
+    assert {(f["hide_expansion"], f["hide_special"]) for f in view["folds"]} == {
+        (False, False), (False, True), (True, False), (True, True)}
+    for fold in view["folds"]:
+        shown = [j for j, k in enumerate(kinds) if not (fold["hide_special"] and k in ("special", "marker"))]
+        columns = [(c["start"], c["end"], c["count"], c["gap"]) for c in fold["columns"]]
         assert len(columns) <= MAX_COLUMNS < len(shown)
         covered = [p for start, end, count, gap in columns for p in shown[shown.index(start): shown.index(end) + 1]]
         assert covered == shown  # every shown column once, in order
         assert all(count == 1 for _, _, count, gap in columns if not gap) and any(gap for *_, gap in columns)
-        z = floats(fold["z"]).reshape(len(fold["rows"]), len(columns))
+        z = floats(fold["similarity"]).reshape(len(fold["rows"]), len(columns))
         for c, (start, end, _count, gap) in enumerate(columns):
             run = shown[shown.index(start): shown.index(end) + 1]
             scored = [p for p in run if not doc.skipped[p]]
@@ -116,7 +117,7 @@ def test_long_documents_come_folded_to_the_column_bound():
                     assert np.isnan(z[r, c])
                 else:
                     assert z[r, c] == pytest.approx(expected, abs=1e-5)
-        best = {int(view["best"][r]) for r in fold["rows"]}
+        best = {int(view["best_index"][r]) for r in fold["rows"]}
         assert best <= {start for start, _, _, gap in columns if not gap}  # every best match is its own column
 
 
@@ -224,10 +225,10 @@ def test_files_and_notebooks_carry_every_storage_setting(analysis):
     from colbert_viz.storage import METHODS
 
     payload = ExplorerView.of(analysis).payload
-    assert set(payload["stored"]) == set(METHODS) - {"float32"}
-    assert all(set(views) == {"0", "1", "2", "3"} for views in payload["stored"].values())
+    assert set(payload["stored_views"]) == set(METHODS) - {"float32"}
+    assert all(set(views) == {"0", "1", "2", "3"} for views in payload["stored_views"].values())
     assert set(payload["storage"]["rankings"]) == {f"{d}/{m}" for d in (128, 96, 64) for m in METHODS}
-    assert "stored" not in ExplorerView.of(analysis, embed_storage=False).payload
+    assert "stored_views" not in ExplorerView.of(analysis, embed_storage=False).payload
 
 
 def test_storage_views_carry_their_own_taus_and_moved_matches(analysis):

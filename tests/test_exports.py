@@ -134,7 +134,7 @@ def page_numbers(payload: dict, method: str, dim: int, doc: int, words: bool) ->
     if method == "float32":
         return payload["rankings"][str(dim)], payload["views"][str(doc)]["variants"][
             "words" if words else "tokens"]["dims"][str(dim)]
-    views = payload["stored"][method][str(doc)]["variants"]["words" if words else "tokens"]
+    views = payload["stored_views"][method][str(doc)]["variants"]["words" if words else "tokens"]
     return payload["storage"]["rankings"][f"{dim}/{method}"], views["dims"][str(dim)]
 
 
@@ -205,7 +205,7 @@ def test_every_exported_file_is_the_view_on_screen(exported_run, method):
         assert mounted_state(html) == {"ids": True, "initial": {k: state[k] for k in (
             "dim", "storage", "doc", "a", "b", "merge", "hideExpansion", "hideSpecial")}}
         embedded = json.loads(html.split('id="cv-data">', 1)[1].split("</script>", 1)[0])
-        assert method in embedded["storage_methods"] and (method == "float32" or method in embedded["stored"])
+        assert method in embedded["storage_methods"] and (method == "float32" or method in embedded["stored_views"])
         assert embedded["model"]["dtype"] == "bfloat16"
         assert f'<bdi dir="auto">{analysis.query.text}</bdi>' in html and "tiny test model · dtype bfloat16" in html
 
@@ -231,9 +231,9 @@ def test_show_opens_on_the_view_asked_for(monkeypatch):
     analysis = make_run(WORDS).analysis
     monkeypatch.setattr(colbert_viz.explorer_html, "STORAGE_EMBED_BYTES", 0)  # too large to carry every setting
     view = analysis.show(dimension=96, storage="pool-2", document=4, merge_words=True)
-    assert view.payload["storage_methods"] == ["float32", "pool-2"] and set(view.payload["stored"]) == {"pool-2"}
+    assert view.payload["storage_methods"] == ["float32", "pool-2"] and set(view.payload["stored_views"]) == {"pool-2"}
     assert mounted_state(view.to_html())["initial"] == {
         "dim": 96, "storage": "pool-2", "doc": 4, "a": view.view.a, "b": view.view.b, "merge": True,
         "hideExpansion": False, "hideSpecial": False}
     assert '"initial": {"dim": 96' in view._repr_html_()
-    assert "stored" not in analysis.show().payload  # exact: no storage setting comes along
+    assert "stored_views" not in analysis.show().payload  # exact: no storage setting comes along

@@ -13,7 +13,7 @@ XSS_DOC = "Berlin <script>alert(1)</script> has <img src=x onerror=alert(1)> 3.8
 
 
 def joined(pieces: list[dict]) -> str:
-    return "".join(p.get("t", "") for p in pieces)
+    return "".join(p.get("text", "") for p in pieces)
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +26,16 @@ def xss_explanation(tiny_model):
 def test_the_text_is_kept_exactly(xss_explanation):
     pieces = text_pieces(xss_explanation, np.ones(len(xss_explanation.document), bool))
     assert joined(pieces) == XSS_DOC
-    tokens = [p for p in pieces if "p" in p]
-    assert [p["p"] for p in tokens] == list(range(len(xss_explanation.document)))  # every item once, in order
+    tokens = [p for p in pieces if "position" in p]
+    assert [p["position"] for p in tokens] == list(range(len(xss_explanation.document)))  # every item once, in order
 
 
 def test_each_token_piece_is_the_text_of_its_span(xss_explanation):
     doc = xss_explanation.document
     for piece in text_pieces(xss_explanation, np.ones(len(doc), bool)):
-        if "p" in piece:
-            start, end = doc.spans[piece["p"]]
-            assert piece["t"] == XSS_DOC[start:end]  # specials (empty spans) are chips: ""
+        if "position" in piece:
+            start, end = doc.spans[piece["position"]]
+            assert piece["text"] == XSS_DOC[start:end]  # specials (empty spans) are chips: ""
 
 
 def test_merged_words_keep_the_text(xss_explanation):
@@ -49,10 +49,10 @@ def test_long_documents_are_cut_to_windows_with_elisions():
     expl = make_explanation(6000)
     keep = kept_positions(expl, 2048)
     pieces = text_pieces(expl, keep)
-    tokens = [p["p"] for p in pieces if "p" in p]
+    tokens = [p["position"] for p in pieces if "position" in p]
     assert len(tokens) == keep.sum() <= 2048
     assert {int(j) for j in expl.best_index} <= set(tokens)
-    elided = sum(p["elide"] for p in pieces if "elide" in p)
+    elided = sum(p["elided"] for p in pieces if "elided" in p)
     assert elided + len(tokens) == len(expl.document)
 
 

@@ -1,0 +1,71 @@
+// The data source: what a payload left out is fetched through the options' functions and kept in the
+// source's own map; the payload is never written to (it is frozen here: a write would throw).
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const {ColbertViz, payload} = require('./helpers.js');
+
+const {DataSource, initialState, update, views: V} = ColbertViz;
+
+/** The fixture as a large Run's page gets it: the first document's exact views only, no storage views. */
+function lazy() {
+  const full = payload(), first = full.rankings['128'].order[0];
+  const p = Object.freeze(Object.assign({}, full, {views: Object.freeze({[first]: full.views[String(first)]}),
+    complete: false, storage: undefined, stored_views: undefined}));
+  return {full, p, first};
+}
+
+test('missing lists the storage summary first, then each document view not here', () => {
+  const {p, first} = lazy();
+  const source = new DataSource(p, {fetchDocument: () => null, fetchStorage: () => null});
+  const s = initialState(p, null, true), other = (first + 1) % 3;
+  assert.deepEqual(source.missing(s, [first]), []);
+  assert.deepEqual(source.missing(s, [first, other]), [{what: 'document', index: other, method: 'float32'}]);
+  assert.deepEqual(source.missing(update(s, {storage: 'pool-2'}), [first]), [{what: 'storage'}]);
+});
+
+test('fetched views are kept by the source, not written into the payload', async () => {
+  const {full, p, first} = lazy();
+  const asked = [];
+  const source = new DataSource(p, {
+    fetchDocument: (i, method) => { asked.push([i, method]); return method === 'float32' ? full.views[String(i)]
+      : full.stored_views[method][String(i)]; },
+    fetchStorage: () => { asked.push(['storage']); return full.storage; }});
+  let arrived = 0;
+  source.onArrive = () => { arrived++; };
+  const s = update(initialState(p, null, true), {storage: 'pool-2'}), other = (first + 1) % 3;
+  assert.equal(source.request(source.missing(s, [other])), null);
+  await Promise.all(source.pending.values());
+  assert.equal(source.storage(), full.storage);
+  const needs = source.missing(s, [other]);
+  assert.deepEqual(needs, [{what: 'document', index: other, method: 'float32'},
+    {what: 'document', index: other, method: 'pool-2'}]);
+  source.request(needs);
+  source.request(needs);  // asked once while on the way
+  await Promise.all(source.pending.values());
+  assert.deepEqual(asked, [['storage'], [other, 'float32'], [other, 'pool-2']]);
+  assert.equal(arrived, 3);
+  assert.deepEqual(source.missing(s, [other]), []);
+  assert.deepEqual(Object.keys(p.views), [String(first)]);  // the payload as it came
+  assert.equal(V.rankingTable(source, s).rows.length, p.top_n);
+  source.request(source.missing(s, [first]));
+  await Promise.all(source.pending.values());
+  assert.deepEqual(asked.at(-1), [first, 'pool-2']);
+  assert.equal(V.pairSpec(source, update(s, {a: other, b: first})).table.rows.length, p.query.axes.tokens.labels.length);
+});
+
+test('what cannot come says why: a file without the views, a failed fetch, a Run over the storage limits', async () => {
+  const {p, first} = lazy();
+  const s = initialState(p, null, true), other = (first + 1) % 3;
+  assert.equal(new DataSource(p).request([{what: 'document', index: other, method: 'float32'}]),
+    'These views are not in this file.');
+  const failing = new DataSource(p, {fetchDocument: () => ({error: 'The Run has expired.'})});
+  assert.equal(failing.request(failing.missing(s, [other])), null);
+  await Promise.all(failing.pending.values());
+  assert.equal(failing.request(failing.missing(s, [other])), 'The Run has expired.');
+  const over = new DataSource(p, {fetchStorage: () => ({methods: ['float32'], error: 'Too large to store.'})});
+  over.request([{what: 'storage'}]);
+  await Promise.all(over.pending.values());
+  assert.equal(over.request(over.missing(update(s, {storage: 'pool-2'}), [])), 'Too large to store.');
+  assert.deepEqual(V.storageTable(over, s), {error: 'Too large to store.'});
+});
