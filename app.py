@@ -11,9 +11,9 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from colbert_viz.limits import Limits
-from colbert_viz.registry import ModelRegistry
-from colbert_viz.ui import build_app, launch_options
+from colbert_viz.app.limits import Limits
+from colbert_viz.app.registry import ModelRegistry
+from colbert_viz.app.ui import build_app, launch_options
 
 
 def main() -> None:

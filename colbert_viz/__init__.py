@@ -13,24 +13,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from colbert_viz.analysis import Analysis
-from colbert_viz.compare import DimensionComparison, DocumentComparison, kendall_tau
-from colbert_viz.explain import Explanation, explain, merge
+from colbert_viz.maths.analysis import Analysis
+from colbert_viz.maths.compare import DimensionComparison, DocumentComparison, kendall_tau
+from colbert_viz.maths.explain import Explanation, explain, merge
+from colbert_viz.maths.scoring import maxsim, maxsim_scores, rerank_results, similarity_matrix, truncate_dims
 from colbert_viz.records import Tokenized, TokenVectors
-from colbert_viz.scoring import maxsim, maxsim_scores, rerank_results, similarity_matrix, truncate_dims
 
 if TYPE_CHECKING:
-    from colbert_viz.checkpoint import ModelLoadError
-    from colbert_viz.encoder import ColbertModel, ModelInfo
-    from colbert_viz.loading import load
+    from colbert_viz.engine.checkpoint import ModelLoadError
+    from colbert_viz.engine.encoder import ColbertModel, ModelInfo
+    from colbert_viz.engine.loading import load
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load": "colbert_viz.loading",
-    "ColbertModel": "colbert_viz.encoder",
-    "ModelInfo": "colbert_viz.encoder",
-    "ModelLoadError": "colbert_viz.checkpoint",
+    "load": "colbert_viz.engine.loading",
+    "ColbertModel": "colbert_viz.engine.encoder",
+    "ModelInfo": "colbert_viz.engine.encoder",
+    "ModelLoadError": "colbert_viz.engine.checkpoint",
 }
 
 

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from colbert_viz.app.inputs import FORMATS, InputError, parse_documents, read_documents
 from colbert_viz.checks import positive_int
-from colbert_viz.inputs import FORMATS, InputError, parse_documents, read_documents
 
 DIMENSION_CHOICES = (128, 96, 64)
 
@@ -132,7 +132,7 @@ def make_checkpoint(folder: Path, size: str, seed: int) -> dict:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InputError(f"{folder}: {'is not a folder' if not folder.is_dir() else 'is not empty'}; "
                          "choose a new or empty folder")
-    from colbert_viz.synthetic import FULL_SIZE, TINY, write_checkpoint
+    from colbert_viz.engine.synthetic import FULL_SIZE, TINY, write_checkpoint
 
     write_checkpoint(folder, shape=TINY if size == "tiny" else FULL_SIZE, seed=seed)
     return {"checkpoint": str(folder), "size": size, "seed": seed}
@@ -149,7 +149,7 @@ def _vectors(model, records, dim: int) -> list[dict]:
 def run(args: argparse.Namespace) -> dict:
     if args.command == "make-checkpoint":
         return make_checkpoint(args.dir, args.size, args.seed)
-    from colbert_viz.loading import load, reprobe
+    from colbert_viz.engine.loading import load, reprobe
 
     if args.reprobe_dtype:
         reprobe()
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> dict:
         from colbert_viz.collections.commands import run_command
 
         return run_command(args, read_texts)
-    from colbert_viz.scoring import check_dim
+    from colbert_viz.maths.scoring import check_dim
 
     texts = read_texts(args.file) if args.command == "encode" else None
     documents = read_texts(args.documents) if args.command in ("rerank", "compress") else None
@@ -195,9 +195,9 @@ def run(args: argparse.Namespace) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from colbert_viz.checkpoint import ModelLoadError
     from colbert_viz.collections.backends import CollectionError
-    from colbert_viz.encoder import NonFiniteOutputError
+    from colbert_viz.engine.checkpoint import ModelLoadError
+    from colbert_viz.engine.encoder import NonFiniteOutputError
 
     try:
         result = run(args)

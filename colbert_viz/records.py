@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from colbert_viz.vectors import truncate_dims
+from colbert_viz.maths.vectors import truncate_dims
 
 Kind = Literal["query", "document"]
 

@@ -75,7 +75,7 @@ def long_document(tokenizer, n_tokens: int) -> str:
 
 def bench_dtype(checkpoint: Path, dtype: str, repeats: int) -> dict:
     import colbert_viz
-    from colbert_viz.analysis import Analysis
+    from colbert_viz.maths.analysis import Analysis
 
     model = colbert_viz.load(str(checkpoint), dtype=dtype, device="cpu")
     config = json.loads((checkpoint / "config.json").read_text())
@@ -160,7 +160,7 @@ def main() -> None:
         print(json.dumps(bench_long(args.checkpoint, args.dtypes[0], args.long_tokens, args.long_repeats)))
         return
     if not (args.checkpoint / "model.safetensors").is_file():
-        from colbert_viz.synthetic import FULL_SIZE, write_checkpoint
+        from colbert_viz.engine.synthetic import FULL_SIZE, write_checkpoint
 
         print(f"writing a full-size random checkpoint to {args.checkpoint} …", file=sys.stderr)
         write_checkpoint(args.checkpoint, shape=FULL_SIZE)

@@ -3,7 +3,7 @@
     python scripts/benchmark_int8.py --checkpoint /tmp/jina-colbert-v2-random
     python scripts/benchmark_int8.py --engines float32 bfloat16 int8 --rounds 3
 
-For every example set in ``colbert_viz/assets/examples/*.json`` (the Berlin set, the
+For every example set in ``colbert_viz/app/assets/examples/*.json`` (the Berlin set, the
 multilingual, cross-lingual and code sets: a query and its documents) it
 encodes the query and the documents with the vector cache cleared, the engines
 alternating (A B A B …, ``--rounds`` each), and reports per set: the median
@@ -97,14 +97,14 @@ def main() -> None:
         print(json.dumps(memory_worker(args.checkpoint, args.memory_worker)))
         return
     if not (args.checkpoint / "model.safetensors").is_file():
-        from colbert_viz.synthetic import FULL_SIZE, write_checkpoint
+        from colbert_viz.engine.synthetic import FULL_SIZE, write_checkpoint
 
         print(f"writing a full-size random checkpoint to {args.checkpoint} …", file=sys.stderr)
         write_checkpoint(args.checkpoint, shape=FULL_SIZE)
     import torch
 
-    from colbert_viz import loading
-    from colbert_viz.compare import kendall_tau
+    from colbert_viz.engine import loading
+    from colbert_viz.maths.compare import kendall_tau
 
     config = json.loads((args.checkpoint / "config.json").read_text())
     auto = loading.pick_dtype("auto", torch.device("cpu"), config["hidden_size"], config["intermediate_size"])

@@ -111,9 +111,9 @@ def time_runs(page, model, repeats: int) -> tuple[float, float, float]:
 
 def large_payloads(model, n_docs: int = 64, tokens: int = 8192) -> dict[str, int]:
     """Bytes of the initial payload and of one on-demand document for ``n_docs`` documents of ``tokens``."""
-    from colbert_viz.explorer import document_payload, run_payload
-    from colbert_viz.limits import Limits
-    from colbert_viz.service import analyze_request
+    from colbert_viz.app.limits import Limits
+    from colbert_viz.app.service import analyze_request
+    from colbert_viz.explorer.payload import document_payload, run_payload
 
     limits = Limits(max_docs=n_docs, max_chars=200_000, max_tokens=n_docs * tokens, max_doc_tokens=tokens)
     docs = [" ".join(f"river{(d * 7919 + i) % 5003} bank{i % 97}" for i in range(tokens // 2)) for d in range(n_docs)]
@@ -134,7 +134,7 @@ def large_payloads(model, n_docs: int = 64, tokens: int = 8192) -> dict[str, int
 
 def screenshots(browser, page, analysis, folder: Path) -> list[Path]:
     """The page at 1300 and 400 px after a Berlin Run, a notebook output and the exported file."""
-    from colbert_viz.explorer_html import ExplorerView
+    from colbert_viz.explorer.html import ExplorerView
 
     out = []
     page.set_viewport_size({"width": 1300, "height": 1000})
@@ -185,10 +185,10 @@ def main() -> None:
     from serving import served_app
 
     import colbert_viz
-    from colbert_viz.explorer import run_payload
-    from colbert_viz.limits import Limits
-    from colbert_viz.scoring import ranking
-    from colbert_viz.synthetic import write_checkpoint
+    from colbert_viz.app.limits import Limits
+    from colbert_viz.engine.synthetic import write_checkpoint
+    from colbert_viz.explorer.payload import run_payload
+    from colbert_viz.maths.scoring import ranking
 
     berlin = json.loads(BERLIN.read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,7 +31,7 @@ def _analysis():
     import torch
 
     import colbert_viz
-    from colbert_viz.examples import load_examples
+    from colbert_viz.app.examples import load_examples
 
     torch.set_num_threads(1)
     berlin = next(s for s in load_examples() if s.id == "berlin")
@@ -60,8 +60,8 @@ def compression_table(analysis) -> str:
 
 def berlin_ranking(analysis) -> str:
     """The exact ranking at the native size, and which document each setting puts first."""
-    from colbert_viz import storage
-    from colbert_viz.tables import document_label
+    from colbert_viz.maths.tables import document_label
+    from colbert_viz.storage import settings as storage
 
     dim = analysis.dimensions[0]
     scores = analysis.scores(dim)

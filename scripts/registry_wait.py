@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from colbert_viz.registry import ModelRegistry
+from colbert_viz.app.registry import ModelRegistry
 
 
 def wait_once(load_s: float = 3.0) -> float:

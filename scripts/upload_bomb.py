@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from colbert_viz.limits import Limits
-from colbert_viz.service import gather_documents
+from colbert_viz.app.limits import Limits
+from colbert_viz.app.service import gather_documents
 
 def status_mib(field):  # VmRSS: now; VmHWM: the peak of this process (ru_maxrss would include the parent's fork)
     with open("/proc/self/status") as f:

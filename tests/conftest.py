@@ -26,13 +26,13 @@ SESSION_CACHE = tempfile.mkdtemp(prefix="colbert-viz-tests-")
 os.environ["COLBERT_VIZ_CACHE_DIR"] = SESSION_CACHE
 atexit.register(shutil.rmtree, SESSION_CACHE, ignore_errors=True)
 
-SHARED_BERLIN = Path(__file__).resolve().parents[1] / "colbert_viz" / "assets" / "examples" / "berlin.json"
+SHARED_BERLIN = Path(__file__).resolve().parents[1] / "colbert_viz" / "app" / "assets" / "examples" / "berlin.json"
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A 2-layer, 64-wide jina-layout checkpoint (bf16 storage, 128-d head)."""
-    from colbert_viz.synthetic import write_checkpoint
+    from colbert_viz.engine.synthetic import write_checkpoint
 
     return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny-jina", seed=0)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from colbert_viz.analysis import Analysis
-from colbert_viz.explain import Explanation, explain
+from colbert_viz.maths.analysis import Analysis
+from colbert_viz.maths.explain import Explanation, explain
 from colbert_viz.records import TokenVectors
 
 

@@ -4,8 +4,8 @@ them truncated; two storage methods embedded).
 
     python tests/payload_fixture.py     # regenerate tests/fixtures/payload.json
 
-``tests/test_payload_schema.py`` checks that the file is what ``run_payload``
-makes now, and that it follows ``colbert_viz.payload_schema``;
+``tests/explorer/test_payload_schema.py`` checks that the file is what ``run_payload``
+makes now, and that it follows ``colbert_viz.explorer.schema``;
 ``tests/js/*.test.js`` feed it to the renderer's view builders.
 """
 
@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from factories import document_record, filler_words, query_record
 
-from colbert_viz.analysis import Analysis
-from colbert_viz.explorer import run_payload
+from colbert_viz.explorer.payload import run_payload
+from colbert_viz.maths.analysis import Analysis
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "payload.json"
 STORAGE = ["pool-2", "binary+rescore"]

@@ -16,7 +16,7 @@ def free_port() -> int:
 @contextmanager
 def served_app(models: dict, limits) -> Iterator[tuple[object, str]]:
     """``(demo, url)`` of the page built on ``models``, closed on exit."""
-    from colbert_viz.ui import build_app, launch_options
+    from colbert_viz.app.ui import build_app, launch_options
 
     demo = build_app(models, limits=limits)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),

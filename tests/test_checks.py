@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from colbert_viz.app.limits import LimitError, Limits, check_top_n
 from colbert_viz.checks import positive_int
-from colbert_viz.limits import LimitError, Limits, check_top_n
-from colbert_viz.scoring import rerank_results
+from colbert_viz.maths.scoring import rerank_results
 
 
 @pytest.mark.parametrize(("value", "expected"), [(1, 1), (64, 64), (3.0, 3), (np.int64(7), 7), (np.float32(2), 2)])

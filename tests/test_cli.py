@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from colbert_viz import cli
-from colbert_viz.examples import EXAMPLES_DIR
+from colbert_viz.app.examples import EXAMPLES_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 BERLIN = EXAMPLES_DIR / "berlin.json"

@@ -10,7 +10,7 @@ import pytest
 from test_cli import main_in_process
 
 from colbert_viz import cli
-from colbert_viz.synthetic import write_checkpoint
+from colbert_viz.engine.synthetic import write_checkpoint
 
 
 def test_make_checkpoint_writes_a_loadable_tiny_checkpoint(tmp_path, capsys, monkeypatch):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from colbert_viz.examples import ASSETS_DIR, EXAMPLES_DIR, load_examples
+from colbert_viz.app.examples import ASSETS_DIR, EXAMPLES_DIR, load_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,11 +36,13 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
 
 def test_the_wheel_lists_the_package_data(wheel):
     names = set(wheel.namelist())
-    examples = {f"colbert_viz/assets/examples/{p.name}" for p in EXAMPLES_DIR.glob("*.json")}
+    examples = {f"colbert_viz/app/assets/examples/{p.name}" for p in EXAMPLES_DIR.glob("*.json")}
     assert len(examples) == 12 and examples <= names
-    assert "colbert_viz/assets/style.css" in names
-    assert {"colbert_viz/static/explorer.js", "colbert_viz/static/explorer.css"} <= names  # the renderer
+    assert "colbert_viz/app/assets/style.css" in names
+    assert {"colbert_viz/explorer/static/explorer.js", "colbert_viz/explorer/static/explorer.css"} <= names  # the renderer
     assert not any(n.startswith(("tests/", "assets/", "scripts/")) for n in names)
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "colbert_viz").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)  # every stage's subpackage ships
 
 
 def test_the_wheel_declares_the_pinned_dependencies_and_the_command(wheel):
@@ -55,6 +57,6 @@ def test_the_wheel_declares_the_pinned_dependencies_and_the_command(wheel):
 def test_examples_and_style_are_read_from_the_package():
     import colbert_viz
 
-    assert ASSETS_DIR.parent == Path(colbert_viz.__file__).parent and ASSETS_DIR.name == "assets"
+    assert ASSETS_DIR.parent == Path(colbert_viz.__file__).parent / "app" and ASSETS_DIR.name == "assets"
     assert (ASSETS_DIR / "style.css").is_file()
     assert [s.id for s in load_examples()][:2] == ["berlin", "en"] and len(load_examples()) == 12

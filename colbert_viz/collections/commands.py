@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 
+from colbert_viz.app.inputs import InputError
 from colbert_viz.collections.backends import QUANTIZATIONS, CollectionNotFound, open_collection
 from colbert_viz.collections.layouts import LAYOUTS
-from colbert_viz.inputs import InputError
 
 COMMANDS = ("index", "search")
 
@@ -53,7 +53,7 @@ def run_command(args: argparse.Namespace, read_texts) -> dict:
     """Run ``index`` or ``search``; the collection is checked before the model loads."""
     from colbert_viz.collections.indexing import index
     from colbert_viz.collections.searching import search
-    from colbert_viz.loading import load
+    from colbert_viz.engine.loading import load
 
     target = args.collection or os.environ.get("QDRANT_URL")
     if not target:

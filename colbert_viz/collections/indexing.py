@@ -25,8 +25,8 @@ from colbert_viz.collections.backends import (
     VectorSpec,
 )
 from colbert_viz.collections.layouts import layout_name
-from colbert_viz.tokenization import check_texts
-from colbert_viz.vectors import truncate_dims
+from colbert_viz.engine.tokenization import check_texts
+from colbert_viz.maths.vectors import truncate_dims
 
 NAMESPACE = uuid.UUID("5d2f8f5e-8a8b-4c59-9d0a-6f1c0c2a9b11")  # colbert-viz's point ids
 PAYLOAD_KEY = "colbert_viz"

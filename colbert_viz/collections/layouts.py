@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from colbert_viz.engine.tokenization import ColbertTokenizer, TextError, skiplist_ids
 from colbert_viz.records import Tokenized, TokenVectors
-from colbert_viz.tokenization import ColbertTokenizer, TextError, skiplist_ids
 
 SKIPS = ("none", "reader", "stanford")
 SPECIALS = ("specials", "no-marker", "text-only")

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from colbert_viz.analysis import Analysis
 from colbert_viz.collections.backends import (
     Backend,
     CollectionNotFound,
@@ -26,7 +25,8 @@ from colbert_viz.collections.backends import (
 )
 from colbert_viz.collections.indexing import PAYLOAD_KEY, vector_name
 from colbert_viz.collections.layouts import LAYOUTS, LayoutMapper, unit_rows
-from colbert_viz.scoring import check_dim
+from colbert_viz.maths.analysis import Analysis
+from colbert_viz.maths.scoring import check_dim
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const ColbertViz = require('../../colbert_viz/static/explorer.js');
+const ColbertViz = require('../../colbert_viz/explorer/static/explorer.js');
 
 /** A fresh copy of the fixture, frozen all the way down: a builder that writes into it throws. */
 function payload() {

@@ -1,0 +1,88 @@
+"""The two ways a checkpoint runs: the native jina backbone, or a transformers model.
+
+Both take a list of token-id sequences and return, per sequence, its output
+vectors before normalisation: (L_i, dim) tensors.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from colbert_viz.engine.backbone import JinaColbert
+
+
+def quantize_linears(module: nn.Module) -> nn.Module:
+    """Swap every ``nn.Linear`` inside ``module`` (float32, CPU) for a dynamic int8 one, in place:
+    int8 weights, activations quantized per call. ``torch.ao``'s deprecation notices are silenced."""
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor")
+        return quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8, inplace=True)
+
+
+class NativeNetwork:
+    """jina-colbert-v2: packed sequences through ``RotaryXLMRoberta`` then ``linear``."""
+
+    packed = True
+
+    def __init__(self, module: JinaColbert) -> None:
+        self.module = module.eval()
+
+    @property
+    def param(self) -> torch.Tensor:
+        return self.module.linear.weight
+
+    def quantize_int8(self) -> None:
+        """Dynamic int8 for the backbone's linear layers; the small ColBERT head stays float32."""
+        quantize_linears(self.module.roberta)
+
+    def __call__(self, sequences: Sequence[torch.Tensor],
+                 key_masks: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
+        lengths = [len(s) for s in sequences]
+        hidden = self.module.roberta(torch.cat(list(sequences)), lengths, key_masks)
+        out = self.module.linear(hidden)
+        return list(out.split(lengths))
+
+
+class TransformersNetwork:
+    """A transformers ``AutoModel`` (BERT family) plus an optional bias-free head.
+
+    Sequences are right-padded into one batch; callers pass sequences of similar
+    length together so padding stays small.
+    """
+
+    packed = False
+
+    def __init__(self, model: nn.Module, head: nn.Linear | None, pad_id: int) -> None:
+        self.model = model.eval()
+        self.head = head.eval() if head is not None else None
+        self.pad_id = pad_id
+
+    @property
+    def param(self) -> torch.Tensor:
+        return next(self.model.parameters())
+
+    def quantize_int8(self) -> None:
+        """Dynamic int8 for the transformer's linear layers; the head stays float32."""
+        quantize_linears(self.model)
+
+    def __call__(self, sequences: Sequence[torch.Tensor],
+                 key_masks: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
+        lengths = [len(s) for s in sequences]
+        width = max(lengths)
+        device = sequences[0].device
+        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long, device=device)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long, device=device)
+        for row, (seq, key_mask) in enumerate(zip(sequences, key_masks)):
+            ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1 if key_mask is None else key_mask.long()
+        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        if self.head is not None:
+            hidden = self.head(hidden)
+        return [hidden[row, :length] for row, length in enumerate(lengths)]

@@ -1,0 +1,47 @@
+"""Storage settings: what storing token vectors compactly does to a ranking.
+
+``codecs`` has one function per codec (float16, Qdrant's int8 and binary,
+Stanford ColBERT's residual codec, PyLate's token pooling); ``settings`` applies
+a setting to a Run's vectors and scores it as that system does. Its public
+names are re-exported here: ``colbert_viz.storage.apply``.
+"""
+
+from __future__ import annotations
+
+from colbert_viz.storage.settings import (
+    MAX_POOL_TOKENS,
+    MAX_RESIDUAL_TOKENS,
+    METHODS,
+    OVERSAMPLING,
+    QUANTIZED_QUERY,
+    RESCORE_LIMIT,
+    StorageSetting,
+    StoredDocument,
+    StoredRun,
+    all_settings,
+    apply,
+    bytes_per_token,
+    check_limits,
+    compression_rows,
+    explain_stored,
+    rescore_order,
+)
+
+__all__ = [
+    "MAX_POOL_TOKENS",
+    "MAX_RESIDUAL_TOKENS",
+    "METHODS",
+    "OVERSAMPLING",
+    "QUANTIZED_QUERY",
+    "RESCORE_LIMIT",
+    "StorageSetting",
+    "StoredDocument",
+    "StoredRun",
+    "all_settings",
+    "apply",
+    "bytes_per_token",
+    "check_limits",
+    "compression_rows",
+    "explain_stored",
+    "rescore_order",
+]

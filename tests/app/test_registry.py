@@ -1,0 +1,121 @@
+"""The model registry: one lock per model, retry after a pause, the dtype from the environment."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from colbert_viz.app import registry as registry_module
+from colbert_viz.app.registry import ModelRegistry
+from colbert_viz.engine.checkpoint import ModelLoadError
+
+
+@pytest.mark.parametrize("other, preloaded", [("loaded", {"loaded": "model loaded"}), ("quick", {})])
+def test_a_model_does_not_wait_for_another_models_load(other, preloaded):
+    """Loaded already, or loading now itself: a request for ``other`` is answered while "slow" loads."""
+    started, release = threading.Event(), threading.Event()
+
+    def loader(name):
+        if name == "slow":
+            started.set()
+            release.wait(10)
+        return f"model {name}"
+
+    registry = ModelRegistry(preloaded, choices=[other, "slow"], loader=loader)
+    thread = threading.Thread(target=registry.get, args=("slow",))
+    thread.start()
+    try:
+        assert started.wait(5)
+        t0 = time.perf_counter()
+        assert registry.get(other) == f"model {other}"
+        assert time.perf_counter() - t0 < 0.5
+    finally:
+        release.set()
+        thread.join(5)
+    assert registry.get("slow") == "model slow"
+
+
+def test_concurrent_requests_for_one_model_load_it_once():
+    calls = []
+
+    def loader(name):
+        calls.append(name)
+        time.sleep(0.2)
+        return object()
+
+    registry = ModelRegistry(choices=["m"], loader=loader)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(registry.get("m"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert calls == ["m"] and len(results) == 4 and all(r is results[0] for r in results)
+
+
+def test_a_failed_load_is_retried_after_the_pause():
+    now = [1000.0]
+    calls = []
+
+    def loader(name):
+        calls.append(name)
+        if len(calls) == 1:
+            raise ModelLoadError("the hub cannot be reached")
+        return "model"
+
+    registry = ModelRegistry(choices=["m"], loader=loader, retry_after_s=60, clock=lambda: now[0])
+    with pytest.raises(ModelLoadError, match=r"^the hub cannot be reached$"):
+        registry.get("m")
+    now[0] += 18
+    with pytest.raises(ModelLoadError, match=r"^the hub cannot be reached \(retry in 42 s\)$"):
+        registry.get("m")
+    now[0] += 41.5
+    with pytest.raises(ModelLoadError, match=r"\(retry in 1 s\)"):
+        registry.get("m")
+    assert calls == ["m"]
+    now[0] += 0.5
+    assert registry.get("m") == "model"
+    assert calls == ["m", "m"] and "m" not in registry.failed
+
+
+def test_default_loader_passes_the_dtype_from_the_environment(monkeypatch):
+    seen = {}
+
+    def fake_load(name, dtype="auto"):
+        seen[name] = dtype
+        return name
+
+    monkeypatch.setattr("colbert_viz.engine.loading.load", fake_load)
+    monkeypatch.setenv("COLBERT_VIZ_DTYPE", "float32")
+    assert registry_module._load("a") == "a"
+    monkeypatch.delenv("COLBERT_VIZ_DTYPE")
+    registry_module._load("b")
+    assert seen == {"a": "float32", "b": "auto"}
+
+
+def test_a_bad_dtype_variable_is_a_load_error(monkeypatch):
+    from colbert_viz.app.registry import ModelRegistry
+    from colbert_viz.engine.checkpoint import ModelLoadError
+
+    monkeypatch.setenv("COLBERT_VIZ_DTYPE", "float8")
+    registry = ModelRegistry(choices=["offline"])
+    with pytest.raises(ModelLoadError, match="COLBERT_VIZ_DTYPE"):
+        registry.get("offline")
+
+
+@pytest.mark.parametrize(("dtype", "device"), [("float32", "cuda:0"), ("int8", "cpu")])
+def test_a_variant_loads_once_from_the_same_files(monkeypatch, dtype, device):
+    """The exact float32 engine runs where the model runs; int8 only on the CPU."""
+    from types import SimpleNamespace
+
+    from colbert_viz.engine import loading
+
+    base = SimpleNamespace(info=SimpleNamespace(path="/models/m", device="cuda:0"))
+    loads = []
+    monkeypatch.setattr(loading, "load", lambda path, dtype, device: loads.append((path, dtype, device)) or object())
+    registry = ModelRegistry({"m": base})
+    first = registry.variant("m", dtype)
+    assert registry.variant("m", dtype) is first and registry.models[f"m [{dtype}]"] is first
+    assert loads == [("/models/m", dtype, device)]
