@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from colbert_viz.app.inputs import FORMATS, InputError, parse_documents, read_documents
 from colbert_viz.checks import positive_int
+from colbert_viz.inputs import FORMATS, InputError, parse_documents, read_documents
 
 DIMENSION_CHOICES = (128, 96, 64)
 

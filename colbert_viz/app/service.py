@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from colbert_viz.app.inputs import InputError, TooManyDocuments, check_file_size, read_documents, split_documents
 from colbert_viz.app.limits import (
     MB,
     LimitError,
@@ -27,6 +26,7 @@ from colbert_viz.app.limits import (
 from colbert_viz.checks import positive_int
 from colbert_viz.engine.checkpoint import ModelLoadError
 from colbert_viz.engine.tokenization import TextError
+from colbert_viz.inputs import InputError, TooManyDocuments, check_file_size, read_documents, split_documents
 from colbert_viz.maths.analysis import EXACT, Analysis
 from colbert_viz.maths.compare import agreement
 from colbert_viz.maths.explain import Explanation

@@ -24,10 +24,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from colbert_viz.app import page_text
 from colbert_viz.app.examples import ExampleSet, load_examples
 from colbert_viz.app.exports import export_files
-from colbert_viz.app.inputs import FORMATS, splits_at_blank_lines
 from colbert_viz.app.limits import LimitError, Limits
 from colbert_viz.app.registry import ModelRegistry
 from colbert_viz.app.run_store import RunExpired, RunStore
@@ -42,6 +40,7 @@ from colbert_viz.app.service import (
 from colbert_viz.app.ui_api import add_api_endpoints
 from colbert_viz.checks import positive_int_env
 from colbert_viz.engine.checkpoint import OFFLINE
+from colbert_viz.explorer import page_text
 from colbert_viz.explorer.html import asset, plotly_js_path
 from colbert_viz.explorer.payload import (
     document_payload,
@@ -51,6 +50,7 @@ from colbert_viz.explorer.payload import (
     stored_document_payload,
 )
 from colbert_viz.explorer.view_state import ViewState
+from colbert_viz.inputs import FORMATS, splits_at_blank_lines
 from colbert_viz.maths.tables import engine_table
 from colbert_viz.storage.settings import METHODS
 

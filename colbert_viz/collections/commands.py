@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from colbert_viz.app.inputs import InputError
 from colbert_viz.collections.backends import QUANTIZATIONS, CollectionNotFound, open_collection
 from colbert_viz.collections.layouts import LAYOUTS
+from colbert_viz.inputs import InputError
 
 COMMANDS = ("index", "search")
 

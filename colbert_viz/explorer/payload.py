@@ -33,9 +33,9 @@ from itertools import product
 
 import numpy as np
 
-from colbert_viz.app.page_text import dimension_note
 from colbert_viz.explorer.highlight import kept_positions, text_pieces, untokenized_tail
 from colbert_viz.explorer.layout import best_query_per_document_item, collapse, segment_values, shown_positions
+from colbert_viz.explorer.page_text import dimension_note
 from colbert_viz.maths.analysis import EXACT, Analysis, merges_words
 from colbert_viz.maths.explain import Axis, Explanation, merge, token_axis, token_kinds
 from colbert_viz.maths.scoring import ranking

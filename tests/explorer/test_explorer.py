@@ -174,7 +174,7 @@ def offline_model():
 
 
 def test_the_offline_model_is_described_as_itself(offline_model):
-    from colbert_viz.app.page_text import how_to_read, intro, storage_help
+    from colbert_viz.explorer.page_text import how_to_read, intro, storage_help
 
     facts = model_facts(offline_model)
     assert facts["matryoshka"] is False and facts["expansion"] == [] and facts["markers"] == []
@@ -204,7 +204,7 @@ def test_standalone_and_notebook_html_embed_plotly_once(payload):
 
 
 def test_how_to_read_follows_the_model(tiny_model):
-    from colbert_viz.app.page_text import dimension_note, how_to_read, intro, storage_help
+    from colbert_viz.explorer.page_text import dimension_note, how_to_read, intro, storage_help
 
     jina = model_facts(tiny_model)
     text = how_to_read(jina)

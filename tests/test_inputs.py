@@ -7,7 +7,7 @@ import json
 import pytest
 
 from colbert_viz.app.examples import EXAMPLES_DIR
-from colbert_viz.app.inputs import FORMATS, InputError, parse_documents, read_documents, split_documents
+from colbert_viz.inputs import FORMATS, InputError, parse_documents, read_documents, split_documents
 
 DOCS = ["Berlin is the capital of Germany.", "Mount Berlin is a volcano, in Antarctica.", "柏林是德国的首都。"]
 
