@@ -4,7 +4,7 @@ A point holds one vector per kept token of its text, in order. Which tokens a
 pipeline keeps differs (model-facts.md, storage-facts.md):
 
 - colbert-viz writes every scored token: the skiplist (its convention, ``reader`` by
-  default) dropped, ``<s>``, the marker and ``</s>`` kept; its payload says so.
+  default) dropped, the special tokens and the marker kept; its payload says so.
 - The model's launch post upserts the hosted API's multi-vector output as it comes.
 - PyLate drops the punctuation it looks up as vocabulary tokens (``reader``);
   FastEmbed and Stanford ColBERT drop the first id of each encoded symbol (``stanford``).
@@ -56,7 +56,7 @@ def describe(layout: str) -> str:
     first = {"reader": "reader skiplist (PyLate, colbert-viz) dropped",
              "stanford": "Stanford skiplist (FastEmbed) dropped",
              "none": "every token"}[skip]
-    second = {"specials": "<s>, marker and </s> kept", "no-marker": "no marker",
+    second = {"specials": "special tokens and marker kept", "no-marker": "no marker",
               "text-only": "text tokens only"}[specials]
     return f"{first[0].upper()}{first[1:]}, {second}"
 
