@@ -28,7 +28,7 @@ from itertools import product
 
 import numpy as np
 
-from colbert_viz.analysis import Analysis
+from colbert_viz.analysis import Analysis, KeptAnalysis
 from colbert_viz.explain import Axis, Explanation, merge, token_axis, token_kinds
 from colbert_viz.highlight import kept_positions, text_pieces, untokenized_tail
 from colbert_viz.layout import best_query_per_document_item, collapse, segment_values, shown_positions
@@ -152,6 +152,7 @@ def storage_summary(analysis: Analysis) -> dict:
     the storage limits gets ``{"error": message}`` instead."""
     from colbert_viz.storage import METHODS, all_settings
 
+    analysis = _kept(analysis)
     try:
         table = analysis.compression_table()
     except ValueError as err:
@@ -168,6 +169,11 @@ def storage_summary(analysis: Analysis) -> dict:
         }
     return {"methods": list(METHODS), "table": table, "rankings": rankings,
             "exact": f"{analysis.dimensions[0]}/float32", "exact_bytes_per_token": 4 * analysis.dimensions[0]}
+
+
+def _kept(analysis: Analysis) -> KeptAnalysis:
+    """``analysis`` keeping its storage settings (as it is when the app's store keeps it)."""
+    return analysis if isinstance(analysis, KeptAnalysis) else analysis.kept()
 
 
 def stored_document_payload(analysis: Analysis, index: int, method: str) -> dict:
@@ -247,6 +253,7 @@ def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = 
 
 
 def _storage_payload(analysis: Analysis, documents) -> dict:
+    analysis = _kept(analysis)
     summary = storage_summary(analysis)
     if "error" in summary:
         return {"storage": summary}
