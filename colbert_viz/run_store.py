@@ -136,8 +136,10 @@ class RunStore:
 
     def put(self, run: Run, session: str) -> str:
         """Keep ``run`` for ``session``; its key (unguessable: 128 random bits)."""
+        if not isinstance(session, str) or not session:
+            raise ValueError(f"a Run is kept for a session; got session {session!r}")
         key = secrets.token_urlsafe(16)
-        kept = Kept(run=run, session=str(session), own_bytes=run_bytes(run))
+        kept = Kept(run=run, session=session, own_bytes=run_bytes(run))
         with self._lock:
             previous = self._sessions.get(kept.session)
             if previous in self._runs:
@@ -200,18 +202,40 @@ class RunStore:
         with self._lock:
             if name is not None and name in kept.derived:
                 return kept.derived[name][0]
-            future = kept.pending.get(name) if name is not None else None
-            if future is None:
-                future = self.executor.submit(kept.session, lambda: self._job(kept, name, compute, keep))
-                if name is not None:
-                    kept.pending[name] = future
-                    future.add_done_callback(lambda f: self._forget(kept, name, f))
+            future = self._future(kept, name, compute, keep)
         try:
             return future.result(timeout)
         except CancelledError:
             raise RunExpired() from None
         except TimeoutError:
             raise Busy("The server is busy computing views for other visitors; try again in a moment.") from None
+
+    def start(self, key: str | None, session: str | None, name: Hashable,
+              compute: Callable[[Run], object]) -> Future | None:
+        """Start ``derive(key, session, name, compute)`` without waiting for it (work
+        the page will ask for soon); ``None`` when the Run is gone, the value is
+        kept already, or the executor is busy (it is computed when asked for)."""
+        try:
+            kept = self._kept(key, session)
+        except RunExpired:
+            return None
+        with self._lock:
+            if name in kept.derived:
+                return None
+            try:
+                return self._future(kept, name, compute, True)
+            except Busy:
+                return None
+
+    def _future(self, kept: Kept, name: Hashable | None, compute: Callable[[Run], object], keep: bool) -> Future:
+        """The job computing ``name`` (queued now unless it is already; lock held)."""
+        future = kept.pending.get(name) if name is not None else None
+        if future is None:
+            future = self.executor.submit(kept.session, lambda: self._job(kept, name, compute, keep))
+            if name is not None:
+                kept.pending[name] = future
+                future.add_done_callback(lambda f: self._forget(kept, name, f))
+        return future
 
     def _forget(self, kept: Kept, name: Hashable, future: Future) -> None:
         with self._lock:
