@@ -246,7 +246,7 @@ class RunStore:
         run = kept.run
         if run is None:
             raise RunExpired()
-        owned = replace(run, analysis=run.analysis.kept(lambda n, c: self._keep(kept, n, c)))
+        owned = replace(run, analysis=run.analysis.kept(lambda n, c: self._keep(kept, ("analysis", *n), c)))
         with kept.lock:
             if name is None or not keep:
                 return compute(owned)
