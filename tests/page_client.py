@@ -1,0 +1,88 @@
+"""The page's own calls over HTTP, without a browser: its queued events (Run,
+export, int8) and its server functions (``document_views``, ``storage_summary``),
+each as a chosen Gradio session. For the tests and ``scripts/attack_space.py``;
+only ever pointed at 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import httpx
+
+
+def event_ids(demo) -> dict[str, int]:
+    """The page's events by handler name (``run``, ``shown``, ``export``, ``int8``, …)."""
+    return {getattr(f.fn, "__name__", ""): f._id for f in demo.fns.values() if f.fn is not None}
+
+
+def explorer_id(demo) -> int:
+    return next(b._id for b in demo.blocks.values() if getattr(b, "elem_id", None) == "explorer")
+
+
+def new_session() -> str:
+    return secrets.token_hex(6)
+
+
+class PageClient:
+    """Calls into the page served at ``url`` (built as ``demo``) as any session."""
+
+    def __init__(self, demo, url: str, timeout: float = 600) -> None:
+        self.url = url.rstrip("/")
+        self.events = event_ids(demo)
+        self.explorer = explorer_id(demo)
+        self.http = httpx.Client(timeout=timeout)
+
+    def event(self, name: str, data: list, session: str, event_data=None) -> dict:
+        """Run the event ``name`` with ``data`` as ``session``; its completion message
+        (``success``, ``output``)."""
+        body = {"data": data, "event_data": event_data, "fn_index": self.events[name],
+                "trigger_id": None, "session_hash": session}
+        joined = self.http.post(f"{self.url}/gradio_api/queue/join", json=body)
+        joined.raise_for_status()
+        event_id = joined.json()["event_id"]
+        with self.http.stream("GET", f"{self.url}/gradio_api/queue/data", params={"session_hash": session}) as r:
+            for line in r.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                message = json.loads(line[5:])
+                if message.get("event_id") == event_id and message.get("msg") == "process_completed":
+                    return message
+        raise RuntimeError(f"event {name} ended without completing")
+
+    def run(self, session: str, query: str, documents: str, model: str, doc_max: int = 512,
+            top_n: int = 0) -> dict:
+        """Press Run: ``{"key", "payload", "status"}`` (key and payload ``None`` on an error).
+        The key is the payload's ``run_key`` (the page's ``gr.State`` never leaves the server)."""
+        message = self.event("run", [query, documents, None, model, doc_max, top_n], session)
+        _, status, payload, *_ = message["output"]["data"]
+        if not isinstance(payload, dict) or "schema" not in payload:
+            return {"key": None, "payload": None, "status": status}
+        return {"key": payload["run_key"], "payload": payload, "status": status}
+
+    def shown(self, session: str, key: str) -> None:
+        """What the page does once the Run's payload is drawn (starts the storage settings)."""
+        self.http.post(f"{self.url}/gradio_api/run/predict",
+                       json={"data": [key], "fn_index": self.events["shown"], "session_hash": session,
+                             "event_data": None, "trigger_id": None}).raise_for_status()
+
+    def server(self, fn_name: str, args, session: str) -> dict:
+        """Call the explorer's server function ``fn_name`` with ``args`` as ``session``."""
+        r = self.http.post(f"{self.url}/gradio_api/component_server",
+                           json={"data": args, "component_id": self.explorer, "session_hash": session,
+                                 "fn_name": fn_name})
+        r.raise_for_status()
+        return r.json()
+
+    def export(self, session: str, key: str, state: dict) -> list[str] | str:
+        """Press Export: the exported files' paths, or the warning's text."""
+        message = self.event("export", [key], session, event_data=state)
+        value = message["output"]["data"][0]
+        files = value.get("value") if isinstance(value, dict) else value
+        if files:
+            return [f["path"] for f in files]
+        return message.get("output", {}).get("error") or str(message)
+
+    def int8(self, session: str, key: str) -> dict:
+        message = self.event("int8", [key], session)
+        return message["output"]["data"]
