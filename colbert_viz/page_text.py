@@ -25,15 +25,6 @@ def _names(tokens: list[str]) -> str:
     return " ".join(f"`{t}`" for t in tokens)
 
 
-def dimension_note(facts: dict) -> str:
-    """One line under the dimension control, for the model in use."""
-    native, others = facts["native_dim"], facts["dimensions"][1:]
-    if not others:
-        return f"{native} dimensions."
-    return (f"{native} is native; {' and '.join(map(str, others))} keep the first dimensions, re-normalised "
-            "(Matryoshka). Every view follows, without encoding again.")
-
-
 def how_to_read(facts: dict) -> str:
     """"How to read this", in the words of the model in use (``explorer.model_facts``):
     its dimensions, query length and score range, token names and sub-word convention."""
