@@ -7,7 +7,8 @@ session (``COLBERT_VIZ_EXPORTS_PER_SESSION``, default 2) and ``max_bytes`` of
 all (``COLBERT_VIZ_EXPORT_MB``, default 256), removing the oldest first (the
 newest is always kept). Gradio serves a copy of each file from its cache (as a
 download, never inline); ``cache_copy`` names that copy, so that it is removed
-with the export instead of waiting for Gradio's hourly clean-up.
+with the export instead of waiting for Gradio's hourly clean-up (unless a kept
+export has the same content, hence the same copy).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class ExportShelf:
             for f in doomed:
                 del self._folders[f]
             removed = [[f, *self._copies.pop(f)] for f in doomed]
+            shared = {c for copies in self._copies.values() for c in copies}  # the same content, still shown
+            removed = [[f, *(c for c in copies if c not in shared)] for f, *copies in removed]
         for f, *copies in removed:
             shutil.rmtree(f, ignore_errors=True)
             for copy in copies:
