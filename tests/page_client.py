@@ -11,13 +11,20 @@ import secrets
 import httpx
 
 
-def event_ids(demo) -> dict[str, int]:
-    """The page's events by handler name (``run``, ``shown``, ``export``, ``int8``, …)."""
-    return {getattr(f.fn, "__name__", ""): f._id for f in demo.fns.values() if f.fn is not None}
-
-
-def explorer_id(demo) -> int:
-    return next(b._id for b in demo.blocks.values() if getattr(b, "elem_id", None) == "explorer")
+def page_ids(url: str, http: httpx.Client) -> tuple[dict[str, int], int]:
+    """The page's events by what triggers them (``run``, ``shown``: after Run succeeded,
+    ``export``, ``int8``) and the explorer's component id, read from its ``/config``."""
+    config = http.get(f"{url}/config").raise_for_status().json()
+    elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    events = {}
+    for dep in config["dependencies"]:
+        for target, trigger in dep["targets"]:
+            name = {("run", "click"): "run", ("explorer", "export"): "export",
+                    ("int8-compare", "click"): "int8"}.get((elem.get(target), trigger))
+            if name:
+                events[name] = dep["id"]
+    events["shown"] = next(d["id"] for d in config["dependencies"] if d.get("trigger_after") == events["run"])
+    return events, next(i for i, e in elem.items() if e == "explorer")
 
 
 def new_session() -> str:
@@ -25,13 +32,12 @@ def new_session() -> str:
 
 
 class PageClient:
-    """Calls into the page served at ``url`` (built as ``demo``) as any session."""
+    """Calls into the page served at ``url`` as any session."""
 
-    def __init__(self, demo, url: str, timeout: float = 600) -> None:
+    def __init__(self, url: str, timeout: float = 600) -> None:
         self.url = url.rstrip("/")
-        self.events = event_ids(demo)
-        self.explorer = explorer_id(demo)
         self.http = httpx.Client(timeout=timeout)
+        self.events, self.explorer = page_ids(self.url, self.http)
 
     def event(self, name: str, data: list, session: str, event_data=None) -> dict:
         """Run the event ``name`` with ``data`` as ``session``; its completion message

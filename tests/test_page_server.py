@@ -25,7 +25,7 @@ GONE = {"error": "This run was dropped to free memory; press Run again."}
 class Served:
     def __init__(self, demo, url, store, registry):
         self.demo, self.url, self.store, self.registry = demo, url, store, registry
-        self.client = PageClient(demo, url)
+        self.client = PageClient(url)
 
 
 def serve(registry: ModelRegistry, store: RunStore | None = None, monkeypatch=None, **env):
