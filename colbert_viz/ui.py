@@ -21,6 +21,7 @@ module-level functions of named values; events are wired in ``_wire``.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -91,7 +92,8 @@ def model_facts_of(model) -> dict:
 EXPLORER_JS = """
 const mount = () => {
   const root = element.querySelector('.cv-mount');
-  const payload = props.value;
+  // The payload arrives as JSON text: parsed once into a plain object, never a deep reactive proxy.
+  const payload = typeof props.value === 'string' && props.value ? JSON.parse(props.value) : props.value;
   if (!payload || !payload.schema) {
     root.replaceChildren();
     const p = document.createElement('p');
@@ -110,6 +112,13 @@ const mount = () => {
 mount();
 watch('value', mount);
 """
+
+
+def payload_text(payload: dict) -> str:
+    """The explorer's value: the payload as compact JSON text. The page parses it
+    once; as an object, Gradio would clone it and the page wrap every part of it
+    in a reactive proxy (hundreds of ms for a Berlin Run in the browser)."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
 def explorer_head() -> str:
@@ -251,7 +260,7 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
     payload = run_payload(run.analysis, top_n=run.top_n, summary=run.summary(), display_name=run.display_name,
                           is_fallback=run.is_fallback, run_key=key)
     text = banner_markdown(ctx.registry, model_name)
-    return {p.run_key: key, p.status: status_html(run.summary()), p.explorer: payload,
+    return {p.run_key: key, p.status: status_html(run.summary()), p.explorer: payload_text(payload),
             p.banner: gr.Markdown(value=text, visible=bool(text)), p.exports: gr.File(value=None, visible=False),
             p.how_to_read: page_text.how_to_read(payload["model"])}
 

@@ -62,6 +62,7 @@ class PageClient:
         The key is the payload's ``run_key`` (the page's ``gr.State`` never leaves the server)."""
         message = self.event("run", [query, documents, None, model, doc_max, top_n], session)
         _, status, payload, *_ = message["output"]["data"]
+        payload = json.loads(payload) if isinstance(payload, str) and payload else payload
         if not isinstance(payload, dict) or "schema" not in payload:
             return {"key": None, "payload": None, "status": status}
         return {"key": payload["run_key"], "payload": payload, "status": status}

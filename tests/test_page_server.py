@@ -4,6 +4,7 @@ the int8 comparison, over HTTP as Gradio sessions (``page_client``)."""
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -54,8 +55,9 @@ def berlin_text(berlin) -> str:
 
 def test_run_sends_the_payload_and_how_to_read_for_the_model(app, berlin, berlin_text):
     message = app.client.event("run", [berlin["query"], berlin_text, None, "tiny", 512, 0], new_session())
-    _, status, payload, _, _, how_to_read = message["output"]["data"]
-    assert status.startswith("Ranked 8 documents") and payload["run_key"]
+    _, status, text, _, _, how_to_read = message["output"]["data"]
+    payload = json.loads(text)  # JSON text: parsed once in the page, never a reactive proxy
+    assert status.startswith("Ranked 8 documents") and payload["run_key"] and payload["schema"] == 1
     assert "between −32 and 32" in how_to_read and "128 is the model's native output" in how_to_read
     assert "`<mask>`" in how_to_read and "`[QueryMarker]`" in how_to_read
 
