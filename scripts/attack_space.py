@@ -263,8 +263,10 @@ def main() -> None:
         port = free_port()
         env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(folder / "gradio"),
                "TMPDIR": str(folder / "tmp"), "COLBERT_VIZ_RUN_MEMORY_MB": str(args.memory_mb)}
+        log = open(folder / "server.log", "w")  # noqa: SIM115 (open while the child runs)
         child = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--folder", str(folder),
-                                  "--load-seconds", str(args.load_seconds)], env=env, stdout=subprocess.PIPE, text=True)
+                                  "--load-seconds", str(args.load_seconds)], env=env, stdout=subprocess.PIPE,
+                                 stderr=log, text=True)
         try:
             if child.stdout.readline().strip() != "READY":
                 raise SystemExit("the server did not start")
@@ -277,6 +279,7 @@ def main() -> None:
         finally:
             child.terminate()
             child.wait(30)
+            log.close()
 
     print(f"\nAttack on the page at 127.0.0.1 (tiny random checkpoint; budget COLBERT_VIZ_RUN_MEMORY_MB="
           f"{args.memory_mb}; server idle RSS {idle_rss:.0f} MiB).\n")

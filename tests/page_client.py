@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 
 import httpx
 
@@ -38,10 +39,21 @@ class PageClient:
         self.url = url.rstrip("/")
         self.http = httpx.Client(timeout=timeout)
         self.events, self.explorer = page_ids(self.url, self.http)
+        self._sessions: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _one_at_a_time(self, session: str) -> threading.Lock:
+        """A page has one event stream: its events are sent one after the other."""
+        with self._guard:
+            return self._sessions.setdefault(session, threading.Lock())
 
     def event(self, name: str, data: list, session: str, event_data=None) -> dict:
         """Run the event ``name`` with ``data`` as ``session``; its completion message
         (``success``, ``output``)."""
+        with self._one_at_a_time(session):
+            return self._event(name, data, session, event_data)
+
+    def _event(self, name: str, data: list, session: str, event_data) -> dict:
         body = {"data": data, "event_data": event_data, "fn_index": self.events[name],
                 "trigger_id": None, "session_hash": session}
         joined = self.http.post(f"{self.url}/gradio_api/queue/join", json=body)
