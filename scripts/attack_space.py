@@ -8,12 +8,14 @@ layout, the default limits, ``COLBERT_VIZ_RUN_MEMORY_MB=--memory-mb``, its own
 temporary and Gradio cache folders) and, as many Gradio sessions at once
 (``tests/page_client.py``: the page's own HTTP calls, no browser):
 
-1. flood: each of ``--sessions`` sessions presses Run on ``--tokens`` document
+1. one Run: ``--calls`` callers ask one session's Run for its storage settings
+   at once, and as many replay its key from fresh sessions;
+   flood: each of ``--sessions`` sessions presses Run on ``--tokens`` document
    tokens (8 documents), then ``--calls`` callers per session call every server
    function at once (``storage_summary`` and ``document_views`` for every
    document under the exact vectors and three storage methods), while as many
    callers from fresh sessions replay the same keys;
-2. memory: as many sessions each Run about 32,600 tokens and ask for every
+2. memory: as many sessions each Run about 32,000 tokens and ask for every
    document's views (the budget must hold: least recently used Runs dropped);
 3. exports: every session presses Export ``--exports`` times;
 4. loads: a Run on the loaded model, alone and while two other models load
@@ -142,6 +144,21 @@ def outcome(answer) -> str:
 
 # ---- the phases --------------------------------------------------------------------------
 
+def one_run(client, pid: int, calls: int, tokens: int) -> dict:
+    """``calls`` callers asking one Run's storage settings at once, as many replaying its key."""
+    from page_client import new_session
+
+    session = new_session()
+    key = client.run(session, "Which river bank is the longest?", documents(tokens, seed=99), "tiny", 8192)["key"]
+    jobs = [lambda: client.server("storage_summary", [key], session)] * calls
+    jobs += [lambda: client.server("storage_summary", [key], new_session())] * calls
+    cpu0, t0 = cpu_seconds(pid), time.perf_counter()
+    answers = in_threads(jobs)
+    wall, cpu = time.perf_counter() - t0, cpu_seconds(pid) - cpu0
+    return {"wall_s": wall, "cpu_s": cpu, "own": Counter(outcome(a) for a in answers[:calls]),
+            "replayed": Counter(outcome(a) for a in answers[calls:])}
+
+
 def flood(client, pid: int, sessions: int, calls: int, tokens: int) -> dict:
     from page_client import new_session
 
@@ -182,7 +199,7 @@ def memory(client, pid: int, sessions: int) -> dict:
     with PeakRss(pid) as rss:
         for s in range(sessions):
             session = new_session()
-            run = client.run(session, "Which river bank is the longest?", documents(32_600, seed=10 + s), "tiny", 8192)
+            run = client.run(session, "Which river bank is the longest?", documents(32_000, seed=10 + s), "tiny", 8192)
             if not run["key"]:
                 outcomes[f"Run refused: {run['status'][:60]}"] += 1
                 continue
@@ -216,9 +233,10 @@ def exports(client, folder: Path, sessions: int, count: int) -> dict:
 def loads(client, repeats: int = 3) -> dict:
     from page_client import new_session
 
-    text = documents(1024, seed=30)
+    seeds = iter(range(30, 60))
 
     def timed(model: str) -> float:
+        text = documents(1024, seed=next(seeds))  # new text each time: nothing from the vector cache
         t0 = time.perf_counter()
         run = client.run(new_session(), "Which river bank is the longest?", text, model, 512)
         assert run["key"], run["status"]
@@ -273,6 +291,7 @@ def main() -> None:
                 raise SystemExit("the server did not start")
             client = PageClient(f"http://127.0.0.1:{port}/")
             idle_rss = rss_mb(child.pid)
+            one = one_run(client, child.pid, args.calls, args.tokens)
             f = flood(client, child.pid, args.sessions, args.calls, args.tokens)
             m = memory(client, child.pid, args.sessions)
             e = exports(client, folder, args.sessions, args.exports)
@@ -286,13 +305,16 @@ def main() -> None:
           f"{args.memory_mb}; server idle RSS {idle_rss:.0f} MiB).\n")
     print("| phase | figure |")
     print("|---|---|")
+    print(f"| one Run ({args.tokens:,} tokens): {args.calls} storage_summary calls at once, and {args.calls} with "
+          f"its key from fresh sessions | {one['cpu_s']:.1f} s CPU in {one['wall_s']:.1f} s; own "
+          f"{dict(one['own'])}; replayed {dict(one['replayed'])} |")
     print(f"| flood: {args.sessions} sessions × {args.tokens:,}-token Runs, {f['calls']} server-function calls at "
           f"once (half replayed keys from fresh sessions) | {f['cpu_s']:.1f} s CPU in {f['wall_s']:.1f} s; "
           f"peak RSS {f['peak_rss_mb']:.0f} MiB |")
     print(f"| flood: own calls | {dict(f['tally']['own'])} |")
     print(f"| flood: replayed keys | {dict(f['tally']['replayed'])} |")
     print(f"| flood: every own call again, one at a time | {f['again_cpu_s']:.1f} s CPU; {dict(f['again'])} |")
-    print(f"| memory: {args.sessions} sessions × ~32,600-token Runs, every document's views twice | RSS "
+    print(f"| memory: {args.sessions} sessions × ~32,000-token Runs, every document's views twice | RSS "
           f"{m['rss_before_mb']:.0f} → peak {m['peak_rss_mb']:.0f} → {m['rss_after_mb']:.0f} MiB "
           f"(budget {args.memory_mb} MiB); {dict(m['outcomes'])} |")
     print(f"| exports: {e['exports']} at once ({args.sessions} sessions × {args.exports}) | {e['written']} written "
