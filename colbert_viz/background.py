@@ -34,7 +34,7 @@ class Busy(LimitError):
 
 
 class EncodeSlots:
-    """At most ``n`` encodes at once; ``active`` counts those running or waiting."""
+    """At most ``n`` encodes at once; background work waits while any runs or waits."""
 
     def __init__(self, n: int = 1) -> None:
         self.n = positive_int(n, "encode slots")
@@ -54,10 +54,6 @@ class EncodeSlots:
             with self._changed:
                 self._active -= 1
                 self._changed.notify_all()
-
-    @property
-    def active(self) -> int:
-        return self._active
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for no encode to be running or waiting; whether none is."""

@@ -77,11 +77,3 @@ class ExportShelf:
                 with suppress(OSError):
                     copy.parent.rmdir()  # Gradio's folder of one copy, named by its hash
         return paths
-
-    @property
-    def total_bytes(self) -> int:
-        with self._lock:
-            return sum(b for _, b in self._folders.values())
-
-    def __len__(self) -> int:
-        return len(self._folders)
