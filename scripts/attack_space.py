@@ -31,6 +31,7 @@ traffic to 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -52,8 +53,10 @@ CLK = os.sysconf("SC_CLK_TCK")
 
 def serve(folder: Path, port: int, load_seconds: float) -> None:
     import colbert_viz
+    from colbert_viz.background import Executor
     from colbert_viz.limits import Limits
     from colbert_viz.registry import ModelRegistry
+    from colbert_viz.run_store import RunStore
     from colbert_viz.synthetic import write_checkpoint
     from colbert_viz.ui import build_app, launch_options
 
@@ -67,11 +70,16 @@ def serve(folder: Path, port: int, load_seconds: float) -> None:
     tiny = colbert_viz.load(str(checkpoints["tiny"]), dtype="float32", device="cpu")
     registry = ModelRegistry({"tiny": tiny}, choices=["tiny", "slow-a", "slow-b"], loader=loader)
     limits = Limits()
-    demo = build_app(registry, limits=limits)
+    store = RunStore.from_env(executor=Executor.from_env())
+    demo = build_app(registry, limits=limits, store=store)
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
                 **launch_options(limits))
     print("READY", flush=True)
-    threading.Event().wait()
+    peak = 0
+    while True:  # the store's charged bytes, for the report: now and the most so far
+        peak = max(peak, store.total_bytes)
+        (folder / "store.json").write_text(json.dumps({"bytes": store.total_bytes, "peak": peak, "runs": len(store)}))
+        time.sleep(0.05)
 
 
 # ---- measuring the child ----------------------------------------------------------------
@@ -191,7 +199,18 @@ def flood(client, pid: int, sessions: int, calls: int, tokens: int) -> dict:
             "again_cpu_s": cpu_seconds(pid) - cpu1, "again": Counter(rest)}
 
 
-def memory(client, pid: int, sessions: int) -> dict:
+def store_mb(folder: Path) -> dict:
+    """The server's store: MiB charged now, the most so far, Runs kept."""
+    for _ in range(20):
+        try:
+            data = json.loads((folder / "store.json").read_text())
+            return {"now": data["bytes"] / 2**20, "peak": data["peak"] / 2**20, "runs": data["runs"]}
+        except (OSError, ValueError):
+            time.sleep(0.05)
+    return {"now": float("nan"), "peak": float("nan"), "runs": -1}
+
+
+def memory(client, pid: int, sessions: int, folder: Path) -> dict:
     from page_client import new_session
 
     before = rss_mb(pid)
@@ -208,7 +227,8 @@ def memory(client, pid: int, sessions: int) -> dict:
                                                                                        [k, i, "float32"], se)
                                   for i in range(n)] * 2)
             outcomes.update(outcome(a) for a in answers)
-    return {"rss_before_mb": before, "peak_rss_mb": rss.peak, "rss_after_mb": rss_mb(pid), "outcomes": outcomes}
+    return {"rss_before_mb": before, "peak_rss_mb": rss.peak, "rss_after_mb": rss_mb(pid), "outcomes": outcomes,
+            "store": store_mb(folder)}
 
 
 def exports(client, folder: Path, sessions: int, count: int) -> dict:
@@ -293,7 +313,7 @@ def main() -> None:
             idle_rss = rss_mb(child.pid)
             one = one_run(client, child.pid, args.calls, args.tokens)
             f = flood(client, child.pid, args.sessions, args.calls, args.tokens)
-            m = memory(client, child.pid, args.sessions)
+            m = memory(client, child.pid, args.sessions, folder)
             e = exports(client, folder, args.sessions, args.exports)
             lo = loads(client)
         finally:
@@ -317,6 +337,8 @@ def main() -> None:
     print(f"| memory: {args.sessions} sessions × ~32,000-token Runs, every document's views twice | RSS "
           f"{m['rss_before_mb']:.0f} → peak {m['peak_rss_mb']:.0f} → {m['rss_after_mb']:.0f} MiB "
           f"(budget {args.memory_mb} MiB); {dict(m['outcomes'])} |")
+    print(f"| memory: the store's charged bytes | at most {m['store']['peak']:.1f} MiB since start "
+          f"(budget {args.memory_mb} MiB); {m['store']['now']:.1f} MiB in {m['store']['runs']} Runs at the end |")
     print(f"| exports: {e['exports']} at once ({args.sessions} sessions × {args.exports}) | {e['written']} written "
           f"in {e['wall_s']:.1f} s; on disk: {e['ours_mb']:.1f} MiB ours + {e['cache_mb']:.1f} MiB Gradio's cache"
           f"{'; refused: ' + str(dict(e['refused'])) if e['refused'] else ''} |")
