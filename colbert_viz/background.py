@@ -6,8 +6,10 @@ Run on one bounded executor below them.
   waits for another model's load.
 - ``Executor``: the work derived from a kept Run (document and storage views,
   the decision table, exports, engine comparisons) on ``COLBERT_VIZ_BACKGROUND_WORKERS``
-  threads (default 1) at a lower OS priority (``nice`` +10). A job waits while an
-  encode runs (at most ``yield_s``, so a steady stream of Runs cannot starve it).
+  threads (default 1) at a lower OS priority (``nice`` +10). A job, and each
+  step of a job (``pause_point``: each storage setting, each view), waits while
+  an encode runs or a Run's payload is on its way to the page (at most
+  ``yield_s`` each time, so a steady stream of Runs cannot starve it).
   At most ``max_pending`` jobs are queued or running for all sessions together
   (``COLBERT_VIZ_BACKGROUND_QUEUE``, default 16) and ``per_session`` (4) for one
   session; beyond that a call is refused at once with ``Busy``.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
@@ -27,6 +30,7 @@ from colbert_viz.checks import positive_int, positive_int_env
 from colbert_viz.limits import LimitError
 
 NICE = 10
+HOLD_S = 10.0  # the longest background work waits for one Run's payload to reach its page
 
 
 class Busy(LimitError):
@@ -34,13 +38,16 @@ class Busy(LimitError):
 
 
 class EncodeSlots:
-    """At most ``n`` encodes at once; background work waits while any runs or waits."""
+    """At most ``n`` encodes at once. Background work waits while any encode runs
+    or waits, and while a Run's payload is on its way to a page (``hold`` until
+    ``release``, or ``HOLD_S`` at most)."""
 
     def __init__(self, n: int = 1) -> None:
         self.n = positive_int(n, "encode slots")
         self._slots = threading.BoundedSemaphore(self.n)
         self._changed = threading.Condition()
         self._active = 0
+        self._holds: dict[str, float] = {}  # session → until when (monotonic)
 
     @contextmanager
     def encoding(self) -> Iterator[None]:
@@ -55,10 +62,33 @@ class EncodeSlots:
                 self._active -= 1
                 self._changed.notify_all()
 
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` s for no encode to be running or waiting; whether none is."""
+    def hold(self, session: str | None) -> None:
+        """A Run of ``session`` started: background work waits until ``release`` (its
+        payload is on the page) or ``HOLD_S``."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._active == 0, timeout)
+            self._holds[str(session)] = time.monotonic() + HOLD_S
+
+    def release(self, session: str | None) -> None:
+        with self._changed:
+            self._holds.pop(str(session), None)
+            self._changed.notify_all()
+
+    def _idle(self) -> bool:
+        now = time.monotonic()
+        for session in [s for s, until in self._holds.items() if until <= now]:
+            del self._holds[session]
+        return self._active == 0 and not self._holds
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for no encode and no Run on its way; whether there is none."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not self._idle():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(min(remaining, 0.1))
+            return True
 
 
 def _lower_priority() -> None:
@@ -112,6 +142,12 @@ class Executor:
         future: Future = Future()
         self._jobs.put((session, future, fn))
         return future
+
+    def pause_point(self) -> None:
+        """Inside a job: wait while an encode runs or a Run's payload is on its way
+        (at most ``yield_s``), so long jobs give way between their steps."""
+        if self.slots is not None and threading.current_thread() in self._threads:
+            self.slots.wait_idle(self.yield_s)
 
     def _work(self) -> None:
         _lower_priority()

@@ -258,6 +258,7 @@ class RunStore:
         with self._lock:
             if name in kept.derived:
                 return kept.derived[name][0]
+        self.executor.pause_point()
         value = compute()
         size = derived_bytes(value)
         with self._lock:

@@ -242,6 +242,8 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
     for this session, send the explorer its payload. Bad input: a message in the
     status line and a toast; the inputs and the last Run stay."""
     p = ctx.page
+    session = session_of(request)
+    ctx.slots.hold(session)  # background work waits until this Run's payload is on the page
     try:
         docs = gather_documents(documents, files, ctx.limits)
         progress(0, desc="Loading the model")
@@ -253,10 +255,11 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
                                   progress=lambda done, total: progress((done, total), desc="Encoding documents",
                                                                         unit="batches"))
     except user_errors() as err:
+        ctx.slots.release(session)
         message = user_message(err)
         gr.Warning(html.escape(message))
         return {p.status: status_html(message, error=True)}
-    key = ctx.store.put(run, session_of(request))
+    key = ctx.store.put(run, session)
     payload = run_payload(run.analysis, top_n=run.top_n, summary=run.summary(), display_name=run.display_name,
                           is_fallback=run.is_fallback, run_key=key)
     text = banner_markdown(ctx.registry, model_name)
@@ -268,8 +271,10 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
 def on_run_shown(ctx: Context, run_key: str | None, request: gr.Request) -> None:
     """Once the Run's payload is on the page: start its storage settings (seconds of
     k-means and clustering) on the executor, so the storage control answers at once."""
+    session = session_of(request)
+    ctx.slots.release(session)
     if run_key is not None:
-        ctx.store.start(run_key, session_of(request), STORAGE, _storage)
+        ctx.store.start(run_key, session, STORAGE, _storage)
 
 
 STORAGE = ("storage",)

@@ -294,3 +294,47 @@ def test_background_work_waits_while_an_encode_runs():
         order.append("encode done")
     future.result(5)
     assert order == ["encode done", "derived"]
+
+
+def test_background_work_waits_for_a_runs_payload_to_reach_its_page(monkeypatch):
+    from colbert_viz import background
+    from colbert_viz.background import EncodeSlots
+
+    slots = EncodeSlots(1)
+    executor = Executor(slots, yield_s=5)
+    order = []
+    slots.hold("page")
+    future = executor.submit("s", lambda: order.append("derived"))
+    time.sleep(0.3)
+    order.append("shown")
+    slots.release("page")
+    future.result(5)
+    monkeypatch.setattr(background, "HOLD_S", 0.2)
+    slots.hold("a page that never says it is shown")
+    started = time.perf_counter()
+    executor.submit("s", lambda: order.append("after the hold ran out")).result(5)
+    assert order == ["shown", "derived", "after the hold ran out"] and time.perf_counter() - started >= 0.15
+
+
+def test_a_long_job_gives_way_between_its_steps():
+    from colbert_viz.background import EncodeSlots
+
+    slots = EncodeSlots(1)
+    executor = Executor(slots, yield_s=5)
+    order, first_done, encoding = [], threading.Event(), threading.Event()
+
+    def job():
+        order.append("step 1")
+        first_done.set()
+        encoding.wait(5)
+        executor.pause_point()
+        order.append("step 2")
+
+    future = executor.submit("s", job)
+    assert first_done.wait(5)
+    with slots.encoding():
+        encoding.set()
+        time.sleep(0.3)
+        order.append("encode")
+    future.result(5)
+    assert order == ["step 1", "encode", "step 2"]
