@@ -107,8 +107,12 @@ def test_the_storage_settings_start_once_the_payload_is_on_the_page(app, berlin,
     key = app.client.run(session, berlin["query"], berlin_text, "tiny")["key"]
     kept = app.store._runs[key]
     assert ("storage",) not in kept.derived and not kept.pending  # nothing started before the payload went out
+    slots = app.store.executor.slots
+    assert session in slots._holds  # background work waits for this page
+    app.client.shown(new_session(), key)  # another session cannot start work on it, nor release the hold
+    assert session in slots._holds and not kept.pending
     app.client.shown(session, key)
-    app.client.shown(new_session(), key)  # another session cannot start work on it
+    assert session not in slots._holds
     deadline = time.monotonic() + 120
     while ("storage",) not in kept.derived and time.monotonic() < deadline:
         time.sleep(0.1)
