@@ -190,17 +190,16 @@ def test_a_run_on_a_loaded_model_does_not_wait_for_another_models_load(tiny_mode
         served.demo.close()
 
 
-def test_build_app_keeps_the_store_it_is_given(tiny_model):
-    from colbert_viz.ui import build_app
-
-    store = RunStore(12345)
-    assert len(store) == 0
-    demo = build_app(ModelRegistry({"tiny": tiny_model}), limits=LIMITS, store=store)
-    explorer = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "explorer")
-    assert explorer.document_views.__closure__  # wired
-    fn = next(f for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "run")
-    cells = [c.cell_contents for c in fn.fn.__closure__]
-    assert any(getattr(c, "store", None) is store for c in cells)
+def test_build_app_keeps_the_store_it_is_given(tiny_model, berlin, berlin_text):
+    store = RunStore(2**30)
+    assert not store  # empty, so falsy: `store or RunStore.from_env()` would replace it
+    served = serve(ModelRegistry({"tiny": tiny_model}), store)
+    try:
+        session = new_session()
+        key = served.client.run(session, berlin["query"], berlin_text, "tiny")["key"]
+        assert len(store) == 1 and store.get(key, session).n_documents == 8
+    finally:
+        served.demo.close()
 
 
 def test_the_banner_never_shows_a_server_path(tiny_model):
