@@ -22,7 +22,7 @@ from __future__ import annotations
 import secrets
 import sys
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field, replace
@@ -38,6 +38,8 @@ from colbert_viz.service import Run
 DEFAULT_MEMORY_MB = 1024
 ENV = "COLBERT_VIZ_RUN_MEMORY_MB"
 WAIT_S = 300.0  # the longest a caller waits for a derived value
+WAITING, SESSION_WAITING = 24, 8  # callers waiting in ``derive`` at most, in all and per session: each holds
+# one of Gradio's 40 worker threads
 
 
 class RunExpired(LimitError):
@@ -119,9 +121,13 @@ class RunStore:
     value ``compute(run)`` on the executor, computed once and kept.
     """
 
-    def __init__(self, max_bytes: int, executor: Executor | None = None) -> None:
+    def __init__(self, max_bytes: int, executor: Executor | None = None, max_waiting: int = WAITING,
+                 per_session_waiting: int = SESSION_WAITING) -> None:
         self.max_bytes = positive_int(max_bytes, "max_bytes")
         self.executor = executor or Executor()
+        self.max_waiting = positive_int(max_waiting, "max_waiting")
+        self.per_session_waiting = positive_int(per_session_waiting, "per_session_waiting")
+        self._waiting: Counter[str] = Counter()  # callers blocked in ``derive``, by session
         self._runs: OrderedDict[str, Kept] = OrderedDict()
         self._sessions: dict[str, str] = {}  # session → its key
         self._lock = threading.RLock()  # a cancelled job's callback (``_forget``) runs under it
@@ -197,18 +203,29 @@ class RunStore:
         budget, and every caller asking for ``name`` shares one computation;
         ``name=None`` runs ``compute`` each time (an export, written to disk).
         ``RunExpired`` when the Run is not this session's or is dropped meanwhile;
-        ``background.Busy`` when the executor's queue is full."""
+        ``background.Busy`` when the executor's queue is full, or ``per_session_waiting``
+        callers of this session (``max_waiting`` in all) are waiting already."""
         kept = self._kept(key, session)
         with self._lock:
             if name is not None and name in kept.derived:
                 return kept.derived[name][0]
+            if self._waiting[kept.session] >= self.per_session_waiting:
+                raise Busy("This page has too many views being computed; wait for them, then try again.")
+            if sum(self._waiting.values()) >= self.max_waiting:
+                raise Busy("The server is busy computing views for other visitors; try again in a moment.")
             future = self._future(kept, name, compute, keep)
+            self._waiting[kept.session] += 1
         try:
             return future.result(timeout)
         except CancelledError:
             raise RunExpired() from None
         except TimeoutError:
             raise Busy("The server is busy computing views for other visitors; try again in a moment.") from None
+        finally:
+            with self._lock:
+                self._waiting[kept.session] -= 1
+                if not self._waiting[kept.session]:
+                    del self._waiting[kept.session]
 
     def start(self, key: str | None, session: str | None, name: Hashable,
               compute: Callable[[Run], object]) -> Future | None:

@@ -169,7 +169,7 @@ def test_budget_from_the_environment():
 # ---- derived values -------------------------------------------------------------------
 
 def test_concurrent_callers_share_one_computation_on_the_executor():
-    store = RunStore(10**9)
+    store = RunStore(10**9, per_session_waiting=12)
     key = store.put(make_run(), "s")
     calls, threads_seen = [], set()
 
@@ -338,3 +338,35 @@ def test_a_long_job_gives_way_between_its_steps():
         order.append("encode")
     future.result(5)
     assert order == ["step 1", "encode", "step 2"]
+
+
+def test_callers_waiting_for_derived_values_are_bounded():
+    """Each waiting caller holds one of Gradio's worker threads: 8 per session, 24 in all."""
+    release = threading.Event()
+    store = RunStore(10**9, Executor(per_session=8, max_pending=32), max_waiting=10, per_session_waiting=8)
+    keys = {s: store.put(make_run(seed=i), s) for i, s in enumerate(("a", "b"))}
+    answers = []
+
+    def ask(session):
+        try:
+            answers.append(store.derive(keys[session], session, "slow", lambda r: release.wait(10)))
+        except Busy as err:
+            answers.append(str(err))
+
+    callers = [threading.Thread(target=ask, args=("a",)) for _ in range(8)]
+    for t in callers:
+        t.start()
+    time.sleep(0.3)
+    ask("a")  # the ninth of this session: refused at once
+    more = [threading.Thread(target=ask, args=("b",)) for _ in range(2)]
+    for t in more:
+        t.start()
+    time.sleep(0.3)
+    ask("b")  # the eleventh in all
+    release.set()
+    for t in callers + more:
+        t.join(5)
+    assert answers[:2] == ["This page has too many views being computed; wait for them, then try again.",
+                           "The server is busy computing views for other visitors; try again in a moment."]
+    assert answers[2:] == [True] * 10
+    assert store.derive(keys["a"], "a", "slow", lambda r: pytest.fail("computed again")) is True
