@@ -301,7 +301,7 @@ def test_background_work_waits_for_a_runs_payload_to_reach_its_page(monkeypatch)
     from colbert_viz.background import EncodeSlots
 
     slots = EncodeSlots(1)
-    executor = Executor(slots, yield_s=5)
+    executor = Executor(slots, yield_s=30)
     order = []
     slots.hold("page")
     future = executor.submit("s", lambda: order.append("derived"))
@@ -312,7 +312,7 @@ def test_background_work_waits_for_a_runs_payload_to_reach_its_page(monkeypatch)
     monkeypatch.setattr(background, "HOLD_S", 0.2)
     slots.hold("a page that never says it is shown")
     started = time.perf_counter()
-    executor.submit("s", lambda: order.append("after the hold ran out")).result(5)
+    executor.submit("s", lambda: order.append("after the hold ran out")).result(10)  # long before yield_s
     assert order == ["shown", "derived", "after the hold ran out"] and time.perf_counter() - started >= 0.15
 
 
