@@ -179,6 +179,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=12, help="events per control (at least 10 is sensible)")
     parser.add_argument("--skip-large", action="store_true", help="skip the 64 × 8192-token payload")
     parser.add_argument("--no-screenshots", action="store_true")
+    parser.add_argument("--run-only", action="store_true", help="time Run only (no controls, payloads, screenshots)")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -211,7 +212,9 @@ def main() -> None:
             page.wait_for_function("() => (" + JS_STATUS + ")().startsWith('Loaded')")
             page.wait_for_selector("#explorer .cv-mount")
             run_ms = time_runs(page, model, args.repeats)
-            controls = time_controls(page, berlin, order, dims, args.repeats)
+            if args.run_only:
+                args.skip_large = args.no_screenshots = True
+            controls = {} if args.run_only else time_controls(page, berlin, order, dims, args.repeats)
             shots = [] if args.no_screenshots else screenshots(browser, page, analysis, folder)
             browser.close()
         large = None if args.skip_large else large_payloads(model)

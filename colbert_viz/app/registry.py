@@ -12,6 +12,11 @@ starts on the offline model and says why. Other models load on first use, each
 under its own lock: a request on a loaded model never waits for another's load.
 A failed load is remembered for ``retry_after_s`` (60 s), then tried again.
 ``COLBERT_VIZ_DTYPE`` (default ``auto``) is the dtype models load in.
+
+A variant (the same checkpoint loaded again in another dtype: the int8 engine,
+float32 next to bfloat16) is counted against ``COLBERT_VIZ_VARIANT_MEMORY_MB``
+(default 6144) before it loads, at 4 bytes per parameter of its model (a
+variant loads in float32 first); one that does not fit is refused with a message.
 """
 
 from __future__ import annotations
@@ -22,9 +27,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from colbert_viz.app.limits import MB
+from colbert_viz.checks import positive_int_env
 from colbert_viz.engine.checkpoint import DEFAULT_MODEL, OFFLINE, ModelLoadError
 
 Loader = Callable[[str], object]
+VariantLoader = Callable[[str, str, str], object]  # (path, dtype, device) -> model
+VARIANT_ENV = "COLBERT_VIZ_VARIANT_MEMORY_MB"
+DEFAULT_VARIANT_MB = 6144
 
 
 def default_model_name(environ: Mapping[str, str] | None = None) -> str:
@@ -40,6 +50,25 @@ def model_choices(default: str, environ: Mapping[str, str] | None = None) -> lis
 
 
 RETRY_AFTER_S = 60.0
+
+
+def model_bytes(model) -> int:
+    """4 bytes per parameter of ``model``'s torch modules: what loading it again in
+    float32 takes (int8 loads float32 weights, then quantizes)."""
+    import torch
+
+    modules = [m for m in vars(model.network).values() if isinstance(m, torch.nn.Module)]
+    params = {id(p): p.numel() for m in modules for p in m.parameters()}
+    return 4 * sum(params.values())
+
+
+def _load_variant(path: str, dtype: str, device: str):
+    from colbert_viz.engine.loading import load
+
+    try:
+        return load(path, dtype=dtype, device=device)
+    except ValueError as err:
+        raise ModelLoadError(str(err)) from err
 
 
 def _load(name: str):
@@ -64,7 +93,9 @@ class ModelRegistry:
 
     def __init__(self, models: Mapping[str, object] | None = None, choices: list[str] | None = None,
                  default: str | None = None, loader: Loader = _load, retry_after_s: float = RETRY_AFTER_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, variant_bytes: int | None = None,
+                 variant_loader: VariantLoader = _load_variant,
+                 model_bytes: Callable[[object], int] = model_bytes) -> None:
         self.models: dict[str, object] = dict(models or {})
         self.choices = list(dict.fromkeys(choices or list(self.models)))
         if not self.choices:
@@ -77,6 +108,11 @@ class ModelRegistry:
         self.clock = clock
         self.failed: dict[str, tuple[str, float]] = {}  # name → (error, when)
         self.startup_note = ""
+        self.variant_budget = variant_bytes if variant_bytes is not None else \
+            positive_int_env(VARIANT_ENV, DEFAULT_VARIANT_MB) * MB
+        self.variant_used = 0  # bytes counted for the variants loaded or loading
+        self.variant_loader = variant_loader
+        self.model_bytes = model_bytes
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -122,20 +158,29 @@ class ModelRegistry:
     def variant(self, name: str | None, dtype: str):
         """The model ``name`` loaded again with another ``dtype`` (the int8
         engine, or exact float32, next to the model as it runs): from the same
-        files, once; int8 on the CPU, any other dtype on the model's device."""
+        files, once; int8 on the CPU, any other dtype on the model's device;
+        ``ModelLoadError`` when it does not fit in ``variant_budget`` bytes."""
         base = self.get(name)
         key = f"{name or self.default} [{dtype}]"
         if key in self.models:
             return self.models[key]
         with self._lock(key):
             if key not in self.models:
-                from colbert_viz.engine.loading import load
-
+                need = self.model_bytes(base)
+                with self._locks_guard:
+                    if self.variant_used + need > self.variant_budget:
+                        raise ModelLoadError(
+                            f"Not enough memory for the {dtype} engine of {base.info.display_name}: it needs about "
+                            f"{need / MB:,.0f} MB, and {self.variant_used / MB:,.0f} MB of the "
+                            f"{self.variant_budget / MB:,.0f} MB for extra engines ({VARIANT_ENV}) are taken.")
+                    self.variant_used += need
                 try:
-                    device = "cpu" if dtype == "int8" else base.info.device
-                    self.models[key] = load(base.info.path, dtype=dtype, device=device)
-                except ValueError as err:
-                    raise ModelLoadError(str(err)) from err
+                    device = "cpu" if dtype == "int8" else str(base.info.device)
+                    self.models[key] = self.variant_loader(base.info.path, dtype, device)
+                except BaseException:
+                    with self._locks_guard:
+                        self.variant_used -= need
+                    raise
             return self.models[key]
 
     def start(self):

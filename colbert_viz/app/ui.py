@@ -3,11 +3,17 @@
 The page has the inputs (examples, query, documents, uploads, model, limits),
 Run, a status line, the explorer, the exports and the engine comparison (the
 Run encoded again in exact float32 or with the int8 engine). Run is the only
-step that encodes: it stores the ``service.Run`` in a ``RunStore`` and sends the
-explorer one payload (``explorer.run_payload``); from then on the dimension,
-document, A/B and display controls act in the browser
-(``static/explorer.js``). For a Run too large to send whole, the explorer asks
-``document_views`` (a server function) for one document at a time.
+step that encodes: it loads the model if needed (outside the encode slots,
+``background.EncodeSlots``), encodes in a slot, keeps the ``service.Run`` in a
+``RunStore`` for the session and sends the explorer one payload
+(``explorer.payload.run_payload``); from then on the dimension, document, A/B
+and display controls act in the browser (``explorer/static/explorer.js``). For
+a Run too large to send whole, the explorer asks ``document_views`` (a server
+function) for one document at a time. Everything derived from a kept Run
+(those views, the storage settings, exports, the engine comparisons) goes
+through the store (``RunStore.derive``): computed once, charged to its memory
+budget, on one bounded executor below the encodes; the storage settings start
+once the Run's payload has reached the page.
 
 Components are declared in ``_layout`` and named in ``Page``; handlers are
 module-level functions of named values; events are wired in ``_wire``.
@@ -16,7 +22,7 @@ module-level functions of named values; events are wired in ``_wire``.
 from __future__ import annotations
 
 import html
-import threading
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -24,16 +30,19 @@ from pathlib import Path
 
 import gradio as gr
 
+from colbert_viz.app.background import EncodeSlots, Executor
 from colbert_viz.app.examples import ExampleSet, load_examples
+from colbert_viz.app.export_shelf import ExportShelf
 from colbert_viz.app.exports import export_files
 from colbert_viz.app.limits import LimitError, Limits
 from colbert_viz.app.registry import ModelRegistry
-from colbert_viz.app.run_store import RunExpired, RunStore
+from colbert_viz.app.run_store import RunStore
 from colbert_viz.app.service import (
     ENGINES,
     analyze_request,
     compare_with_engine,
     gather_documents,
+    same_engine_note,
     user_errors,
     user_message,
 )
@@ -56,6 +65,7 @@ from colbert_viz.storage.settings import METHODS
 
 STYLE = Path(__file__).resolve().parent / "assets" / "style.css"
 DEFAULT_TOP_N = 10
+LOADING = 2  # Run or API events that may be loading a model besides those encoding
 CACHE_CLEANUP = (3600, 3600)  # Gradio's upload cache: every hour, files older than an hour
 ENGINE_BUTTONS = {"float32": "Compare with exact float32", "int8": "Compare with the int8 engine"}
 
@@ -77,7 +87,7 @@ def banner_markdown(registry: ModelRegistry, name: str | None) -> str:
     or the default could not be loaded."""
     parts = []
     if registry.startup_note:
-        parts.append(html.escape(registry.startup_note))
+        parts.append(html.escape(user_message(registry.startup_note)))
     if name == OFFLINE:
         parts.append(page_text.OFFLINE_BANNER)
     return "\n\n".join(parts)
@@ -125,7 +135,8 @@ def run_status(run, payload: dict, documents_text: str | None) -> str:
 EXPLORER_JS = """
 const mount = () => {
   const root = element.querySelector('.cv-mount');
-  const payload = props.value;
+  // The payload arrives as JSON text: parsed once into a plain object, never a deep reactive proxy.
+  const payload = typeof props.value === 'string' && props.value ? JSON.parse(props.value) : props.value;
   if (!payload || !payload.schema) {
     root.replaceChildren();
     const p = document.createElement('p');
@@ -144,6 +155,13 @@ const mount = () => {
 mount();
 watch('value', mount);
 """
+
+
+def payload_text(payload: dict) -> str:
+    """The explorer's value: the payload as compact JSON text. The page parses it
+    once; as an object, Gradio would clone it and the page wrap every part of it
+    in a reactive proxy (hundreds of ms for a Berlin Run in the browser)."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
 def explorer_head() -> str:
@@ -241,6 +259,19 @@ class Context:
     limits: Limits
     store: RunStore
     page: Page
+    slots: EncodeSlots
+    shelf: ExportShelf
+
+
+def session_of(request) -> str | None:
+    """The Gradio session of a call: ``gr.Request.session_hash`` for events; for a
+    server function (``/component_server``, which hands over the raw request)
+    the ``session_hash`` of the JSON body Gradio has already read."""
+    session = getattr(request, "session_hash", None) if isinstance(request, gr.Request) else None
+    if session is None:
+        body = getattr(request, "_json", None)
+        session = body.get("session_hash") if isinstance(body, dict) else None
+    return session if isinstance(session, str) and session else None
 
 
 def on_example(ctx: Context, example: ExampleSet) -> dict:
@@ -255,47 +286,54 @@ def on_model(ctx: Context, name: str) -> dict:
 
 
 def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, model_name: str,
-           doc_max: float | None, top_n: float | None, run_key: str | None = None,
+           doc_max: float | None, top_n: float | None, run_key: str | None, request: gr.Request,
            progress=gr.Progress()) -> dict:  # noqa: B008 (Gradio idiom)
-    """Encode once, keep the Run, send the explorer its payload. Bad input: a
-    message in the status line and a toast; the inputs and the last Run stay,
-    the Run marked as the previous one."""
+    """Load the model (no encode slot held), encode once in a slot, keep the Run
+    for this session, send the explorer its payload. Bad input: a message in the
+    status line and a toast; the inputs and the last Run stay, the Run marked
+    as the previous one."""
     p = ctx.page
+    session = session_of(request)
+    ctx.slots.hold(session)  # background work waits until this Run's payload is on the page
     try:
         docs = gather_documents(documents, files, ctx.limits)
         progress(0, desc="Loading the model")
         model = ctx.registry.get(model_name)
-        progress(0, desc="Encoding")
-        run = analyze_request(model, query, docs, doc_max, top_n, ctx.limits, model_name=model_name,
-                              progress=lambda done, total: progress((done, total), desc="Encoding documents",
-                                                                    unit="batches"))
+        progress(0, desc="Waiting for an encode slot")
+        with ctx.slots.encoding():
+            progress(0, desc="Encoding")
+            run = analyze_request(model, query, docs, doc_max, top_n, ctx.limits, model_name=model_name,
+                                  progress=lambda done, total: progress((done, total), desc="Encoding documents",
+                                                                        unit="batches"))
     except user_errors() as err:
+        ctx.slots.release(session)
         message = user_message(err)
         gr.Warning(html.escape(message))
         return {p.status: status_html(message, error=True),
                 p.stale: gr.Markdown(visible=run_key is not None),
                 p.explorer: gr.HTML(elem_classes=["cv-stale"] if run_key is not None else [])}
-    key = ctx.store.put(run)
-    # The storage settings take a second or more (k-means, clustering): start them now, one Run at a
-    # time, so the storage control answers at once when it is first used.
-    threading.Thread(target=_precompute_storage, args=(run.analysis,), daemon=True).start()
+    key = ctx.store.put(run, session)
     facts = model_facts(model)
     payload = run_payload(run.analysis, top_n=run.top_n, summary=run.summary(), display_name=run.display_name,
                           is_fallback=run.is_fallback, run_key=key, model=facts)
     text = banner_markdown(ctx.registry, model_name)
     return {p.run_key: key, p.status: status_html(run_status(run, payload, documents)),
-            p.explorer: gr.HTML(value=payload, elem_classes=[]),
+            p.explorer: gr.HTML(value=payload_text(payload), elem_classes=[]),
             p.banner: gr.Markdown(value=text, visible=bool(text)), p.exports: gr.File(value=None, visible=False),
             p.how_to_read: page_text.how_to_read(facts), p.header: header_html(facts),
             p.storage_help: page_text.storage_help(facts), p.stale: gr.Markdown(visible=False)}
 
 
-_BACKGROUND = threading.Lock()
+def on_run_shown(ctx: Context, run_key: str | None, request: gr.Request) -> None:
+    """Once the Run's payload is on the page: start its storage settings (seconds of
+    k-means and clustering) on the executor, so the storage control answers at once."""
+    session = session_of(request)
+    ctx.slots.release(session)
+    if run_key is not None:
+        ctx.store.start(run_key, session, STORAGE, _storage)
 
 
-def _precompute_storage(analysis) -> None:
-    with _BACKGROUND:
-        storage_summary(analysis)
+STORAGE = ("storage",)
 
 
 def engine_summary(result: dict) -> str:
@@ -311,14 +349,24 @@ def engine_summary(result: dict) -> str:
             f"{result['largest_rank_change']}, largest score change {result['largest_score_change']:.3f}.")
 
 
-def on_engine(ctx: Context, engine: str, run_key: str | None) -> dict:
+def _storage(run) -> dict:
+    return storage_summary(run.analysis)
+
+
+def on_engine(ctx: Context, engine: str, run_key: str | None, request: gr.Request) -> dict:
     """Encode the kept Run again with ``engine`` (the model loaded once per
-    engine) and compare its ranking with the Run's."""
+    engine, counted in the variant budget, outside the encode slots and the
+    executor) and compare its ranking with the Run's, on the executor; once per Run."""
     p = ctx.page
+    session = session_of(request)
     try:
         if run_key is None:
             raise LimitError("Run a query first: there is nothing to compare yet.")
-        result = compare_with_engine(ctx.store.get(run_key), ctx.registry, engine)
+        run = ctx.store.get(run_key, session)
+        if engine in ENGINES and not same_engine_note(run, engine):
+            ctx.registry.variant(run.model_name, engine)  # loaded here, not on the executor
+        result = ctx.store.derive(run_key, session, ("engine", engine),
+                                  lambda r: compare_with_engine(r, ctx.registry, engine))
     except user_errors() as err:
         message = user_message(err)
         gr.Warning(html.escape(message))
@@ -329,38 +377,45 @@ def on_engine(ctx: Context, engine: str, run_key: str | None) -> dict:
             p.engine_table: gr.DataFrame(value=engine_table(result), visible=True)}
 
 
-def document_views(store: RunStore, run_key: str, index: int, method: str = "float32") -> dict:
+def document_views(store: RunStore, run_key: str, index: int, method: str = "float32",
+                   session: str | None = None) -> dict:
     """One document's views for the explorer, exact or under a storage method
-    (a large Run, or a storage setting, sends them on demand)."""
+    (a large Run, or a storage setting, sends them on demand), computed once per
+    Run on the executor."""
     try:
-        run = store.get(str(run_key))
+        run = store.get(run_key, session)
         index = run.check_index(index)
         if method == "float32":
-            return document_payload(run.analysis, index)
+            return store.derive(run_key, session, ("views", index), lambda r: document_payload(r.analysis, index))
         if method not in METHODS:
             raise LimitError(f"Unknown storage method {method!r}.")
-        return stored_document_payload(run.analysis, index, method)
-    except (LimitError, ValueError) as err:  # RunExpired is a LimitError
+        return store.derive(run_key, session, ("views", index, method),
+                            lambda r: stored_document_payload(r.analysis, index, method))
+    except (LimitError, ValueError) as err:  # RunExpired and Busy are LimitErrors
         return {"error": user_message(err)}
 
 
-def storage_views(store: RunStore, run_key: str) -> dict:
+def storage_views(store: RunStore, run_key: str, session: str | None = None) -> dict:
     """Every storage setting's ranking and the decision table of a kept Run."""
     try:
-        return storage_summary(store.get(str(run_key)).analysis)
-    except RunExpired as err:
+        return store.derive(run_key, session, STORAGE, _storage)
+    except LimitError as err:  # RunExpired, Busy
         return {"error": user_message(err)}
 
 
-def on_export(ctx: Context, run_key: str | None, evt: gr.EventData) -> dict:
-    """The explorer's "Export current view": files of the view it sends (dimension, storage, document, toggles)."""
+def on_export(ctx: Context, run_key: str | None, evt: gr.EventData, request: gr.Request) -> dict:
+    """The explorer's "Export current view": files of the view it sends (dimension,
+    storage, document, toggles), written on the executor and kept on the
+    session's shelf (``ExportShelf``)."""
     state = evt._data or {}
+    session = session_of(request)
     try:
         if run_key is None:
             raise LimitError("Run a query first: there is nothing to export yet.")
-        run = ctx.store.get(run_key)
-        paths = export_files(run, ViewState.from_page(run.analysis, state))
-    except (LimitError, ValueError) as err:  # RunExpired is a LimitError; a state the Run cannot show, a ValueError
+        run = ctx.store.get(run_key, session)
+        view = ViewState.from_page(run.analysis, state)
+        paths = ctx.store.derive(run_key, session, None, lambda r: ctx.shelf.add(session, export_files(r, view)))
+    except (LimitError, ValueError) as err:  # RunExpired and Busy are LimitErrors; a state the Run cannot show, a ValueError
         gr.Warning(html.escape(user_message(err)))
         return {ctx.page.exports: gr.File(value=None, visible=False)}
     return {ctx.page.exports: gr.File(value=[str(x) for x in paths], visible=True)}
@@ -369,26 +424,40 @@ def on_export(ctx: Context, run_key: str | None, evt: gr.EventData) -> dict:
 # ---- events ---------------------------------------------------------------------------
 
 def _wire(ctx: Context, concurrency: int) -> None:
+    """Run and the API share ``concurrency`` encode slots (``ctx.slots``); Gradio
+    lets two more of their events start, so that a Run on a loaded model starts
+    while another model loads."""
     p = ctx.page
     quick = {"api_visibility": "private", "queue": False}
     for example, button in p.examples:
         button.click(partial(on_example, ctx, example), None, [p.query, p.documents, p.top_n, p.files, p.status],
                      **quick)
     p.model.input(partial(on_model, ctx), p.model, p.banner, **quick)
-    p.run.click(partial(on_run, ctx), [p.query, p.documents, p.files, p.model, p.doc_max, p.top_n, p.run_key],
+    def run(query, documents, files, model_name, doc_max, top_n, run_key, request: gr.Request,
+            progress=gr.Progress()) -> dict:  # noqa: B008 (Gradio reads the hints here)
+        return on_run(ctx, query, documents, files, model_name, doc_max, top_n, run_key, request, progress)
+
+    def shown(run_key: str | None, request: gr.Request) -> None:
+        on_run_shown(ctx, run_key, request)
+
+    def export(run_key: str | None, evt: gr.EventData, request: gr.Request) -> dict:
+        return on_export(ctx, run_key, evt, request)
+
+    p.run.click(run, [p.query, p.documents, p.files, p.model, p.doc_max, p.top_n, p.run_key],
                 [p.run_key, p.status, p.explorer, p.banner, p.exports, p.how_to_read, p.header, p.storage_help,
                  p.stale],
-                api_visibility="private", concurrency_limit=concurrency, concurrency_id="encode",
-                show_progress_on=p.status)
+                api_visibility="private", concurrency_limit=concurrency + LOADING, concurrency_id="encode",
+                show_progress_on=p.status).success(shown, p.run_key, None, api_visibility="private", queue=False)
+    p.explorer.export(export, p.run_key, p.exports, api_visibility="private", concurrency_limit=2,
+                      concurrency_id="derived")
+    def compare_with(engine: str):
+        def engine_comparison(run_key: str | None, request: gr.Request) -> dict:
+            return on_engine(ctx, engine, run_key, request)
+        return engine_comparison
 
-    def export(run_key: str | None, evt: gr.EventData) -> dict:  # Gradio reads the EventData hint here
-        return on_export(ctx, run_key, evt)
-
-    p.explorer.export(export, p.run_key, p.exports, api_visibility="private")
     for engine, button in p.engine_buttons.items():
-        button.click(partial(on_engine, ctx, engine), p.run_key, [p.engine_result, p.engine_table],
-                     api_visibility="private", concurrency_limit=concurrency, concurrency_id="encode",
-                     show_progress_on=p.engine_result)
+        button.click(compare_with(engine), p.run_key, [p.engine_result, p.engine_table], api_visibility="private",
+                     concurrency_limit=2, concurrency_id="derived", show_progress_on=p.engine_result)
 
 
 def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | None = None,
@@ -400,25 +469,37 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
     registry = models if isinstance(models, ModelRegistry) else ModelRegistry(models, default=default_name)
     limits = limits or Limits.from_env()
     concurrency = concurrency or concurrency_from_env()
-    store = store or RunStore.from_env()
+    slots = EncodeSlots(concurrency)
+    store = store if store is not None else RunStore.from_env(executor=Executor.from_env(slots))
+    if store.executor.slots is None:
+        store.executor.slots = slots
     gr.set_static_paths([plotly_js_path()])
     facts = model_facts(registry.get(registry.default))
     with gr.Blocks(title="colbert-viz · jina-colbert-v2 explained", analytics_enabled=False,
                    delete_cache=CACHE_CLEANUP) as demo:
         page = _layout(registry, limits, facts, [_server_fn(partial(document_views, store), "document_views"),
                                                  _server_fn(partial(storage_views, store), "storage_summary")])
-        _wire(Context(registry, limits, store, page), concurrency)
-        add_api_endpoints(registry, limits, concurrency)
+        shelf = ExportShelf.from_env(cache_copy=partial(_cache_copy, page.exports))
+        _wire(Context(registry, limits, store, page, slots, shelf), concurrency)
+        add_api_endpoints(registry, limits, slots, concurrency + LOADING)
     demo.queue(default_concurrency_limit=4)
     return demo
 
 
 def _server_fn(fn, name: str):
-    """``fn`` as a server function the explorer can call as ``server.<name>(…)``.
-    Gradio hands the function the call's arguments as one list (one argument as itself)."""
-    def call(args) -> dict:
-        return fn(*(args if isinstance(args, list) else [args]))
+    """``fn`` as a server function the explorer can call as ``server.<name>(…)``,
+    with the caller's session as ``session``. Gradio hands the function the
+    call's arguments as one list (one argument as itself)."""
+    def call(args, request: gr.Request) -> dict:
+        return fn(*(args if isinstance(args, list) else [args]), session=session_of(request))
 
     call.__name__ = name
     return call
 
+
+def _cache_copy(component: gr.File, path: Path) -> Path:
+    """Where Gradio will copy ``path`` when ``component`` serves it (its cache,
+    one folder per content hash)."""
+    from gradio.processing_utils import hash_file
+
+    return Path(component.GRADIO_CACHE) / hash_file(path) / path.name

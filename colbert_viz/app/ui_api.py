@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from colbert_viz.app.background import EncodeSlots
 from colbert_viz.app.limits import Limits
 from colbert_viz.app.registry import ModelRegistry
 from colbert_viz.app.service import (
@@ -30,9 +31,10 @@ from colbert_viz.app.service import (
 )
 
 
-def add_api_endpoints(registry: ModelRegistry, limits: Limits, concurrency: int) -> None:
+def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlots, concurrency: int) -> None:
     """Add ``/rerank``, ``/explain`` and ``/compare`` to the Blocks being built.
-    They share the encode concurrency limit with the page's Run button."""
+    They share the encode slots (``slots``) and Gradio's ``concurrency`` limit
+    with the page's Run button; a model loads before a slot is taken."""
     errors = user_errors()
 
     def guarded(fn):
@@ -42,9 +44,13 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, concurrency: int)
             raise gr.Error(user_message(err), print_exception=False) from None
 
     def encoded(query: str, documents: str, doc_max_tokens: int, model: str, top_n: int = 0) -> Run:
-        return guarded(lambda: analyze_request(registry.get(model or None), query,
-                                               gather_documents(documents, limits=limits),
-                                               doc_max_tokens or None, top_n, limits, model_name=model))
+        def encode() -> Run:
+            docs = gather_documents(documents, limits=limits)
+            loaded = registry.get(model or None)
+            with slots.encoding():
+                return analyze_request(loaded, query, docs, doc_max_tokens or None, top_n, limits, model_name=model)
+
+        return guarded(encode)
 
     def rerank(query: str, documents: str, top_n: int = 0, dimensions: int = 0, doc_max_tokens: int = 0,
                model: str = "") -> dict:

@@ -36,7 +36,7 @@ import numpy as np
 from colbert_viz.explorer.highlight import kept_positions, text_pieces, untokenized_tail
 from colbert_viz.explorer.layout import best_query_per_document_item, collapse, segment_values, shown_positions
 from colbert_viz.explorer.page_text import dimension_note
-from colbert_viz.maths.analysis import EXACT, Analysis, merges_words
+from colbert_viz.maths.analysis import EXACT, Analysis, KeptAnalysis, merges_words
 from colbert_viz.maths.explain import Axis, Explanation, merge, token_axis, token_kinds
 from colbert_viz.maths.scoring import ranking
 from colbert_viz.maths.tables import (
@@ -215,6 +215,7 @@ def storage_summary(analysis: Analysis) -> dict:
     limits gets ``{"error": message}`` instead."""
     from colbert_viz.storage.settings import METHODS, all_settings
 
+    analysis = _kept(analysis)
     try:
         table = analysis.compression_table()
     except ValueError as err:
@@ -233,6 +234,11 @@ def storage_summary(analysis: Analysis) -> dict:
     taus = {m: _taus(analysis.compare_dimensions(m)) for m in METHODS if m != EXACT}
     return {"methods": list(METHODS), "table": table, "rankings": rankings, "tau": taus,
             "exact": f"{analysis.dimensions[0]}/float32", "exact_bytes_per_token": 4 * analysis.dimensions[0]}
+
+
+def _kept(analysis: Analysis) -> KeptAnalysis:
+    """``analysis`` keeping its storage settings (as it is when the app's store keeps it)."""
+    return analysis if isinstance(analysis, KeptAnalysis) else analysis.kept()
 
 
 def stored_document_payload(analysis: Analysis, index: int, method: str) -> dict:
@@ -314,6 +320,7 @@ def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = 
 
 
 def _storage_payload(analysis: Analysis, documents, methods: Sequence[str]) -> dict:
+    analysis = _kept(analysis)
     summary = storage_summary(analysis)
     if "error" in summary:
         return {"storage": summary}

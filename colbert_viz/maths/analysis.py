@@ -7,7 +7,8 @@ the stored vectors; nothing here re-encodes text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field, fields
 from itertools import combinations
 
 import numpy as np
@@ -47,8 +48,6 @@ class Analysis:
     dimensions: tuple[int, ...]
     _scores: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _ranges: dict[int, tuple[float, float]] = field(default_factory=dict, repr=False)
-    _compression: list[dict] = field(default_factory=list, repr=False)
-    _stored: dict = field(default_factory=dict, repr=False)
 
     @property
     def texts(self) -> list[str]:
@@ -146,27 +145,55 @@ class Analysis:
     def compression_table(self) -> list[dict]:
         """For every storage setting × dimension: bytes, Kendall tau, largest rank and
         score change against exact float32 at the native size (rows of plain values,
-        JSON-ready; see ``colbert_viz.storage.settings``)."""
+        JSON-ready; see ``colbert_viz.storage.settings``). Seconds of k-means and clustering,
+        computed at each call: ``kept`` keeps it."""
         from colbert_viz.storage.settings import compression_rows
 
-        if not self._compression:  # seconds of k-means and clustering: once per Analysis
-            rows = compression_rows(self.query, self.documents, self.dimensions, stored=self.stored)
-            self._compression[:] = rows  # replace, never append
-        return [dict(row) for row in self._compression]
-
-    def stored_bytes(self) -> int:
-        """Bytes held by the storage settings computed so far (``stored``)."""
-        return sum(run.query.nbytes + sum(d.vectors.nbytes for d in run.documents)
-                   for run in list(self._stored.values()))
+        return compression_rows(self.query, self.documents, self.dimensions, stored=self.stored)
 
     def stored(self, setting):
         """The documents stored under ``setting`` (a ``storage.StorageSetting`` or an
-        id like ``"64/int8"``) and the query scored against them; computed once."""
+        id like ``"64/int8"``) and the query scored against them, computed at each call."""
         from colbert_viz.storage.settings import StorageSetting, apply
 
         setting = setting if isinstance(setting, StorageSetting) else StorageSetting.parse(setting)
         if setting.dim not in self.dimensions:
             raise ValueError(f"dimensions must be one of {', '.join(map(str, self.dimensions))}; got {setting.dim}")
-        if setting.id not in self._stored:
-            self._stored[setting.id] = apply(setting, self.query, self.documents)
-        return self._stored[setting.id]
+        return apply(setting, self.query, self.documents)
+
+    def kept(self, keep: Keep | None = None) -> KeptAnalysis:
+        """This Analysis (the same records and scores) with its storage settings and
+        table computed once each, through ``keep(name, compute)`` (default: a dict
+        of its own). The app's ``RunStore`` passes a ``keep`` that charges what it
+        keeps to the memory budget."""
+        if keep is None:
+            memo: dict = {}
+
+            def keep(name, compute):
+                if name not in memo:
+                    memo[name] = compute()
+                return memo[name]
+
+        values = {f.name: getattr(self, f.name) for f in fields(Analysis)}
+        return KeptAnalysis(**values, keep=keep)
+
+
+Keep = Callable[[Hashable, Callable[[], object]], object]
+
+
+@dataclass
+class KeptAnalysis(Analysis):
+    """An ``Analysis`` whose storage settings and decision table are kept by
+    ``keep(name, compute)``: computed on first use, then the kept value."""
+
+    keep: Keep | None = field(default=None, repr=False, compare=False)
+
+    def stored(self, setting):
+        from colbert_viz.storage.settings import StorageSetting
+
+        setting = setting if isinstance(setting, StorageSetting) else StorageSetting.parse(setting)
+        return self.keep(("stored", setting.id), lambda: Analysis.stored(self, setting))
+
+    def compression_table(self) -> list[dict]:
+        rows = self.keep(("table",), lambda: Analysis.compression_table(self))
+        return [dict(row) for row in rows]

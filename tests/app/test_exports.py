@@ -113,16 +113,19 @@ def exported_run():
     from types import SimpleNamespace
 
     import colbert_viz.app.ui as ui
+    from colbert_viz.app.export_shelf import ExportShelf
     from colbert_viz.app.run_store import RunStore
     from colbert_viz.explorer.payload import run_payload
 
     run = replace(make_run(WORDS), display_name="tiny test model", dtype="bfloat16")
     store = RunStore(2**30)
-    key = store.put(run)
-    ctx = ui.Context(registry=None, limits=None, store=store, page=SimpleNamespace(exports="exports"))
+    key = store.put(run, "session-1")
+    ctx = ui.Context(registry=None, limits=None, store=store, page=SimpleNamespace(exports="exports"), slots=None,
+                     shelf=ExportShelf(per_session=100))
+    request = SimpleNamespace(_json={"session_hash": "session-1"})  # as /component_server hands it over
 
     def export(state: dict) -> list[Path]:
-        out = ui.on_export(ctx, key, SimpleNamespace(_data=state))["exports"]
+        out = ui.on_export(ctx, key, SimpleNamespace(_data=state), request)["exports"]
         assert out.visible, state
         return [Path(p["path"] if isinstance(p, dict) else getattr(p, "path", p)) for p in out.value]
 

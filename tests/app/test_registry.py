@@ -115,7 +115,66 @@ def test_a_variant_loads_once_from_the_same_files(monkeypatch, dtype, device):
     base = SimpleNamespace(info=SimpleNamespace(path="/models/m", device="cuda:0"))
     loads = []
     monkeypatch.setattr(loading, "load", lambda path, dtype, device: loads.append((path, dtype, device)) or object())
-    registry = ModelRegistry({"m": base})
+    registry = ModelRegistry({"m": base}, model_bytes=lambda model: 0)
     first = registry.variant("m", dtype)
     assert registry.variant("m", dtype) is first and registry.models[f"m [{dtype}]"] is first
     assert loads == [("/models/m", dtype, device)]
+class Info:
+    def __init__(self, name):
+        self.path, self.display_name, self.device = f"/srv/{name}", name, "cpu"
+
+
+class Fake:
+    def __init__(self, name):
+        self.info = Info(name)
+
+
+def test_variants_are_counted_in_their_budget_and_refused_beyond_it():
+    loads = []
+
+    def variant_loader(path, dtype, device):
+        loads.append((path, dtype))
+        return f"{path} as {dtype}"
+
+    registry = ModelRegistry({"a": Fake("a"), "b": Fake("b")}, variant_bytes=250, variant_loader=variant_loader,
+                             model_bytes=lambda model: 100)
+    assert registry.variant("a", "int8") == "/srv/a as int8" and registry.variant_used == 100
+    assert registry.variant("a", "int8") == "/srv/a as int8" and loads == [("/srv/a", "int8")]  # once
+    registry.variant("a", "float32")
+    assert registry.variant_used == 200
+    with pytest.raises(ModelLoadError, match=r"^Not enough memory for the int8 engine of b: it needs about 0 MB, "
+                                             r"and 0 MB of the 0 MB for extra engines "
+                                             r"\(COLBERT_VIZ_VARIANT_MEMORY_MB\) are taken\.$"):
+        registry.variant("b", "int8")
+    assert registry.variant_used == 200 and len(loads) == 2
+
+
+def test_a_failed_variant_load_gives_its_memory_back():
+    def variant_loader(path, dtype, device):
+        raise ModelLoadError("no int8 here")
+
+    registry = ModelRegistry({"a": Fake("a")}, variant_bytes=150, variant_loader=variant_loader,
+                             model_bytes=lambda model: 100)
+    for _ in range(2):
+        with pytest.raises(ModelLoadError, match="no int8 here"):
+            registry.variant("a", "int8")
+    assert registry.variant_used == 0
+
+
+def test_the_variant_budget_comes_from_the_environment(monkeypatch):
+    from colbert_viz.app.registry import model_bytes
+
+    monkeypatch.setenv("COLBERT_VIZ_VARIANT_MEMORY_MB", "512")
+    assert ModelRegistry({"a": Fake("a")}).variant_budget == 512 * 2**20
+    monkeypatch.delenv("COLBERT_VIZ_VARIANT_MEMORY_MB")
+    assert ModelRegistry({"a": Fake("a")}).variant_budget == 6144 * 2**20
+    torch = pytest.importorskip("torch")
+
+    class Network:
+        def __init__(self):
+            self.module = torch.nn.Linear(10, 3)
+            self.head = self.module  # shared: counted once
+
+    model = Fake("m")
+    model.network = Network()
+    assert model_bytes(model) == 4 * (10 * 3 + 3)

@@ -6,10 +6,10 @@ import json
 
 import pandas as pd
 import pytest
+from colbert_viz.inputs import InputError
 
 from colbert_viz.app.limits import LimitError, Limits
 from colbert_viz.app.service import analyze_request, compare_payload, gather_documents, rerank_payload
-from colbert_viz.inputs import InputError
 
 LIMITS = Limits(max_docs=10, max_chars=8000, max_tokens=6000, max_doc_tokens=4096)
 LONG_DOC = " ".join(f"Sentence {i} is about the weather in Hamburg." for i in range(120)) + \
@@ -101,8 +101,39 @@ def test_rerank_payload_is_api_shaped(run):
     json.dumps(payload)
 
 
-def test_compare_payload_adds_up(run):
-    payload = compare_payload(run, 0, 4, 64)
+def test_rerank_payload_gives_each_dimensions_own_rank():
+    from dataclasses import replace
+
+    from factories import document_record, filler_words, query_record
+
+    from colbert_viz.app.service import Run
+    from colbert_viz.maths.analysis import Analysis
+
+    analysis = Analysis(query=query_record(["population", "of", "Berlin"]),
+                        documents=[document_record(filler_words(6), seed=i) for i in range(12)],
+                        dimensions=(128, 96, 64))
+    ranks = {d: analysis.ranks(d) for d in analysis.dimensions}
+    assert any((ranks[128] != ranks[d]).any() for d in (96, 64))  # the dimensions disagree here
+    run = Run(analysis=analysis, model_name="m", display_name="m", is_fallback=False, note="", top_n=None,
+              doc_max_tokens=512, total_tokens=10, seconds=0.1)
+    for dim in analysis.dimensions:
+        payload = rerank_payload(run, dim)
+        assert [r["rank"] for r in payload["results"]] == list(range(1, 13))
+        for r in payload["results"]:
+            assert r["ranks"] == {str(d): int(ranks[d][r["index"]]) for d in analysis.dimensions}
+            assert r["ranks"][str(dim)] == r["rank"]
+    assert len(rerank_payload(replace(run, top_n=3), 64)["results"]) == 3
+
+
+@pytest.mark.parametrize("a, b", [(0, 4), (4, 0), (2, 1)])
+def test_compare_payload_keeps_a_and_b_in_their_places(run, a, b):
+    payload = compare_payload(run, a, b, 64)
+    scores = run.analysis.scores(64)
+    assert (payload["a"], payload["b"]) == (a, b)
+    assert (payload["score_a"], payload["score_b"]) == (scores[a], scores[b]) and scores[a] != scores[b]
+    assert payload["difference"] == pytest.approx(scores[a] - scores[b])
+    assert [t["contribution_a"] for t in payload["tokens"]] == run.analysis.explain(a, 64).contributions.tolist()
+    assert [t["contribution_b"] for t in payload["tokens"]] == run.analysis.explain(b, 64).contributions.tolist()
     assert sum(t["difference"] for t in payload["tokens"]) == pytest.approx(payload["difference"])
 
 

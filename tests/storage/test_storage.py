@@ -317,13 +317,22 @@ def test_table_reference_row_and_a_changed_ranking():
     assert frame.loc[frame["Setting"] == "128/binary", "Largest rank change"].item() == moved
 
 
-def test_table_is_computed_once_per_analysis(monkeypatch):
+def test_a_kept_analysis_computes_the_table_once_a_plain_one_each_time(monkeypatch):
     analysis = make_analysis(n_documents=3, n_words=8)
-    first = analysis.compression_table()
-    monkeypatch.setattr(storage, "compression_rows", lambda *a: pytest.fail("computed twice"))
-    first[0]["kendall_tau"] = -5.0  # a caller's edit does not reach the cache
-    again = analysis.compression_table()
+    kept = analysis.kept()
+    first = kept.compression_table()
+    assert first == analysis.compression_table()
+    calls = []
+    monkeypatch.setattr(storage, "compression_rows", lambda *a, **k: calls.append("table"))
+    monkeypatch.setattr(storage, "apply", lambda *a: calls.append("stored"))
+    first[0]["kendall_tau"] = -5.0  # a caller's edit does not reach the kept table
+    again = kept.compression_table()
     assert again[0]["kendall_tau"] == 1.0 and len(again) == len(first)
+    assert kept.stored("64/int8").setting.id == "64/int8"  # kept while computing the table
+    assert calls == []
+    analysis.compression_table()
+    analysis.stored("64/int8")
+    assert calls == ["table", "stored"]  # Analysis itself keeps nothing
 
 
 def test_cli_compress_prints_the_table(tiny_checkpoint, tmp_path):
