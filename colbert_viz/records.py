@@ -91,3 +91,12 @@ class TokenVectors(Tokenized):
     def at_dim(self, dim: int) -> np.ndarray:
         """(n, dim) float32: the first ``dim`` components, re-normalised."""
         return truncate_dims(self.vectors, dim)
+
+
+def record_bytes(record: TokenVectors) -> int:
+    """Approximate memory of one record: its arrays, its strings (2 bytes a character)
+    and 64 bytes a token for the Python objects around them. The one estimate the
+    vector cache and the app's store of Runs both charge."""
+    arrays = (record.vectors, record.ids, record.special, record.marker, record.expansion, record.skipped)
+    strings = len(record.text) + sum(len(t) for t in record.tokens)
+    return sum(a.nbytes for a in arrays) + 2 * strings + 64 * len(record.tokens)

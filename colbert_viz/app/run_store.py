@@ -33,7 +33,7 @@ from colbert_viz.app.background import Busy, Executor
 from colbert_viz.app.limits import MB, LimitError
 from colbert_viz.app.service import Run
 from colbert_viz.checks import positive_int, positive_int_env
-from colbert_viz.records import TokenVectors
+from colbert_viz.records import record_bytes
 
 DEFAULT_MEMORY_MB = 1024
 ENV = "COLBERT_VIZ_RUN_MEMORY_MB"
@@ -49,17 +49,11 @@ class RunExpired(LimitError):
         super().__init__("This run was dropped to free memory; press Run again.")
 
 
-def _record_bytes(record: TokenVectors) -> int:
-    arrays = (record.vectors, record.ids, record.special, record.marker, record.expansion, record.skipped)
-    strings = sum(sys.getsizeof(t) for t in record.tokens) + sys.getsizeof(record.text)
-    return sum(a.nbytes for a in arrays) + strings + 64 * len(record.spans)
-
-
 def run_bytes(run: Run) -> int:
     """Estimated bytes a Run holds: its numpy arrays (vectors, ids, flags), texts,
     token strings and spans, query and documents."""
     analysis = run.analysis
-    return _record_bytes(analysis.query) + sum(_record_bytes(d) for d in analysis.documents)
+    return record_bytes(analysis.query) + sum(record_bytes(d) for d in analysis.documents)
 
 
 def derived_bytes(value: object) -> int:

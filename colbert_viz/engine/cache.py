@@ -6,14 +6,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 
-from colbert_viz.records import TokenVectors
-
-
-def record_bytes(record: TokenVectors) -> int:
-    """Approximate memory of one record: its arrays plus its strings."""
-    arrays = (record.vectors, record.ids, record.special, record.marker, record.expansion, record.skipped)
-    strings = len(record.text) + sum(len(t) for t in record.tokens)
-    return sum(a.nbytes for a in arrays) + 2 * strings + 64 * len(record.tokens)
+from colbert_viz.records import TokenVectors, record_bytes
 
 
 class VectorCache:

@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from colbert_viz.engine.cache import VectorCache, record_bytes
-from colbert_viz.records import TokenVectors
+from colbert_viz.engine.cache import VectorCache
+from colbert_viz.records import TokenVectors, record_bytes
 
 
 def record(text: str, n: int = 4, dim: int = 8) -> TokenVectors:
