@@ -853,7 +853,7 @@ def set_storage_state(page, method: str, dim: int, doc: int, a: int, b: int, mer
 def check_storage_views(page, analysis, method: str, dim: int, doc: int, a: int, b: int, words: bool,
                         hide_special: bool) -> dict:
     """Every view of the explorer shows ``method`` at ``dim`` with the package's numbers."""
-    from colbert_viz.maths.tables import match_changes_table
+    from colbert_viz.explorer.tables import match_changes_table
 
     assert set(page.evaluate(JS_VIEW_IDS)) == STORAGE_CHECKED, "a view this check does not cover"
     v = views(page)

@@ -236,7 +236,7 @@ def test_files_and_notebooks_carry_every_storage_setting(analysis):
 
 def test_storage_views_carry_their_own_taus_and_moved_matches(analysis):
     from colbert_viz.explorer.payload import storage_summary, stored_document_payload
-    from colbert_viz.maths.tables import match_changes_table
+    from colbert_viz.explorer.tables import match_changes_table
     from colbert_viz.storage.settings import METHODS
 
     summary = storage_summary(analysis)

@@ -15,8 +15,8 @@ import pytest
 from factories import document_record, filler_words, make_analysis, query_record
 
 from colbert_viz import cli
+from colbert_viz.explorer.tables import compression_table
 from colbert_viz.maths.scoring import maxsim_scores, ranks
-from colbert_viz.maths.tables import compression_table
 from colbert_viz.storage import codecs
 from colbert_viz.storage import settings as storage
 from colbert_viz.storage.settings import StorageSetting, apply
