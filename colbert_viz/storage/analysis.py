@@ -21,15 +21,8 @@ from colbert_viz.maths.analysis import Analysis
 from colbert_viz.maths.compare import DimensionComparison, DocumentComparison, compare_documents, kendall_tau
 from colbert_viz.maths.explain import Explanation, merge
 from colbert_viz.maths.scoring import check_dim
-from colbert_viz.storage.settings import (
-    EXACT,
-    StorageSetting,
-    StoredRun,
-    apply,
-    compression_rows,
-    explain_stored,
-    merges_words,
-)
+from colbert_viz.storage import settings
+from colbert_viz.storage.settings import EXACT, StorageSetting, StoredRun, explain_stored, merges_words
 
 Keep = Callable[[Hashable, Callable[[], object]], object]
 
@@ -69,14 +62,15 @@ class StoredAnalysis:
         if setting.dim not in self.dimensions:
             raise ValueError(f"dimensions must be one of {', '.join(map(str, self.dimensions))}; got {setting.dim}")
         a = self.analysis
-        return self.keep(("stored", setting.id), lambda: apply(setting, a.query, a.documents))
+        return self.keep(("stored", setting.id), lambda: settings.apply(setting, a.query, a.documents))
 
     def compression_table(self) -> list[dict]:
         """For every storage setting × dimension: bytes, Kendall tau, largest rank and
         score change against exact float32 at the native size (rows of plain values,
         JSON-ready; see ``settings.compression_rows``)."""
         a = self.analysis
-        rows = self.keep(("table",), lambda: compression_rows(a.query, a.documents, a.dimensions, stored=self.stored))
+        rows = self.keep(("table",), lambda: settings.compression_rows(a.query, a.documents, a.dimensions,
+                                                                       stored=self.stored))
         return [dict(row) for row in rows]
 
     def explain(self, index: int, dim: int, merge_words: bool = False, storage: str = EXACT) -> Explanation:
