@@ -324,7 +324,7 @@ def test_a_stored_analysis_keeps_what_it_computed_the_analysis_nothing(monkeypat
     first = kept.compression_table()
     assert first == StoredAnalysis(analysis).compression_table()
     calls = []
-    monkeypatch.setattr(storage, "compression_rows", lambda *a, **k: calls.append("table"))
+    monkeypatch.setattr(storage, "compression_rows", lambda *a, **k: calls.append("table") or [])
     monkeypatch.setattr(storage, "apply", lambda *a: calls.append("stored"))
     first[0]["kendall_tau"] = -5.0  # a caller's edit does not reach the kept table
     again = kept.compression_table()
