@@ -189,15 +189,6 @@ class StoredRun:
         out[self.order] = np.arange(1, len(self.order) + 1)
         return out
 
-    def to_dict(self) -> dict:
-        """JSON-ready: scores, ranks, bytes and pooled groups per document."""
-        return {"setting": self.setting.id, "method": self.setting.name, "dimensions": self.setting.dim,
-                "scores": [float(s) for s in self.scores], "ranks": self.ranks.tolist(),
-                "bytes_per_token": float(self.bytes_per_token), "shared_bytes": int(self.shared_bytes),
-                "keeps_originals": self.keeps_originals, "rescored": [int(i) for i in self.candidates],
-                "documents": [{"n_stored": len(d.groups), "bytes": float(d.n_bytes), "groups": d.groups}
-                              for d in self.documents]}
-
 
 def _codec(name: str, tokens: np.ndarray, seed: int):
     """The per-vector transform of ``name`` fitted on the Run's stored tokens (n, dim):
