@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-BERLIN = ROOT / "colbert_viz" / "assets" / "examples" / "berlin.json"
+BERLIN = ROOT / "colbert_viz" / "app" / "assets" / "examples" / "berlin.json"
 ASSETS = ROOT / "assets"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
