@@ -176,6 +176,22 @@ def test_phone_titles_wrap_and_a_tap_shows_the_details(page, berlin):
     assert re.search(r"^query #2 .* · document #1 .* · similarity −?\d\.\d{3}", cell.inner_text()), cell.inner_text()
 
 
+@pytest.mark.parametrize("width", [WIDE, NARROW])
+def test_chart_titles_are_whole_inside_their_charts(page, berlin, width):
+    """Every chart's title and subtitle lie inside the chart, wide and on a phone (the
+    heatmap's title was drawn half above its panel, which clips it)."""
+    page.set_viewport_size({"width": width, "height": 900})
+    page.wait_for_function(f"() => window.innerWidth === {width}")
+    run(page, berlin["query"], "\n".join(berlin["documents"][:3]))
+    page.wait_for_function("() => !!document.querySelector('#difference .main-svg')")
+    for plot in ("#heatmap", "#contributions", "#difference"):
+        top = page.evaluate("p => document.querySelector(p + ' .main-svg').getBoundingClientRect().top", plot)
+        for part in (".gtitle", ".gtitle-subtitle"):
+            box = page.evaluate("s => { const r = document.querySelector(s).getBoundingClientRect();"
+                                " return [r.top, r.height]; }", f"{plot} {part}")
+            assert box[1] > 0 and box[0] >= top, (plot, part, box, top)
+
+
 def test_raw_window_keeps_its_row_labels_in_view(page):
     words = " ".join(f"river{i % 7} bank{i}" if i % 50 == 0 else f"w{i}" for i in range(400))
     run(page, "river bank", words)

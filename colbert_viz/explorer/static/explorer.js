@@ -331,7 +331,7 @@
 
   function baseLayout(title, subtitle, height) {
     return {title: {text: title, subtitle: {text: subtitle}, x: 0.005, xanchor: 'left', y: 1, yref: 'container',
-      yanchor: 'top', pad: {t: 12}}, font: FONT, height: height,
+      yanchor: 'top', pad: {t: 30}}, font: FONT, height: height,
     margin: {l: 10, r: 10, t: 72, b: 10}, plot_bgcolor: 'white', showlegend: false, autosize: true};
   }
 
@@ -353,6 +353,8 @@
     layout.title.text = title.join('<br>');
     layout.title.subtitle.text = sub.join('<br>');
     const extra = 26 * (title.length - 1) + 19 * (sub.length - 1);
+    // plotly lifts a title of n lines by n - 1 lines above its anchor: pad it down by as much
+    layout.title.pad = {t: layout.title.pad.t + 26 * (title.length - 1)};
     if (extra) {
       layout.margin.t += extra;
       layout.height += extra;
