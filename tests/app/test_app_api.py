@@ -4,13 +4,13 @@ ids, example sets, the model registry and the offline banner."""
 from __future__ import annotations
 
 import pytest
-from colbert_viz.inputs import split_documents
 from serving import served_app
 
 from colbert_viz.app.examples import load_examples
 from colbert_viz.app.limits import Limits
 from colbert_viz.app.registry import ModelRegistry, model_choices
 from colbert_viz.engine.checkpoint import OFFLINE, ModelLoadError
+from colbert_viz.inputs import split_documents
 
 LIMITS = Limits(max_docs=10, max_chars=2000, max_tokens=4000, max_doc_tokens=1024)
 REQUIRED_IDS = {"query", "documents", "run", "explorer", "banner", "status", "upload", "model", "doc-max-tokens",

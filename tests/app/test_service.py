@@ -6,10 +6,10 @@ import json
 
 import pandas as pd
 import pytest
-from colbert_viz.inputs import InputError
 
 from colbert_viz.app.limits import LimitError, Limits
 from colbert_viz.app.service import analyze_request, compare_payload, gather_documents, rerank_payload
+from colbert_viz.inputs import InputError
 
 LIMITS = Limits(max_docs=10, max_chars=8000, max_tokens=6000, max_doc_tokens=4096)
 LONG_DOC = " ".join(f"Sentence {i} is about the weather in Hamburg." for i in range(120)) + \

@@ -9,10 +9,10 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from colbert_viz.inputs import InputError, TooManyDocuments, parse_documents, read_documents, split_documents
 
 from colbert_viz.app.limits import LimitError, Limits
 from colbert_viz.app.service import gather_documents, user_message
+from colbert_viz.inputs import InputError, TooManyDocuments, parse_documents, read_documents, split_documents
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 200_000  # documents in each "bomb" below; the limit is 10
