@@ -5,7 +5,9 @@ only ever pointed at 127.0.0.1."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import secrets
 import threading
 
@@ -91,7 +93,7 @@ class PageClient:
     def search(self, session: str, collection: str, query: str, top_k: int = 10, dimensions: str | None = None,
                rescore: bool = True, model: str | None = None) -> dict:
         """Press Search: ``{"key", "payload", "status", "hits"}`` (key, payload and hits ``None``
-        on an error; ``hits``: the hits table's rows as dicts)."""
+        on an error; ``hits``: the hits table's rows: rank, document, score, exact, text)."""
         message = self.event("search", [collection, query, top_k, dimensions, rescore, model, None], session)
         if not message.get("success", True) and "output" not in message:
             raise RuntimeError(str(message))
@@ -105,7 +107,9 @@ class PageClient:
         if not isinstance(payload, dict) or "schema" not in payload:
             return {"key": None, "payload": None, "status": status, "hits": None}
         value = hits.get("value") if isinstance(hits, dict) else hits
-        rows = [dict(zip(value["headers"], row)) for row in value["data"]]
+        rows = [{"rank": int(r), "document": int(d), "score": float(sc), "exact": float(ex), "text": html.unescape(t)}
+                for r, d, sc, ex, t in re.findall(r'<tr data-rank="(\d+)" data-document="(\d+)" data-score="([^"]+)" '
+                                                  r'data-exact="([^"]+)">.*?<td>([^<]*)</td></tr>', value)]
         return {"key": payload["run_key"], "payload": payload, "status": status, "hits": rows}
 
     def upload(self, paths: list) -> list[dict]:

@@ -45,7 +45,7 @@ class SearchPage:
     rescore: gr.Checkbox
     search: gr.Button
     status: gr.Markdown
-    hits: gr.DataFrame
+    hits: gr.HTML
     upload: gr.File
     index: gr.Button
     index_status: gr.Markdown
@@ -78,7 +78,7 @@ def search_layout(shelf: CollectionShelf, limits: Limits, dimensions: list[int])
                              type="filepath", elem_id="collection-upload", height=120)
             index = gr.Button("Index into my collection", elem_id="index", size="sm")
             index_status = gr.Markdown("", elem_id="index-status", elem_classes="cv-status")
-    hits = gr.DataFrame(visible=False, elem_id="hits", interactive=False, label="Hits: Qdrant's ranking")
+    hits = gr.HTML("", elem_id="hits", visible=False)
     return SearchPage(collection, query, top_k, dims, rescore, search, status, hits, upload, index, index_status)
 
 
@@ -99,9 +99,25 @@ def hits_table(result) -> pd.DataFrame:
     for hit in result.hits:
         text = result.analysis.documents[hit.index].text
         rows.append([hit.rank, document_label(hit.index), f"{hit.score:.6f}", f"{hit.exact:.6f}",
-                     f"{hit.score - hit.exact:+.1e}", hit.layout or f"positional ({hit.note})",
+                     f"{hit.score - hit.exact:+.1e}", hit.layout or "positional",
                      text if len(text) <= 120 else text[:119] + "…"])
     return pd.DataFrame(rows, columns=HITS_COLUMNS)
+
+
+def hits_html(result) -> str:
+    """``hits_table`` as an HTML table (every text escaped); each row carries ``data-rank``,
+    ``data-document`` (0-based, the explorer's), ``data-score`` (Qdrant's) and ``data-exact``
+    at full precision, and the layout's note as its cell's title."""
+    table = hits_table(result)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    body = []
+    for hit, row in zip(result.hits, table.itertuples(index=False)):
+        cells = [html.escape(str(v)) for v in row]
+        cells[5] = f'<span title="{html.escape(hit.note)}">{cells[5]}</span>'
+        body.append(f'<tr data-rank="{hit.rank}" data-document="{hit.index}" data-score="{hit.score!r}" '
+                    f'data-exact="{hit.exact!r}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (f'<div class="cv-hits"><p class="cv-small"><b>Hits: Qdrant\'s ranking</b> (Document: the explorer\'s '
+            f'label)</p><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
 
 
 def search_status(result, name: str, model_name: str, seconds: float) -> str:
@@ -185,7 +201,7 @@ def on_search(ctx, shelf: CollectionShelf, name: str | None, query: str, top_k, 
     payload = run_payload(run.analysis, top_n=None, summary=summary, display_name=run.display_name,
                           is_fallback=run.is_fallback, run_key=key, model=facts)
     return {**payload_reply(ctx, key, payload, facts, used), s.status: status_html(summary),
-            s.hits: gr.DataFrame(value=hits_table(result), visible=True)}
+            s.hits: gr.HTML(value=hits_html(result), visible=True)}
 
 
 def on_index(ctx, shelf: CollectionShelf, files: list[str] | None, model_name: str, request: gr.Request) -> dict:
