@@ -6,7 +6,8 @@ every MaxSim score token by token.
 >>> model.rerank("What is the population of Berlin?", docs, top_n=3)  # doctest: +SKIP
 
 The scoring and explaining modules import numpy only; ``load`` (torch,
-transformers) is imported on first use.
+transformers) and ``show`` (the explorer: ``colbert_viz.show(analysis)`` in a
+notebook, ``.save(path)`` for a file) are imported on first use.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from colbert_viz.engine.checkpoint import ModelLoadError
     from colbert_viz.engine.encoder import ColbertModel, ModelInfo
     from colbert_viz.engine.loading import load
+    from colbert_viz.explorer.html import show
 
 __version__ = "0.1.0"
 
@@ -31,6 +33,7 @@ _LAZY = {
     "ColbertModel": "colbert_viz.engine.encoder",
     "ModelInfo": "colbert_viz.engine.encoder",
     "ModelLoadError": "colbert_viz.engine.checkpoint",
+    "show": "colbert_viz.explorer.html",
 }
 
 
@@ -60,6 +63,7 @@ __all__ = [
     "maxsim_scores",
     "merge",
     "rerank_results",
+    "show",
     "similarity_matrix",
     "truncate_dims",
 ]

@@ -185,7 +185,9 @@ def run(args: argparse.Namespace) -> dict:
         out["results"] = analysis.rerank(dim, args.top_n)
         out["usage"] = {"total_tokens": len(analysis.query) + sum(len(d) for d in analysis.documents)}
     elif args.command == "compress":
-        out["storage"] = model.analyze(args.query, documents, args.doc_maxlen).compression_table()
+        from colbert_viz.storage.analysis import StoredAnalysis
+
+        out["storage"] = StoredAnalysis(model.analyze(args.query, documents, args.doc_maxlen)).compression_table()
     else:
         explanation = model.explain(args.query, args.document, dim, args.merge_words, args.doc_maxlen)
         out["explanation"] = explanation.to_dict()

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-BERLIN = ROOT / "colbert_viz" / "assets" / "examples" / "berlin.json"
+BERLIN = ROOT / "colbert_viz" / "app" / "assets" / "examples" / "berlin.json"
 DEFAULT_CHECKPOINT = ROOT / ".bench" / "jina-colbert-v2-random"
 
 

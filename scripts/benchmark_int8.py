@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-EXAMPLES = ROOT / "colbert_viz" / "assets" / "examples"
+EXAMPLES = ROOT / "colbert_viz" / "app" / "assets" / "examples"
 DEFAULT_CHECKPOINT = ROOT / ".bench" / "jina-colbert-v2-random"
 
 

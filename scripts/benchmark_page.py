@@ -17,7 +17,7 @@ cleared before each), less the server's encode time printed in the status line.
 Payload sizes are the JSON the server sends (``run_payload`` /
 ``document_payload``, compact), for the Berlin Run and for 64 documents of
 8192 tokens (limits raised with ``Limits``); the exported file is
-``Analysis.show().save(path)`` of the Berlin Run. Prints a markdown table.
+``colbert_viz.show(analysis).save(path)`` of the Berlin Run. Prints a markdown table.
 Screenshots (``assets/screenshot*.png``) of the page at 1300 and 400 px, a
 notebook output and the exported file.
 """
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-BERLIN = ROOT / "colbert_viz" / "assets" / "examples" / "berlin.json"
+BERLIN = ROOT / "colbert_viz" / "app" / "assets" / "examples" / "berlin.json"
 ASSETS = ROOT / "assets"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -158,7 +158,7 @@ def screenshots(browser, page, analysis, folder: Path) -> list[Path]:
     notebook = browser.new_page()
     notebook.set_viewport_size({"width": 1000, "height": 1100})
     notebook.set_content("<html><body style='margin:0;padding:12px 24px;background:#fff'>"
-                         "<div style='font:13px monospace;color:#303f9f;margin-bottom:6px'>[3]: analysis.show()</div>"
+                         "<div style='font:13px monospace;color:#303f9f;margin-bottom:6px'>[3]: colbert_viz.show(analysis)</div>"
                          f"{view._repr_html_()}</body></html>")
     notebook.wait_for_selector(".cv-notebook .main-svg")
     notebook.wait_for_function("() => document.querySelector('.cv-explorer').dataset.pending !== '1'")
@@ -199,7 +199,7 @@ def main() -> None:
         dims = list(analysis.dimensions)
         order = ranking(analysis.scores(dims[0])).tolist()
         berlin_bytes = compact_bytes(run_payload(analysis, top_n=berlin["top_n"], run_key="bench"))
-        export_bytes = analysis.show().save(folder / "berlin.html").stat().st_size
+        export_bytes = colbert_viz.show(analysis).save(folder / "berlin.html").stat().st_size
 
         with served_app({"tiny-jina": model}, Limits()) as (_, url), sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

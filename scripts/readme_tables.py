@@ -48,7 +48,9 @@ def compression_table(analysis) -> str:
     keep = {analysis.dimensions[0], min(analysis.dimensions)}
     lines = ["| Setting | Bytes/token | Bytes/doc | Vectors/doc | Kendall tau | Largest rank change | Largest score change |",
              "|---|---:|---:|---:|---:|---:|---:|"]
-    for row in analysis.compression_table():
+    from colbert_viz.storage.analysis import StoredAnalysis
+
+    for row in StoredAnalysis(analysis).compression_table():
         if row["dimensions"] not in keep:
             continue
         tau = "n/a" if row["kendall_tau"] is None else f"{row['kendall_tau']:.2f}"
@@ -60,7 +62,7 @@ def compression_table(analysis) -> str:
 
 def berlin_ranking(analysis) -> str:
     """The exact ranking at the native size, and which document each setting puts first."""
-    from colbert_viz.maths.tables import document_label
+    from colbert_viz.explorer.tables import document_label
     from colbert_viz.storage import settings as storage
 
     dim = analysis.dimensions[0]

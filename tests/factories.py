@@ -3,6 +3,8 @@ lengths and vectors, no model needed."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from colbert_viz.maths.analysis import Analysis
@@ -75,3 +77,23 @@ def make_analysis(n_documents: int = 5, n_words: int = 20) -> Analysis:
     q = query_record(["population", "of", "Berlin"])
     docs = [document_record(filler_words(n_words + 3 * i), seed=10 + i) for i in range(n_documents)]
     return Analysis(query=q, documents=docs, dimensions=(128, 96, 64))
+
+
+def brute_tau_b(a, b) -> float:
+    """Kendall's tau-b by its definition: (C - D) / sqrt((n0 - n1)(n0 - n2))."""
+    concordant = discordant = ties_a = ties_b = 0
+    n = len(a)
+    for i in range(n):
+        for j in range(i + 1, n):
+            da, db = a[i] - a[j], b[i] - b[j]
+            if da == 0:
+                ties_a += 1
+            if db == 0:
+                ties_b += 1
+            if da * db > 0:
+                concordant += 1
+            elif da * db < 0:
+                discordant += 1
+    n0 = n * (n - 1) // 2
+    denom = math.sqrt((n0 - ties_a) * (n0 - ties_b))
+    return (concordant - discordant) / denom if denom else float("nan")

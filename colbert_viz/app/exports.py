@@ -25,8 +25,8 @@ import pandas as pd
 from colbert_viz.app.service import Run, compare_payload, explanation_payload
 from colbert_viz.explorer.html import ExplorerView
 from colbert_viz.explorer.layout import shown_positions
+from colbert_viz.explorer.tables import ranking_table
 from colbert_viz.explorer.view_state import ViewState
-from colbert_viz.maths.tables import ranking_table
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _root: Path | None = None
@@ -82,14 +82,14 @@ def export_files(run: Run, view: ViewState, root: Path | None = None) -> list[Pa
     """
     folder = (root or export_root()) / uuid.uuid4().hex
     folder.mkdir(parents=True)
-    analysis, names = run.analysis, {"Query": run.analysis.query.text, "Model": run.display_name,
-                                     "Dtype": run.dtype, "Dimensions": view.dim, "Storage": view.storage}
+    names = {"Query": run.analysis.query.text, "Model": run.display_name, "Dtype": run.dtype,
+             "Dimensions": view.dim, "Storage": view.storage}
     ranking = folder / f"ranking-{view.dim}d-{view.storage}.csv"
-    table = ranking_table(analysis, view.dim, None, rounded=False, preview_chars=None, storage=view.storage)
+    table = ranking_table(run.stored, view.dim, None, rounded=False, preview_chars=None, storage=view.storage)
     table["Selected"] = table["Doc"] == view.document + 1
     safe_csv_table(table.assign(**names)).to_csv(ranking, index=False)
     explanation = folder / f"explanation-doc{view.document + 1}-{view.dim}d-{view.storage}.json"
-    expl = analysis.explain(view.document, view.dim, view.words, view.storage)
+    expl = run.stored.explain(view.document, view.dim, view.words, view.storage)
     data = {**explanation_payload(run, view.document, expl, view.storage),
             "model_name": run.model_name, "dtype": run.dtype, "view": view.to_dict(),
             "rank": int(table.loc[table["Selected"], "Rank"].item()),
@@ -97,7 +97,7 @@ def export_files(run: Run, view: ViewState, root: Path | None = None) -> list[Pa
                       "document_positions": shown_positions(expl.document, hide_special=view.hide_special).tolist()},
             "why_a_above_b": compare_payload(run, view.a, view.b, view.dim, view.words, view.storage)}
     explanation.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    page = ExplorerView.of(analysis, f"colbert-viz · {run.display_name}", view=view, top_n=run.top_n,
+    page = ExplorerView.of(run.stored, f"colbert-viz · {run.display_name}", view=view, top_n=run.top_n,
                            summary=run.summary(), display_name=run.display_name, is_fallback=run.is_fallback,
                            dtype=run.dtype).save(folder / "colbert-viz-run.html")
     return [ranking, explanation, page]

@@ -34,6 +34,7 @@ from colbert_viz.app.limits import MB, LimitError
 from colbert_viz.app.service import Run
 from colbert_viz.checks import positive_int, positive_int_env
 from colbert_viz.records import record_bytes
+from colbert_viz.storage.analysis import StoredAnalysis
 
 DEFAULT_MEMORY_MB = 1024
 ENV = "COLBERT_VIZ_RUN_MEMORY_MB"
@@ -192,7 +193,7 @@ class RunStore:
                compute: Callable[[Run], object], keep: bool = True, timeout: float = WAIT_S):
         """``compute(run)`` for the Run under ``key``, on the executor; waits for it.
 
-        ``run.analysis`` keeps its storage settings and decision table here.
+        ``run.stored`` keeps its storage settings and decision table here.
         With ``keep`` (and a ``name``) the value is kept and charged to the
         budget, and every caller asking for ``name`` shares one computation;
         ``name=None`` runs ``compute`` each time (an export, written to disk).
@@ -257,7 +258,7 @@ class RunStore:
         run = kept.run
         if run is None:
             raise RunExpired()
-        owned = replace(run, analysis=run.analysis.kept(lambda n, c: self._keep(kept, ("analysis", *n), c)))
+        owned = replace(run, stored=StoredAnalysis(run.analysis, lambda n, c: self._keep(kept, ("analysis", *n), c)))
         with kept.lock:
             if name is None or not keep:
                 return compute(owned)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from colbert_viz.app.limits import (
@@ -26,11 +26,13 @@ from colbert_viz.app.limits import (
 from colbert_viz.checks import positive_int
 from colbert_viz.engine.checkpoint import ModelLoadError
 from colbert_viz.engine.tokenization import TextError
+from colbert_viz.explorer.tables import document_label
 from colbert_viz.inputs import InputError, TooManyDocuments, check_file_size, read_documents, split_documents
-from colbert_viz.maths.analysis import EXACT, Analysis
+from colbert_viz.maths.analysis import Analysis
 from colbert_viz.maths.compare import agreement
 from colbert_viz.maths.explain import Explanation
-from colbert_viz.maths.tables import document_label
+from colbert_viz.storage.analysis import StoredAnalysis
+from colbert_viz.storage.settings import EXACT
 
 Progress = Callable[[int, int], None]
 
@@ -44,7 +46,11 @@ def user_errors() -> tuple[type[Exception], ...]:
 
 @dataclass
 class Run:
-    """An encoded request: the analysis plus what the page says about it."""
+    """An encoded request: the analysis plus what the page says about it.
+
+    ``stored`` is the analysis under the storage settings: by default kept by
+    this Run for its holder; ``RunStore.derive`` hands ``compute`` the Run with
+    one kept (and charged) by the store."""
 
     analysis: Analysis
     model_name: str
@@ -58,6 +64,11 @@ class Run:
     model_doc_limit: int | None = None
     dtype: str = ""
     dtype_reason: str = ""
+    stored: StoredAnalysis | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.stored is None or self.stored.analysis is not self.analysis:
+            self.stored = StoredAnalysis(self.analysis)
 
     @property
     def n_documents(self) -> int:
@@ -261,7 +272,7 @@ def rerank_payload(run: Run, dim: int) -> dict:
 def explain_payload(run: Run, index: int, dim: int, merge_words: bool = False, storage: str = EXACT) -> dict:
     """``Explanation.to_dict`` of one document, with its index and label (exact,
     or as storage method ``storage`` scores it)."""
-    return explanation_payload(run, index, run.analysis.explain(index, dim, merge_words, storage), storage)
+    return explanation_payload(run, index, run.stored.explain(index, dim, merge_words, storage), storage)
 
 
 def explanation_payload(run: Run, index: int, expl: Explanation, storage: str = EXACT) -> dict:
@@ -272,7 +283,7 @@ def explanation_payload(run: Run, index: int, expl: Explanation, storage: str = 
 
 def compare_payload(run: Run, a: int, b: int, dim: int, merge_words: bool = False, storage: str = EXACT) -> dict:
     """Why document ``a`` scores above or below ``b``, per query token."""
-    result = run.analysis.compare_documents(a, b, dim, merge_words, storage)
+    result = run.stored.compare_documents(a, b, dim, merge_words, storage)
     return {
         "a": a, "b": b, "dimensions": dim, "storage": storage, "score_a": result.score_a, "score_b": result.score_b,
         "difference": result.total,

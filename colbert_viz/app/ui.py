@@ -60,9 +60,9 @@ from colbert_viz.explorer.payload import (
     storage_summary,
     stored_document_payload,
 )
+from colbert_viz.explorer.tables import engine_table
 from colbert_viz.explorer.view_state import ViewState
 from colbert_viz.inputs import FORMATS, splits_at_blank_lines
-from colbert_viz.maths.tables import engine_table
 from colbert_viz.storage.settings import METHODS
 
 STYLE = Path(__file__).resolve().parent / "assets" / "style.css"
@@ -366,7 +366,7 @@ def engine_summary(result: dict) -> str:
 
 
 def _storage(run) -> dict:
-    return storage_summary(run.analysis)
+    return storage_summary(run.stored)
 
 
 def on_engine(ctx: Context, engine: str, run_key: str | None, request: gr.Request) -> dict:
@@ -406,7 +406,7 @@ def document_views(store: RunStore, run_key: str, index: int, method: str = "flo
         if method not in METHODS:
             raise LimitError(f"Unknown storage method {method!r}.")
         return store.derive(run_key, session, ("views", index, method),
-                            lambda r: stored_document_payload(r.analysis, index, method))
+                            lambda r: stored_document_payload(r.stored, index, method))
     except (LimitError, ValueError) as err:  # RunExpired and Busy are LimitErrors
         return {"error": user_message(err)}
 

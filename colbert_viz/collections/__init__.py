@@ -4,7 +4,7 @@
 >>> with EdgeBackend("my-collection") as store:                      # doctest: +SKIP
 ...     index(model, store, documents)
 ...     result = search(model, store, "What is the population of Berlin?", top_k=10)
->>> result.analysis.show()                                           # doctest: +SKIP
+>>> colbert_viz.show(result.analysis)                                # doctest: +SKIP
 
 This subpackage is ``colbert_viz.collections``; inside colbert_viz every import is
 absolute, so ``collections`` alone is still the standard library.

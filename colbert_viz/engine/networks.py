@@ -34,10 +34,6 @@ class NativeNetwork:
     def __init__(self, module: JinaColbert) -> None:
         self.module = module.eval()
 
-    @property
-    def param(self) -> torch.Tensor:
-        return self.module.linear.weight
-
     def quantize_int8(self) -> None:
         """Dynamic int8 for the backbone's linear layers; the small ColBERT head stays float32."""
         quantize_linears(self.module.roberta)
@@ -63,10 +59,6 @@ class TransformersNetwork:
         self.model = model.eval()
         self.head = head.eval() if head is not None else None
         self.pad_id = pad_id
-
-    @property
-    def param(self) -> torch.Tensor:
-        return next(self.model.parameters())
 
     def quantize_int8(self) -> None:
         """Dynamic int8 for the transformer's linear layers; the head stays float32."""

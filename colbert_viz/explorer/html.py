@@ -1,5 +1,8 @@
 """The explorer as HTML: a standalone file and a notebook view (no gradio here).
 
+``show(analysis, …)`` (``colbert_viz.show``) is the notebook's entry point: an
+``ExplorerView`` that a notebook draws and ``.save(path)`` writes to a file.
+
 Both embed the same renderer (``static/explorer.js`` and ``static/explorer.css``)
 and the payload of ``colbert_viz.explorer.payload.run_payload``. plotly.js comes from
 the installed ``plotly`` package: inlined once into a standalone file (which
@@ -16,7 +19,10 @@ from functools import cache
 from pathlib import Path
 
 from colbert_viz.explorer.payload import estimated_bytes, run_payload
-from colbert_viz.maths.analysis import EXACT
+from colbert_viz.explorer.view_state import ViewState
+from colbert_viz.maths.analysis import Analysis
+from colbert_viz.storage.analysis import StoredAnalysis, as_stored
+from colbert_viz.storage.settings import EXACT, METHODS
 
 STATIC = Path(__file__).resolve().parent / "static"
 STORAGE_EMBED_BYTES = 16 * 2**20  # a Run whose storage views fit in this carries them in files and notebooks
@@ -110,7 +116,7 @@ def notebook_html(payload: dict, include_plotlyjs: bool | None = None, initial: 
 
 
 class ExplorerView:
-    """What ``Analysis.show()`` returns: the explorer of one Run, for a notebook
+    """What ``show()`` returns: the explorer of one Run, for a notebook
     (``_repr_html_``) or a file (``save``), opening on ``view`` (a
     ``view_state.ViewState``; default: the best document, native size)."""
 
@@ -120,19 +126,18 @@ class ExplorerView:
         self.view = view
 
     @classmethod
-    def of(cls, analysis, title: str = "colbert-viz", embed_storage: bool | None = None, view=None,
-           **options) -> ExplorerView:
+    def of(cls, run: Analysis | StoredAnalysis, title: str = "colbert-viz", embed_storage: bool | None = None,
+           view: ViewState | None = None, **options) -> ExplorerView:
         """Every document's views (``run_payload`` with no size bound) and, when
         ``embed_storage`` (default: when they stay under ``STORAGE_EMBED_BYTES``),
         every storage setting's, since a file or a notebook cannot ask for them;
         the storage method ``view`` is on comes in any case."""
-        from colbert_viz.storage.settings import METHODS
-
+        stored = as_stored(run)
         if embed_storage is None:
-            embed_storage = estimated_bytes(analysis) * (len(METHODS) - 1) <= STORAGE_EMBED_BYTES
+            embed_storage = estimated_bytes(stored.analysis) * (len(METHODS) - 1) <= STORAGE_EMBED_BYTES
         if view is not None and view.storage != EXACT and embed_storage is not True:
             embed_storage = [*(embed_storage or []), view.storage]
-        return cls(run_payload(analysis, eager_bytes=2**62, storage=embed_storage, **options), title, view)
+        return cls(run_payload(stored, eager_bytes=2**62, storage=embed_storage, **options), title, view)
 
     @property
     def initial(self) -> dict | None:
@@ -149,3 +154,17 @@ class ExplorerView:
         path = Path(path)
         path.write_text(self.to_html(), encoding="utf-8")
         return path
+
+
+def show(run: Analysis | StoredAnalysis, title: str = "colbert-viz", *, dimension: int | None = None,
+         storage: str = EXACT, document: int | None = None, merge_words: bool = False, **options) -> ExplorerView:
+    """The interactive explorer of every view of ``run`` (an ``Analysis``, or a
+    ``StoredAnalysis`` whose kept storage settings it reuses): shown by a notebook
+    (``_repr_html_``), or written to a file with ``.save(path)``. It opens at
+    ``dimension`` (default: native), with the documents stored as ``storage`` (a
+    ``colbert_viz.storage.settings`` method), on ``document`` (default: the best
+    one), sub-words merged or not. ``options`` go to ``ExplorerView.of``
+    (``embed_storage``) and ``payload.run_payload`` (``top_n``, ``display_name``, ``dtype``)."""
+    stored = as_stored(run)
+    view = ViewState.of(stored.analysis, dim=dimension, document=document, storage=storage, merge_words=merge_words)
+    return ExplorerView.of(stored, title, view=view, **options)

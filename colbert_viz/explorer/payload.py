@@ -7,7 +7,7 @@ once per Run, for every offered dimension and both document axes ("tokens" and
 "words", i.e. sub-words merged), so that switching any control is a selection
 in the browser, never a server call:
 
-- ``run_payload(analysis, …)``: the rankings, Kendall tau, colour ranges,
+- ``run_payload(run, …)``: the rankings, Kendall tau, colour ranges,
   model facts and, when the Run is small enough (``eager_bytes``), the views
   of every document; else only the first-ranked one, and the page fetches the
   others with ``document_payload`` (from the stored vectors, no encoding).
@@ -36,10 +36,7 @@ import numpy as np
 from colbert_viz.explorer.highlight import kept_positions, text_pieces, untokenized_tail
 from colbert_viz.explorer.layout import best_query_per_document_item, collapse, segment_values, shown_positions
 from colbert_viz.explorer.page_text import dimension_note
-from colbert_viz.maths.analysis import EXACT, Analysis, KeptAnalysis, merges_words
-from colbert_viz.maths.explain import Axis, Explanation, merge, token_axis, token_kinds
-from colbert_viz.maths.scoring import ranking
-from colbert_viz.maths.tables import (
+from colbert_viz.explorer.tables import (
     document_label,
     match_changes_table,
     preview,
@@ -47,7 +44,12 @@ from colbert_viz.maths.tables import (
     token_name,
     tokens_label,
 )
+from colbert_viz.maths.analysis import Analysis
+from colbert_viz.maths.explain import Axis, Explanation, merge, token_axis, token_kinds
+from colbert_viz.maths.scoring import ranking
 from colbert_viz.records import Tokenized
+from colbert_viz.storage.analysis import StoredAnalysis, as_stored
+from colbert_viz.storage.settings import EXACT, METHODS, all_settings, merges_words
 
 MAX_COLUMNS = 256
 MAX_HIGHLIGHT_TOKENS = 2048
@@ -207,23 +209,23 @@ def _taus(comparison) -> list[dict]:
     return [{"a": a, "b": b, "tau": _finite(t)} for (a, b), t in comparison.tau.items()]
 
 
-def storage_summary(analysis: Analysis) -> dict:
+def storage_summary(run: Analysis | StoredAnalysis) -> dict:
     """The storage control's data (``colbert_viz.storage.settings``): for every method
     at every dimension the ranking as that system scores it and the bytes it
     stores, for every method Kendall tau between its dimensions' rankings, and
-    the decision table (``Analysis.compression_table``). A Run over the storage
-    limits gets ``{"error": message}`` instead."""
-    from colbert_viz.storage.settings import METHODS, all_settings
-
-    analysis = _kept(analysis)
+    the decision table (``StoredAnalysis.compression_table``). A Run over the storage
+    limits gets ``{"error": message}`` instead. A ``StoredAnalysis`` keeps what is
+    computed for the next call; an ``Analysis`` gets one for this call."""
+    stored = as_stored(run)
+    analysis = stored.analysis
     try:
-        table = analysis.compression_table()
+        table = stored.compression_table()
     except ValueError as err:
         return {"methods": list(METHODS), "error": str(err)}
     n_query = len(analysis.query)
     rankings = {}
     for setting in all_settings(analysis.dimensions):
-        run = analysis.stored(setting)
+        run = stored.stored(setting)
         columns = ranking_columns(analysis.dimensions, setting.dim, stored=True)
         rankings[setting.id] = {
             **_ranking(run.scores, run.ranks, run.order, n_query, columns), "rescored": list(run.candidates),
@@ -231,24 +233,21 @@ def storage_summary(analysis: Analysis) -> dict:
             "bytes_per_document": [float(d.n_bytes) for d in run.documents],
             "stored_vectors": [len(d.groups) for d in run.documents],
         }
-    taus = {m: _taus(analysis.compare_dimensions(m)) for m in METHODS if m != EXACT}
+    taus = {m: _taus(stored.compare_dimensions(m)) for m in METHODS if m != EXACT}
     return {"methods": list(METHODS), "table": table, "rankings": rankings, "tau": taus,
             "exact": f"{analysis.dimensions[0]}/float32", "exact_bytes_per_token": 4 * analysis.dimensions[0]}
 
 
-def _kept(analysis: Analysis) -> KeptAnalysis:
-    """``analysis`` keeping its storage settings (as it is when the app's store keeps it)."""
-    return analysis if isinstance(analysis, KeptAnalysis) else analysis.kept()
-
-
-def stored_document_payload(analysis: Analysis, index: int, method: str) -> dict:
+def stored_document_payload(run: Analysis | StoredAnalysis, index: int, method: str) -> dict:
     """Document ``index``'s views as storage ``method`` scores it, at every
     dimension: its stored items on the document axis (a pooled item is labelled
     with the tokens it merged; each dimension has its own ``axis``), and words
     where they mean something (not for pooled vectors). The highlight keeps the
     exact document's text pieces and maps each token to its item. The query
     tokens whose stored match is not the same at every dimension come too."""
-    explanations = {d: analysis.explain(index, d, storage=method) for d in analysis.dimensions}
+    stored = as_stored(run)
+    analysis = stored.analysis
+    explanations = {d: stored.explain(index, d, storage=method) for d in analysis.dimensions}
     tokens, words = {}, {}
     for d, expl in explanations.items():
         tokens[str(d)] = {**_dimension_view(expl, pieces=False), "axis": _axis(expl.document)}
@@ -269,7 +268,7 @@ def estimated_bytes(analysis: Analysis) -> int:
     return int(cells * 4 * 4 / 3 * len(analysis.dimensions) * 2 * 1.3)
 
 
-def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = "", display_name: str = "",
+def run_payload(run: Analysis | StoredAnalysis, *, top_n: int | None = None, summary: str = "", display_name: str = "",
                 is_fallback: bool = False, dtype: str = "", run_key: str | None = None,
                 eager_bytes: int = EAGER_BYTES, storage: bool | Sequence[str] = False, model: dict | None = None) -> dict:
     """Everything the explorer draws for one Run (see the module docstring).
@@ -281,10 +280,11 @@ def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = 
     than ``eager_bytes``; ``storage`` adds the storage settings' views
     (``storage_summary``, ``stored_document_payload``), which the page
     otherwise fetches when the storage control is first used: every method's
-    (``True``), or only those named (the storage control then offers those).
+    (``True``), or only those named (the storage control then offers those);
+    a ``StoredAnalysis`` keeps the stored runs they come from.
     """
-    from colbert_viz.storage.settings import METHODS
-
+    stored = as_stored(run)
+    analysis = stored.analysis
     dims = analysis.dimensions
     comparison = analysis.compare_dimensions()
     n_query = len(analysis.query)
@@ -315,14 +315,13 @@ def run_payload(analysis: Analysis, *, top_n: int | None = None, summary: str = 
         "complete": eager,
         "run_key": run_key,
         "storage_methods": methods,
-        **(_storage_payload(analysis, wanted, methods[1:]) if storage else {}),
+        **(_storage_payload(stored, wanted, methods[1:]) if storage else {}),
     }
 
 
-def _storage_payload(analysis: Analysis, documents, methods: Sequence[str]) -> dict:
-    analysis = _kept(analysis)
-    summary = storage_summary(analysis)
+def _storage_payload(stored: StoredAnalysis, documents, methods: Sequence[str]) -> dict:
+    summary = storage_summary(stored)
     if "error" in summary:
         return {"storage": summary}
     return {"storage": summary,
-            "stored_views": {m: {str(i): stored_document_payload(analysis, i, m) for i in documents} for m in methods}}
+            "stored_views": {m: {str(i): stored_document_payload(stored, i, m) for i in documents} for m in methods}}

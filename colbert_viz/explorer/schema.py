@@ -150,7 +150,7 @@ STORAGE = Obj("the storage settings (explorer.storage_summary): here when embedd
     "methods": Leaf("list[str]", "every storage method"),
     "error": Leaf("str", "why a Run over the storage limits has no storage views (then nothing else)",
                   optional=True),
-    "table": Items("the decision table (Analysis.compression_table)", Obj("one setting", {
+    "table": Items("the decision table (StoredAnalysis.compression_table)", Obj("one setting", {
         "setting": Leaf("str", "dimension/method"), "method": Leaf("str", "the method"),
         "dimensions": Leaf("int", "the dimension"), "bytes_per_token": Leaf("float", "bytes stored per token"),
         "bytes_per_document": Leaf("float", "mean bytes per document"),

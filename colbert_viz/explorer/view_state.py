@@ -2,7 +2,7 @@
 
 The exports write it down and apply it (``colbert_viz.app.exports``), and a
 standalone page or a notebook view opens on it (``ExplorerView``,
-``Analysis.show(dimension=…, storage=…, document=…)``). The renderer
+``colbert_viz.show(analysis, dimension=…, storage=…, document=…)``). The renderer
 (``static/explorer.js``) holds the same fields under its own names
 (``renderer_state``).
 """
@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 from colbert_viz.checks import positive_int
-from colbert_viz.maths.analysis import EXACT, Analysis, merges_words
+from colbert_viz.explorer.tables import document_label
+from colbert_viz.maths.analysis import Analysis
 from colbert_viz.maths.scoring import ranking
-from colbert_viz.maths.tables import document_label
+from colbert_viz.storage.settings import EXACT, METHODS, merges_words
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,6 @@ class ViewState:
         """A state ``analysis`` can show, checked (``ValueError`` naming what is
         wrong). ``None`` picks what the explorer opens on: the native size, the
         best document (exact, native size) and A, B the best two."""
-        from colbert_viz.storage.settings import METHODS
-
         dims = analysis.dimensions
         dim = dims[0] if dim is None else positive_int(dim, "dimensions")
         if dim not in dims:

@@ -50,6 +50,17 @@ OVERSAMPLING = 2.0    # Qdrant's ``oversampling``: floor(oversampling * k) candi
 QUANTIZED_QUERY = ("int8", "binary", "binary+rescore")  # Qdrant encodes the query with the same codec
 MAX_RESIDUAL_TOKENS = 8192  # k-means over all stored tokens: ~6 s at 8192 (1024 centroids, 2 cores)
 MAX_POOL_TOKENS = 1024      # Ward clustering of one document is O(n³): ~0.6 s at 1024, ~4 s at 2048
+EXACT = METHODS[0]          # the vectors as encoded
+
+
+def merges_words(method: str) -> bool:
+    """Whether sub-words merge into words under storage method ``method``: not
+    for pooled items (``pool-*``), which already stand for several tokens.
+
+    >>> merges_words("int8"), merges_words("pool-2")
+    (True, False)
+    """
+    return not method.startswith("pool-")
 
 
 @dataclass(frozen=True)
@@ -178,15 +189,6 @@ class StoredRun:
         out[self.order] = np.arange(1, len(self.order) + 1)
         return out
 
-    def to_dict(self) -> dict:
-        """JSON-ready: scores, ranks, bytes and pooled groups per document."""
-        return {"setting": self.setting.id, "method": self.setting.name, "dimensions": self.setting.dim,
-                "scores": [float(s) for s in self.scores], "ranks": self.ranks.tolist(),
-                "bytes_per_token": float(self.bytes_per_token), "shared_bytes": int(self.shared_bytes),
-                "keeps_originals": self.keeps_originals, "rescored": [int(i) for i in self.candidates],
-                "documents": [{"n_stored": len(d.groups), "bytes": float(d.n_bytes), "groups": d.groups}
-                              for d in self.documents]}
-
 
 def _codec(name: str, tokens: np.ndarray, seed: int):
     """The per-vector transform of ``name`` fitted on the Run's stored tokens (n, dim):
@@ -309,7 +311,7 @@ def compression_rows(query: TokenVectors, documents: list[TokenVectors],
     """One JSON-ready row per setting × dimension, compared with exact float32 at ``dimensions[0]``.
 
     stored : ``setting -> StoredRun`` (default: ``apply`` each one), so a caller
-        that keeps stored runs (``Analysis.stored``) computes each once.
+        that keeps stored runs (``StoredAnalysis.stored``) computes each once.
 
     bytes_per_document : mean over documents of stored vectors × bytes per vector.
     kendall_tau : tau-b between the setting's ranking and the reference scores

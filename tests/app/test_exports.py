@@ -233,10 +233,10 @@ def test_show_opens_on_the_view_asked_for(monkeypatch):
 
     analysis = make_run(WORDS).analysis
     monkeypatch.setattr(colbert_viz.explorer.html, "STORAGE_EMBED_BYTES", 0)  # too large to carry every setting
-    view = analysis.show(dimension=96, storage="pool-2", document=4, merge_words=True)
+    view = colbert_viz.show(analysis, dimension=96, storage="pool-2", document=4, merge_words=True)
     assert view.payload["storage_methods"] == ["float32", "pool-2"] and set(view.payload["stored_views"]) == {"pool-2"}
     assert mounted_state(view.to_html())["initial"] == {
         "dim": 96, "storage": "pool-2", "doc": 4, "a": view.view.a, "b": view.view.b, "merge": True,
         "hideExpansion": False, "hideSpecial": False}
     assert '"initial": {"dim": 96' in view._repr_html_()
-    assert "stored_views" not in analysis.show().payload  # exact: no storage setting comes along
+    assert "stored_views" not in colbert_viz.show(analysis).payload  # exact: no storage setting comes along

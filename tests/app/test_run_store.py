@@ -17,6 +17,7 @@ from colbert_viz.app.limits import LimitError
 from colbert_viz.app.run_store import RunExpired, RunStore, derived_bytes, run_bytes
 from colbert_viz.app.service import Run
 from colbert_viz.maths.analysis import Analysis
+from colbert_viz.storage.analysis import StoredAnalysis
 
 
 def make_run(n_documents: int = 2, n_words: int = 50, seed: int = 0) -> Run:
@@ -177,7 +178,7 @@ def test_concurrent_callers_share_one_computation_on_the_executor():
         calls.append(1)
         threads_seen.add(threading.current_thread().name)
         time.sleep(0.2)
-        return {"table": run.analysis.compression_table()}
+        return {"table": run.stored.compression_table()}
 
     results = []
     callers = [threading.Thread(target=lambda: results.append(store.derive(key, "s", ("table",), compute)))
@@ -201,15 +202,15 @@ def test_storage_settings_are_computed_once_and_charged_when_computed(monkeypatc
     applied = []
     apply = storage.apply
     monkeypatch.setattr(storage, "apply", lambda setting, *a: applied.append(setting.id) or apply(setting, *a))
-    table = store.derive(key, "s", "table", lambda r: r.analysis.compression_table())
+    table = store.derive(key, "s", "table", lambda r: r.stored.compression_table())
     assert sorted(applied) == sorted(s.id for s in storage.all_settings(run.analysis.dimensions))
     grown = store.total_bytes
     assert grown > before + 3 * 53 * 64 * 4  # every setting's stored vectors at least
-    store.derive(key, "s", "pooled", lambda r: r.analysis.stored("128/pool-2").scores)
-    store.derive(key, "s", "summary", lambda r: r.analysis.compression_table())
+    store.derive(key, "s", "pooled", lambda r: r.stored.stored("128/pool-2").scores)
+    store.derive(key, "s", "summary", lambda r: r.stored.compression_table())
     assert len(applied) == len(set(applied))  # kept by the store: never computed again
     monkeypatch.setattr(storage, "apply", apply)
-    assert table == run.analysis.compression_table()  # the same rows as computing it directly
+    assert table == StoredAnalysis(run.analysis).compression_table()  # the same rows as computing it directly
 
 
 def test_a_derived_value_can_push_an_older_run_out():

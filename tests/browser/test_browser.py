@@ -28,6 +28,7 @@ from serving import served_app
 from colbert_viz.app.limits import Limits
 from colbert_viz.explorer.layout import collapse, shown_positions
 from colbert_viz.maths.scoring import ranking
+from colbert_viz.storage.analysis import StoredAnalysis
 
 pytestmark = pytest.mark.browser
 
@@ -632,6 +633,7 @@ def test_storage_method_follows_the_package_and_is_fetched_once(page, requests, 
     from colbert_viz.storage.settings import explain_stored
 
     analysis = tiny_model.analyze(berlin["query"], berlin["documents"], LIMITS.max_doc_tokens)
+    kept = StoredAnalysis(analysis)
     assert run(page, berlin["query"], berlin["documents"]).startswith("Ranked 8 documents")
     page.wait_for_timeout(300)
     settled = "() => document.querySelector('.cv-explorer').dataset.pending !== '1'" \
@@ -645,7 +647,7 @@ def test_storage_method_follows_the_package_and_is_fetched_once(page, requests, 
                                " && c.dimension === String(d) && !!document.querySelector('#heatmap .main-svg'); }",
                                arg=[method, dim])
         page.wait_for_function(settled)
-        stored = analysis.stored(f"{dim}/{method}")
+        stored = kept.stored(f"{dim}/{method}")
         order = [int(i) for i in stored.order]
         v = views(page)
         assert [r["doc"] for r in v["rows"]] == order
@@ -683,7 +685,8 @@ def test_decision_table_rows_explore_their_setting(page, tiny_model, berlin):
     page.wait_for_selector("#storage-table tr[data-setting]", timeout=WAIT_MS)
     rows = page.evaluate("""() => [...document.querySelectorAll('#storage-table tr[data-setting]')].map(
         r => [...r.children].map(c => c.textContent))""")
-    expected = analysis.compression_table()
+    kept = StoredAnalysis(analysis)
+    expected = kept.compression_table()
     assert [r[0] for r in rows] == [e["setting"] for e in expected]
     for shown, row in zip(rows, expected):
         tau = "–" if row["kendall_tau"] is None else f"{row['kendall_tau']:.3f}"
@@ -695,7 +698,7 @@ def test_decision_table_rows_explore_their_setting(page, tiny_model, berlin):
     page.wait_for_function("() => document.querySelector('.cv-explorer').dataset.pending !== '1'")
     assert page.evaluate("() => document.querySelector('#storage select').value") == "pool-2"
     assert page.evaluate("() => document.querySelector('#dimension input:checked').value") == "64"
-    stored = analysis.stored("64/pool-2")
+    stored = kept.stored("64/pool-2")
     order = page.evaluate("() => [...document.querySelectorAll('#ranking tr[data-doc]')].map(r => +r.dataset.doc)")
     assert order == [int(i) for i in stored.order]
     info = page.inner_text("#storage-info")
@@ -853,17 +856,19 @@ def set_storage_state(page, method: str, dim: int, doc: int, a: int, b: int, mer
 def check_storage_views(page, analysis, method: str, dim: int, doc: int, a: int, b: int, words: bool,
                         hide_special: bool) -> dict:
     """Every view of the explorer shows ``method`` at ``dim`` with the package's numbers."""
-    from colbert_viz.maths.tables import match_changes_table
+    from colbert_viz.explorer.tables import match_changes_table
+
+    kept = StoredAnalysis(analysis)
 
     assert set(page.evaluate(JS_VIEW_IDS)) == STORAGE_CHECKED, "a view this check does not cover"
     v = views(page)
     setting = f"{dim}/{method}"
-    comparison = analysis.compare_dimensions(method)
+    comparison = kept.compare_dimensions(method)
     order = [int(i) for i in np.argsort(comparison.ranks[dim], kind="stable")]
     exact_ranks = analysis.ranks(analysis.dimensions[0])
     # ranking (and the document menus, which follow it)
     assert [r["doc"] for r in v["rows"]] == order and v["rankingDim"] == str(dim)
-    stored = analysis.stored(setting)
+    stored = kept.stored(setting)
     for r, cells in zip(v["rows"], page.evaluate(JS_RANKING_CELLS)):
         i = r["doc"]
         assert r["score"] == f"{comparison.scores[dim][i]:.2f}" and r["selected"] == (i == doc)
@@ -875,7 +880,7 @@ def check_storage_views(page, analysis, method: str, dim: int, doc: int, a: int,
         assert cells[4:-2] == [*others, f"{exact_ranks[i]}{arrow}", f"{stored.documents[i].n_bytes:,.0f}{rescored}"]
     assert v["menu"]["order"] == v["menu"]["orderA"] == v["menu"]["orderB"] == order
     # heatmap, contributions, highlight
-    expl = analysis.explain(doc, dim, words, method)
+    expl = kept.explain(doc, dim, words, method)
     label, variant = f"Doc {doc + 1}", "words" if words else "tokens"
     for name in ("heatmap", "contributions", "changes"):
         assert (v[name]["document"], v[name]["dimension"], v[name]["merge"], v[name]["storage"]) == (
@@ -893,13 +898,13 @@ def check_storage_views(page, analysis, method: str, dim: int, doc: int, a: int,
     assert v["cells"]["dimension-table"] == expected_rows
     taus = {cell[0]: cell[1] for cell in v["cells"]["kendall-tau"]}
     assert taus == {f"{x} vs {y}": "–" if np.isnan(t) else f"{t:.3f}" for (x, y), t in comparison.tau.items()}
-    changes = match_changes_table(analysis, doc, {d: analysis.explain(doc, d, storage=method)
+    changes = match_changes_table(analysis, doc, {d: kept.explain(doc, d, storage=method)
                                                   for d in analysis.dimensions})
     shown_changes = page.evaluate("() => [...document.querySelectorAll('#match-changes tbody tr')]"
                                   ".map(r => [...r.children].map(c => c.textContent))")
     assert shown_changes == [[str(c) for c in row] for row in changes.values.tolist()]
     # why A above B
-    diff = analysis.compare_documents(a, b, dim, words, method)
+    diff = kept.compare_documents(a, b, dim, words, method)
     assert (v["difference"]["a"], v["difference"]["b"], v["difference"]["dimension"], v["difference"]["storage"]) == (
         f"Doc {a + 1}", f"Doc {b + 1}", str(dim), method)
     assert close(float(v["difference"]["total"]), diff.total)
@@ -922,7 +927,8 @@ def test_every_view_follows_the_storage_control(page, tiny_model, berlin):
     page.click("#storage-panel summary")  # the decision table, drawn for every setting
     for method, dim, merge, hide_special in [("binary", 64, True, True), ("pool-2", 96, True, False),
                                              ("binary+rescore", 128, False, True)]:
-        order = [int(i) for i in np.argsort(analysis.compare_dimensions(method).ranks[dim], kind="stable")]
+        order = [int(i) for i in np.argsort(StoredAnalysis(analysis).compare_dimensions(method).ranks[dim],
+                                            kind="stable")]
         doc, a, b = order[3], order[-1], order[1]
         set_storage_state(page, method, dim, doc, a, b, merge, hide_special)
         words = merge and not method.startswith("pool-")
@@ -936,7 +942,7 @@ def test_export_is_the_view_on_screen(page, tiny_model, berlin, tmp_path):
     that view, naming the query and the model."""
     analysis = tiny_model.analyze(berlin["query"], berlin["documents"], LIMITS.max_doc_tokens)
     assert run(page, berlin["query"], berlin["documents"]).startswith("Ranked 8 documents")
-    order = [int(i) for i in analysis.stored("64/binary").order]
+    order = [int(i) for i in StoredAnalysis(analysis).stored("64/binary").order]
     doc, a, b = order[2], order[4], order[0]
     set_storage_state(page, "binary", 64, doc, a, b, True, False)
     page.check("#hide-expansion input")

@@ -1,6 +1,6 @@
-"""The explorer outside the app: in a notebook (``analysis.show()`` run by a
+"""The explorer outside the app: in a notebook (``colbert_viz.show(analysis)`` run by a
 real Jupyter kernel through ``nbclient``) and as an exported standalone file
-(``analysis.show().save(path)``), both drawn by Debian's Chromium with the
+(``colbert_viz.show(analysis).save(path)``), both drawn by Debian's Chromium with the
 network blocked. Expected values come from the package's ``Analysis``, in this
 process: the kernel and this process load the offline model with ``dtype="auto"``
 and must run it in the same dtype, which the decision kept in the test
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from colbert_viz.explorer.html import plotly_js
+from colbert_viz.explorer.html import plotly_js, show
 from colbert_viz.explorer.layout import shown_positions
 from colbert_viz.maths.scoring import ranking
+from colbert_viz.storage.analysis import StoredAnalysis
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,8 +30,8 @@ CELLS = [
     "import colbert_viz\n"
     "model = colbert_viz.load('offline')\n"
     f"analysis = model.analyze({QUERY!r}, {DOCUMENTS!r})",
-    "analysis.show()",
-    "analysis.show('second view')",
+    "colbert_viz.show(analysis)",
+    "colbert_viz.show(analysis, 'second view')",
     "print(model.info.dtype, model.info.dtype_reason, sep='\\n')",
 ]
 JS_SETTLED = "() => [...document.querySelectorAll('.cv-explorer')].every(r => r.dataset.pending !== '1')"
@@ -142,7 +143,7 @@ def test_notebook_output_draws_and_switches_offline(notebook_outputs, chromium, 
 @pytest.mark.browser
 def test_exported_file_works_from_disk_with_the_network_off(chromium, tiny_model, berlin, tmp_path):
     analysis = tiny_model.analyze(berlin["query"], berlin["documents"])
-    path = analysis.show("Berlin").save(tmp_path / "run.html")
+    path = show(analysis, "Berlin").save(tmp_path / "run.html")
     page, tried, errors = offline_page(chromium)
     page.goto(path.as_uri())
     page.wait_for_selector("#heatmap .main-svg")
@@ -185,7 +186,7 @@ def test_exported_file_works_from_disk_with_the_network_off(chromium, tiny_model
         page.select_option("#storage select", method)
         page.wait_for_function(JS_SETTLED)
         order = page.evaluate("() => [...document.querySelectorAll('#ranking tr[data-doc]')].map(r => +r.dataset.doc)")
-        stored = analysis.stored(f"64/{method}")
+        stored = StoredAnalysis(analysis).stored(f"64/{method}")
         expected = [int(i) for i in stored.order] if method != "float32" else ranking(analysis.scores(64)).tolist()
         assert order == expected
         assert page.evaluate("() => document.querySelector('#heatmap').dataset.storage") == method

@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 
+import colbert_viz
 from colbert_viz.collections import (
     ClientBackend,
     CollectionAccessDenied,
@@ -158,7 +159,7 @@ def test_vectors_of_the_wrong_size_are_refused(tmp_path, tiny_model):
 def test_search_result_shows_in_a_notebook(berlin_edge, tiny_model, berlin):
     backend, _ = berlin_edge
     result = search(tiny_model, backend, berlin["query"], top_k=2)
-    assert "<script" in result.analysis.show()._repr_html_()
+    assert "<script" in colbert_viz.show(result.analysis)._repr_html_()
     out = result.to_dict(explain=True)
     first = out["results"][0]
     assert {"index", "relevance_score", "document", "qdrant_rank", "qdrant_score", "exact_maxsim",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import colbert_viz
 from colbert_viz.collections.layouts import LAYOUTS, LayoutMapper
 
 TEXTS = [
@@ -141,4 +142,4 @@ def test_search_explains_a_launch_post_collection(tmp_path, tiny_model):
     assert by_text[texts[1]].layout is None and "no layout gives 12 tokens" in by_text[texts[1]].note
     for h in result.hits:
         assert h.score == pytest.approx(h.exact, abs=1e-5)
-    assert result.analysis.show()._repr_html_()  # every view draws, positional labels included
+    assert colbert_viz.show(result.analysis)._repr_html_()  # every view draws, positional labels included

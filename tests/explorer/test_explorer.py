@@ -236,15 +236,17 @@ def test_files_and_notebooks_carry_every_storage_setting(analysis):
 
 def test_storage_views_carry_their_own_taus_and_moved_matches(analysis):
     from colbert_viz.explorer.payload import storage_summary, stored_document_payload
-    from colbert_viz.maths.tables import match_changes_table
+    from colbert_viz.explorer.tables import match_changes_table
+    from colbert_viz.storage.analysis import StoredAnalysis
     from colbert_viz.storage.settings import METHODS
 
-    summary = storage_summary(analysis)
+    stored = StoredAnalysis(analysis)
+    summary = storage_summary(stored)
     for method in METHODS[1:]:
-        comparison = analysis.compare_dimensions(method)
+        comparison = stored.compare_dimensions(method)
         assert [(t["a"], t["b"]) for t in summary["tau"][method]] == list(comparison.tau)
         assert [t["tau"] for t in summary["tau"][method]] == pytest.approx(list(comparison.tau.values()))
-        views = stored_document_payload(analysis, 2, method)
-        changes = match_changes_table(analysis, 2, {d: analysis.explain(2, d, storage=method)
+        views = stored_document_payload(stored, 2, method)
+        changes = match_changes_table(analysis, 2, {d: stored.explain(2, d, storage=method)
                                                     for d in analysis.dimensions})
         assert views["match_changes"] == {"columns": list(changes.columns), "rows": changes.values.tolist()}

@@ -7,29 +7,9 @@ from itertools import combinations
 
 import numpy as np
 import pytest
-from factories import make_analysis
+from factories import brute_tau_b
 
 from colbert_viz.maths.compare import compare_documents, kendall_tau, match_changes
-
-
-def brute_tau_b(a, b) -> float:
-    """Kendall's tau-b by its definition: (C - D) / sqrt((n0 - n1)(n0 - n2))."""
-    concordant = discordant = ties_a = ties_b = 0
-    n = len(a)
-    for i in range(n):
-        for j in range(i + 1, n):
-            da, db = a[i] - a[j], b[i] - b[j]
-            if da == 0:
-                ties_a += 1
-            if db == 0:
-                ties_b += 1
-            if da * db > 0:
-                concordant += 1
-            elif da * db < 0:
-                discordant += 1
-    n0 = n * (n - 1) // 2
-    denom = math.sqrt((n0 - ties_a) * (n0 - ties_b))
-    return (concordant - discordant) / denom if denom else float("nan")
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -106,46 +86,6 @@ def test_compare_dimensions(analysis, berlin):
         assert tau == pytest.approx(brute_tau_b(comparison.scores[a].tolist(), comparison.scores[b].tolist()))
 
 
-@pytest.mark.parametrize("method", ["int8", "binary", "binary+rescore", "pool-2"])
-def test_compare_dimensions_under_a_storage_method(analysis, method):
-    """Each dimension's ranking as the storage method orders it, and tau between those
-    (between the ranks under binary+rescore, whose order is not its score order)."""
-    comparison = analysis.compare_dimensions(method)
-    for dim in comparison.dimensions:
-        stored = analysis.stored(f"{dim}/{method}")
-        np.testing.assert_array_equal(comparison.scores[dim], stored.scores)
-        np.testing.assert_array_equal(comparison.ranks[dim], stored.ranks)
-    for (a, b), tau in comparison.tau.items():
-        keys = {d: (-comparison.ranks[d] if method == "binary+rescore" else comparison.scores[d]).tolist()
-                for d in (a, b)}
-        assert tau == pytest.approx(brute_tau_b(keys[a], keys[b]), nan_ok=True)
-
-
-def test_tau_under_rescoring_follows_the_order_not_the_scores():
-    """binary+rescore returns the rescored candidates first, whatever the bits say of the others."""
-    analysis = make_analysis(10, n_words=12)
-    comparison = analysis.compare_dimensions("binary+rescore")
-    for dim in analysis.dimensions:
-        assert (np.argsort(comparison.ranks[dim]) != np.argsort(-comparison.scores[dim], kind="stable")).any()
-    for (a, b), tau in comparison.tau.items():
-        assert tau == pytest.approx(brute_tau_b((-comparison.ranks[a]).tolist(), (-comparison.ranks[b]).tolist()))
-
-
-def test_match_changes_compare_pooled_items_by_their_tokens(analysis):
-    """Pooled items are clustered anew at each dimension: a match moved when its tokens differ."""
-    lengths_differ = False
-    for i in range(len(analysis.documents)):
-        ref, other = analysis.explain(i, 128, storage="pool-2"), analysis.explain(i, 64, storage="pool-2")
-        lengths_differ |= len(ref.document) != len(other.document) or ref.document.groups != other.document.groups
-        tokens = lambda e, q: e.document.groups[e.best_index[q]]  # noqa: E731
-        changes = match_changes(ref, other)
-        assert [c.query_position for c in changes] == [q for q in range(len(ref.query))
-                                                       if tokens(ref, q) != tokens(other, q)]
-        assert all(c.reference_match == ref.document.labels[c.reference_position] and
-                   c.other_match == other.document.labels[c.other_position] for c in changes)
-    assert lengths_differ, "pooling at 64 dimensions groups some tokens differently"
-
-
 def test_match_changes_lists_exactly_the_moved_tokens(analysis):
     total = 0
     for i in range(len(analysis.documents)):
@@ -214,6 +154,21 @@ def test_analysis_index_and_dimension_errors(analysis):
         analysis.explain(-1, 128)
     with pytest.raises(ValueError, match="dimensions must be one of 128, 96, 64; got 100"):
         analysis.scores(100)
+
+
+def test_an_analysis_is_a_value(analysis):
+    """Built once, scored at every dimension then; nothing is written into it afterwards."""
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        analysis.documents = []
+    scores = analysis.scores(64)
+    with pytest.raises(ValueError, match="read-only"):
+        scores[0] = 99.0
+    assert analysis.scores(64) is scores  # computed when built, not on demand
+    before = dict(vars(analysis))
+    analysis.compare_dimensions(), analysis.similarity_range(96), analysis.explain(0, 96)
+    assert vars(analysis) == before
 
 
 def test_agreement_against_brute_force():

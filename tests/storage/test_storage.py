@@ -15,10 +15,11 @@ import pytest
 from factories import document_record, filler_words, make_analysis, query_record
 
 from colbert_viz import cli
+from colbert_viz.explorer.tables import compression_table
 from colbert_viz.maths.scoring import maxsim_scores, ranks
-from colbert_viz.maths.tables import compression_table
 from colbert_viz.storage import codecs
 from colbert_viz.storage import settings as storage
+from colbert_viz.storage.analysis import StoredAnalysis
 from colbert_viz.storage.settings import StorageSetting, apply
 
 DIM = 16
@@ -274,7 +275,6 @@ def test_every_explanation_adds_up_to_the_setting_score(name):
         assert expl.score == pytest.approx(run.scores[i], abs=1e-9)
         assert expl.contributions.sum() == pytest.approx(expl.score)
         json.dumps(expl.to_dict(), allow_nan=False)
-    json.dumps(run.to_dict(), allow_nan=False)
 
 
 def test_limits_are_checked_before_the_work(monkeypatch):
@@ -298,7 +298,7 @@ def test_limits_are_checked_before_the_work(monkeypatch):
 
 def test_table_reference_row_and_a_changed_ranking():
     analysis = make_analysis(n_documents=6, n_words=20)
-    rows = {r["setting"]: r for r in analysis.compression_table()}
+    rows = {r["setting"]: r for r in StoredAnalysis(analysis).compression_table()}
     assert len(rows) == 3 * len(storage.METHODS)
     exact = rows["128/float32"]
     assert exact["kendall_tau"] == 1.0 and exact["largest_rank_change"] == 0 and exact["largest_score_change"] == 0
@@ -317,22 +317,27 @@ def test_table_reference_row_and_a_changed_ranking():
     assert frame.loc[frame["Setting"] == "128/binary", "Largest rank change"].item() == moved
 
 
-def test_a_kept_analysis_computes_the_table_once_a_plain_one_each_time(monkeypatch):
+def test_a_stored_analysis_keeps_what_it_computed_the_analysis_nothing(monkeypatch):
     analysis = make_analysis(n_documents=3, n_words=8)
-    kept = analysis.kept()
+    kept = StoredAnalysis(analysis)
     first = kept.compression_table()
-    assert first == analysis.compression_table()
+    assert first == StoredAnalysis(analysis).compression_table()
     calls = []
-    monkeypatch.setattr(storage, "compression_rows", lambda *a, **k: calls.append("table"))
+    monkeypatch.setattr(storage, "compression_rows", lambda *a, **k: calls.append("table") or [])
     monkeypatch.setattr(storage, "apply", lambda *a: calls.append("stored"))
     first[0]["kendall_tau"] = -5.0  # a caller's edit does not reach the kept table
     again = kept.compression_table()
     assert again[0]["kendall_tau"] == 1.0 and len(again) == len(first)
     assert kept.stored("64/int8").setting.id == "64/int8"  # kept while computing the table
     assert calls == []
-    analysis.compression_table()
-    analysis.stored("64/int8")
-    assert calls == ["table", "stored"]  # Analysis itself keeps nothing
+    StoredAnalysis(analysis).compression_table()
+    StoredAnalysis(analysis).stored("64/int8")
+    assert calls == ["table", "stored"]  # each StoredAnalysis keeps its own; the Analysis keeps nothing
+    kept_by_owner = {}
+    owned = StoredAnalysis(analysis, keep=lambda name, compute: kept_by_owner.setdefault(name, compute()))
+    monkeypatch.undo()
+    owned.stored("64/int8")
+    assert list(kept_by_owner) == [("stored", "64/int8")]  # the owner's keep holds it
 
 
 def test_cli_compress_prints_the_table(tiny_checkpoint, tmp_path):

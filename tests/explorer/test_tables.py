@@ -7,7 +7,7 @@ import re
 import pytest
 from factories import make_analysis
 
-from colbert_viz.maths.tables import match_changes_table, preview, ranking_table
+from colbert_viz.explorer.tables import match_changes_table, preview, ranking_table
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
-"""pandas tables of an ``Analysis``: the ranking (the CSV export) and the query
-tokens whose best match moves between dimensions (numbers from the package;
-rounding only for display)."""
+"""pandas tables of a Run: the ranking (the CSV export), the query tokens whose
+best match moves between dimensions and the storage decision table (numbers
+from ``maths`` and ``storage``; rounding only for display), and the names the
+tables give documents and tokens."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import numpy as np
 import pandas as pd
 
 from colbert_viz.checks import positive_int
-from colbert_viz.maths.analysis import EXACT, Analysis
+from colbert_viz.maths.analysis import Analysis
 from colbert_viz.maths.compare import match_changes
 from colbert_viz.maths.explain import Explanation
 from colbert_viz.maths.scoring import check_dim
+from colbert_viz.storage.analysis import StoredAnalysis, as_stored
+from colbert_viz.storage.settings import EXACT
 
 
 def document_label(index: int) -> str:
@@ -52,7 +55,7 @@ def ranking_columns(dimensions, dim: int, stored: bool) -> list[dict]:
     return columns + [{"key": "tokens", "title": "Tokens"}, {"key": "preview", "title": "Preview"}]
 
 
-def ranking_table(analysis: Analysis, dim: int, top_n: int | None = None, rounded: bool = True,
+def ranking_table(run: Analysis | StoredAnalysis, dim: int, top_n: int | None = None, rounded: bool = True,
                   preview_chars: int | None = 100, storage: str = EXACT) -> pd.DataFrame:
     """The ranking at ``dim``, best first (``top_n`` rows, all when ``None``), with
     the exact vectors or as storage method ``storage`` scores and orders them.
@@ -66,11 +69,13 @@ def ranking_table(analysis: Analysis, dim: int, top_n: int | None = None, rounde
     ``None``).
     ``rounded`` gives the score 2 decimals and the per-token score 3.
     """
+    run = as_stored(run)
+    analysis = run.analysis
     dim = check_dim(dim, analysis.dimensions)
     top_n = None if top_n is None else positive_int(top_n, "top_n")
-    comparison = analysis.compare_dimensions(storage)
+    comparison = run.compare_dimensions(storage)
     scores, dim_ranks = comparison.scores[dim], comparison.ranks[dim]
-    stored = analysis.stored(f"{dim}/{storage}") if storage != EXACT else None
+    stored = run.stored(f"{dim}/{storage}") if storage != EXACT else None
     exact_ranks = analysis.ranks(analysis.dimensions[0])
     n_query = len(analysis.query)
     order = np.argsort(dim_ranks, kind="stable")
@@ -117,10 +122,10 @@ def match_changes_table(analysis: Analysis, index: int,
     return pd.DataFrame(rows, columns=columns)
 
 
-def compression_table(analysis: Analysis, rounded: bool = True) -> pd.DataFrame:
-    """``Analysis.compression_table()`` for display, one row per storage setting ×
+def compression_table(run: Analysis | StoredAnalysis, rounded: bool = True) -> pd.DataFrame:
+    """``StoredAnalysis.compression_table()`` for display, one row per storage setting ×
     dimension (``rounded``: bytes to 1 decimal, tau and score change to 3)."""
-    rows = analysis.compression_table()
+    rows = as_stored(run).compression_table()
     frame = pd.DataFrame([{
         "Setting": r["setting"], "Bytes/token": r["bytes_per_token"], "Bytes/document": r["bytes_per_document"],
         "Vectors/document": r["stored_vectors_per_document"], "Shared bytes": r["shared_bytes"],
