@@ -23,8 +23,8 @@ from colbert_viz.app.collection_shelf import PRIVATE, CollectionShelf
 from colbert_viz.app.limits import LimitError, Limits
 from colbert_viz.app.service import Run, gather_documents, user_errors, user_message
 from colbert_viz.checks import positive_int
+from colbert_viz.explorer.tables import document_label
 from colbert_viz.inputs import FORMATS
-from colbert_viz.maths.tables import document_label
 
 DEFAULT_TOP_K = 10
 HITS_COLUMNS = ["Qdrant rank", "Document", "Qdrant score", "Exact MaxSim", "Difference", "Layout", "Text"]

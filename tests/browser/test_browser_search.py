@@ -17,6 +17,7 @@ from test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WIDE, check_views, vi
 from colbert_viz.app.collection_shelf import DEMO, CollectionShelf
 from colbert_viz.app.limits import Limits
 from colbert_viz.app.registry import ModelRegistry
+from colbert_viz.storage.analysis import StoredAnalysis
 
 pytestmark = pytest.mark.browser
 
@@ -112,7 +113,7 @@ def test_search_mode_explores_the_hits_with_qdrants_scores(search_page):
     page.wait_for_function("() => document.querySelector('#ranking').dataset.storage === 'binary'"
                            " && document.querySelector('#heatmap').dataset.storage === 'binary'")
     wait_shows(page, 2, 96)
-    binary = analysis.explain(2, 96, storage="binary").score
+    binary = StoredAnalysis(analysis).explain(2, 96, storage="binary").score
     assert float(views(page)["heatmap"]["score"]) == pytest.approx(binary, abs=1e-3)
     page.select_option("#storage select", "float32")
     page.wait_for_function("() => document.querySelector('#heatmap').dataset.storage === 'float32'")
