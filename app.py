@@ -23,7 +23,7 @@ def main() -> None:
         print(f"colbert-viz: {registry.startup_note}")
     print(f"colbert-viz: serving {model.info.display_name} on {model.info.device} ({model.info.dtype_reason})")
     limits = Limits.from_env()
-    demo = build_app(registry, limits=limits)
+    demo = build_app(registry, limits=limits, demo_collection=True)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),

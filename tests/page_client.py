@@ -5,7 +5,9 @@ only ever pointed at 127.0.0.1."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import secrets
 import threading
 
@@ -21,10 +23,17 @@ def page_ids(url: str, http: httpx.Client) -> tuple[dict[str, int], int]:
     for dep in config["dependencies"]:
         for target, trigger in dep["targets"]:
             name = {("run", "click"): "run", ("explorer", "export"): "export",
-                    ("int8-compare", "click"): "int8"}.get((elem.get(target), trigger))
+                    ("int8-compare", "click"): "int8", ("search", "click"): "search", ("index", "click"): "index",
+                    ("collection", "input"): "collection"}.get((elem.get(target), trigger))
             if name:
                 events[name] = dep["id"]
     events["shown"] = next(d["id"] for d in config["dependencies"] if d.get("trigger_after") == events["run"])
+    if "search" in events:
+        events["search-shown"] = next(d["id"] for d in config["dependencies"]
+                                      if d.get("trigger_after") == events["search"])
+    unload = [d["id"] for d in config["dependencies"] if any(t[1] == "unload" for t in d["targets"])]
+    if unload:
+        events["unload"] = unload[0]
     return events, next(i for i, e in elem.items() if e == "explorer")
 
 
@@ -80,6 +89,55 @@ class PageClient:
         if not isinstance(payload, dict) or "schema" not in payload:
             return {"key": None, "payload": None, "status": status}
         return {"key": payload["run_key"], "payload": payload, "status": status}
+
+    def search(self, session: str, collection: str, query: str, top_k: int = 10, dimensions: str | None = None,
+               rescore: bool = True, model: str | None = None) -> dict:
+        """Press Search: ``{"key", "payload", "status", "hits"}`` (key, payload and hits ``None``
+        on an error; ``hits``: the hits table's rows: rank, document, score, exact, text)."""
+        message = self.event("search", [collection, query, top_k, dimensions, rescore, model, None], session)
+        if not message.get("success", True) and "output" not in message:
+            raise RuntimeError(str(message))
+        data = message["output"].get("data")
+        if data is None:
+            raise RuntimeError(str(message["output"]))
+        _, status, payload, *_, hits = data
+        if isinstance(payload, dict) and payload.get("__type__") == "update":
+            payload = payload.get("value")
+        payload = json.loads(payload) if isinstance(payload, str) and payload else payload
+        if not isinstance(payload, dict) or "schema" not in payload:
+            return {"key": None, "payload": None, "status": status, "hits": None}
+        value = hits.get("value") if isinstance(hits, dict) else hits
+        rows = [{"rank": int(r), "document": int(d), "score": float(sc), "exact": float(ex), "text": html.unescape(t)}
+                for r, d, sc, ex, t in re.findall(r'<tr data-rank="(\d+)" data-document="(\d+)" data-score="([^"]+)" '
+                                                  r'data-exact="([^"]+)">.*?<td>([^<]*)</td></tr>', value)]
+        return {"key": payload["run_key"], "payload": payload, "status": status, "hits": rows}
+
+    def upload(self, paths: list) -> list[dict]:
+        """Upload files as the page does: their values for a ``gr.File`` input."""
+        files = [("files", (p.name, p.read_bytes())) for p in paths]
+        r = self.http.post(f"{self.url}/gradio_api/upload", files=files).raise_for_status()
+        return [{"path": server, "orig_name": p.name, "meta": {"_type": "gradio.FileData"}}
+                for server, p in zip(r.json(), paths)]
+
+    def index(self, session: str, paths: list, model: str) -> dict:
+        """Press "Index into my collection" with ``paths`` uploaded: ``{"status", "collections"}``
+        (the menu's choices after it, ``None`` when unchanged)."""
+        message = self.event("index", [self.upload(paths), model], session)
+        status, menu, *_ = message["output"]["data"]
+        choices = [c[1] if isinstance(c, list | tuple) else c for c in menu.get("choices", [])] \
+            if isinstance(menu, dict) and "choices" in menu else None
+        return {"status": status, "collections": choices}
+
+    def collection(self, session: str, name: str, model: str) -> dict:
+        """Pick collection ``name``: the dimension menu's update."""
+        return self.event("collection", [name, model], session)["output"]["data"][0]
+
+    def close_page(self, session: str, wait_s: float = 10.0) -> None:
+        """Open the session's heartbeat and drop it, as a closed tab does: Gradio runs the unload events."""
+        with self.http.stream("GET", f"{self.url}/gradio_api/heartbeat/{session}") as r:
+            for line in r.iter_lines():
+                if line.startswith("data:"):
+                    break
 
     def shown(self, session: str, key: str) -> None:
         """What the page does once the Run's payload is drawn (starts the storage settings)."""

@@ -31,6 +31,7 @@ from pathlib import Path
 import gradio as gr
 
 from colbert_viz.app.background import EncodeSlots, Executor
+from colbert_viz.app.collection_shelf import CollectionShelf, demo_folder
 from colbert_viz.app.examples import ExampleSet, load_examples
 from colbert_viz.app.export_shelf import ExportShelf
 from colbert_viz.app.exports import export_files
@@ -47,6 +48,7 @@ from colbert_viz.app.service import (
     user_message,
 )
 from colbert_viz.app.ui_api import add_api_endpoints
+from colbert_viz.app.ui_search import SearchPage, search_layout, wire_search
 from colbert_viz.checks import positive_int_env
 from colbert_viz.engine.checkpoint import OFFLINE
 from colbert_viz.explorer import page_text
@@ -195,39 +197,47 @@ class Page:
     engine_buttons: dict[str, gr.Button]  # by engine: "float32", "int8"
     engine_result: gr.Markdown
     engine_table: gr.DataFrame
+    search: SearchPage | None = None  # the search mode's components (ui_search)
 
 
-def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functions: list) -> Page:
+def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functions: list,
+            shelf: CollectionShelf | None = None) -> Page:
     run_key = gr.State(None)
     header = gr.HTML(header_html(facts), js_on_load=None, elem_id="header")
     banner_text = banner_markdown(registry, registry.default)
     banner = gr.Markdown(banner_text, visible=bool(banner_text), elem_id="banner", elem_classes="cv-banner")
-    with gr.Row(equal_height=False, elem_classes="cv-inputs"):
-        with gr.Column(scale=5, min_width=280, elem_classes="cv-panel"):
-            gr.Markdown("**Examples**: one click loads a set, then press Run.", elem_classes="cv-small")
-            with gr.Row(elem_classes="cv-examples"):
-                examples = [(ex, gr.Button(ex.button_label, size="sm", elem_id=ex.elem_id, elem_classes="cv-example",
-                                           min_width=60)) for ex in load_examples()]
-            query = gr.Textbox(label="Query", elem_id="query", lines=1, max_lines=3,
-                               placeholder="What is the population of Berlin?")
-            documents = gr.Textbox(label="Documents", elem_id="documents", lines=8, max_lines=18,
-                                   info=page_text.DOCUMENTS_HELP, placeholder="One document per line")
-            run = gr.Button("Run", variant="primary", elem_id="run")
-            status = gr.Markdown("", elem_id="status", elem_classes="cv-status")
-        with gr.Column(scale=3, min_width=280, elem_classes="cv-panel"):
-            files = gr.File(label="Upload documents", file_count="multiple", file_types=list(FORMATS),
-                            type="filepath", elem_id="upload", height=120)
-            gr.Markdown(page_text.UPLOAD_HELP, elem_classes="cv-small")
-            model = gr.Dropdown([(model_label(c), c) for c in registry.choices], value=registry.default,
-                                label="Model", elem_id="model",
-                                interactive=len(registry.choices) > 1)
-            with gr.Row():
-                # no minimum/maximum: Gradio would refuse out-of-range values with its red "Error" badge;
-                # on_run checks them (limits.check_*) and says why in the status line
-                doc_max = gr.Number(limits.max_doc_tokens, label="Document max tokens", precision=0,
-                                    elem_id="doc-max-tokens", min_width=120)
-                top_n = gr.Number(DEFAULT_TOP_N, label="Top n (0: all)", precision=0, elem_id="top-n", min_width=120)
-            gr.Markdown(limits.describe(), elem_classes="cv-small")
+    search = None
+    with gr.Tabs(elem_id="mode"):
+        with gr.Tab("Rerank a list", id="rerank", elem_id="rerank-tab"), \
+                gr.Row(equal_height=False, elem_classes="cv-inputs"):
+            with gr.Column(scale=5, min_width=280, elem_classes="cv-panel"):
+                gr.Markdown("**Examples**: one click loads a set, then press Run.", elem_classes="cv-small")
+                with gr.Row(elem_classes="cv-examples"):
+                    examples = [(ex, gr.Button(ex.button_label, size="sm", elem_id=ex.elem_id, elem_classes="cv-example",
+                                               min_width=60)) for ex in load_examples()]
+                query = gr.Textbox(label="Query", elem_id="query", lines=1, max_lines=3,
+                                   placeholder="What is the population of Berlin?")
+                documents = gr.Textbox(label="Documents", elem_id="documents", lines=8, max_lines=18,
+                                       info=page_text.DOCUMENTS_HELP, placeholder="One document per line")
+                run = gr.Button("Run", variant="primary", elem_id="run")
+                status = gr.Markdown("", elem_id="status", elem_classes="cv-status")
+            with gr.Column(scale=3, min_width=280, elem_classes="cv-panel"):
+                files = gr.File(label="Upload documents", file_count="multiple", file_types=list(FORMATS),
+                                type="filepath", elem_id="upload", height=120)
+                gr.Markdown(page_text.UPLOAD_HELP, elem_classes="cv-small")
+                model = gr.Dropdown([(model_label(c), c) for c in registry.choices], value=registry.default,
+                                    label="Model", elem_id="model",
+                                    interactive=len(registry.choices) > 1)
+                with gr.Row():
+                    # no minimum/maximum: Gradio would refuse out-of-range values with its red "Error" badge;
+                    # on_run checks them (limits.check_*) and says why in the status line
+                    doc_max = gr.Number(limits.max_doc_tokens, label="Document max tokens", precision=0,
+                                        elem_id="doc-max-tokens", min_width=120)
+                    top_n = gr.Number(DEFAULT_TOP_N, label="Top n (0: all)", precision=0, elem_id="top-n", min_width=120)
+                gr.Markdown(limits.describe(), elem_classes="cv-small")
+        if shelf is not None:
+            with gr.Tab("Search a collection", id="search", elem_id="search-tab"):
+                search = search_layout(shelf, limits, list(facts["dimensions"]))
     stale = gr.Markdown(page_text.STALE_NOTE, visible=False, elem_id="stale", elem_classes="cv-stale-note")
     explorer = gr.HTML(None, html_template='<div class="cv-mount"></div>', js_on_load=EXPLORER_JS,
                        head=explorer_head(), elem_id="explorer", server_functions=server_functions)
@@ -248,7 +258,7 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
     return Page(run_key=run_key, header=header, banner=banner, stale=stale, storage_help=storage_help, examples=examples, query=query, documents=documents, files=files,
                 model=model, doc_max=doc_max, top_n=top_n, run=run, status=status, explorer=explorer,
                 exports=exports, how_to_read=how_to_read, engine_buttons=engine_buttons, engine_result=engine_result,
-                engine_table=engine_table)
+                engine_table=engine_table, search=search)
 
 
 # ---- handlers (module level; context first, then named values) ----------------------
@@ -316,9 +326,15 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
     facts = model_facts(model)
     payload = run_payload(run.analysis, top_n=run.top_n, summary=run.summary(), display_name=run.display_name,
                           is_fallback=run.is_fallback, run_key=key, model=facts)
+    return {**payload_reply(ctx, key, payload, facts, model_name),
+            p.status: status_html(run_status(run, payload, documents))}
+
+
+def payload_reply(ctx: Context, key: str, payload: dict, facts: dict, model_name: str) -> dict:
+    """What a new Run (a pasted list or a search) changes on the page besides its status line."""
+    p = ctx.page
     text = banner_markdown(ctx.registry, model_name)
-    return {p.run_key: key, p.status: status_html(run_status(run, payload, documents)),
-            p.explorer: gr.HTML(value=payload_text(payload), elem_classes=[]),
+    return {p.run_key: key, p.explorer: gr.HTML(value=payload_text(payload), elem_classes=[]),
             p.banner: gr.Markdown(value=text, visible=bool(text)), p.exports: gr.File(value=None, visible=False),
             p.how_to_read: page_text.how_to_read(facts), p.header: header_html(facts),
             p.storage_help: page_text.storage_help(facts), p.stale: gr.Markdown(visible=False)}
@@ -423,7 +439,7 @@ def on_export(ctx: Context, run_key: str | None, evt: gr.EventData, request: gr.
 
 # ---- events ---------------------------------------------------------------------------
 
-def _wire(ctx: Context, concurrency: int) -> None:
+def _wire(ctx: Context, concurrency: int, shelf: CollectionShelf | None = None, demo: gr.Blocks | None = None) -> None:
     """Run and the API share ``concurrency`` encode slots (``ctx.slots``); Gradio
     lets two more of their events start, so that a Run on a loaded model starts
     while another model loads."""
@@ -458,14 +474,20 @@ def _wire(ctx: Context, concurrency: int) -> None:
     for engine, button in p.engine_buttons.items():
         button.click(compare_with(engine), p.run_key, [p.engine_result, p.engine_table], api_visibility="private",
                      concurrency_limit=2, concurrency_id="derived", show_progress_on=p.engine_result)
+    if shelf is not None and p.search is not None:
+        wire_search(ctx, shelf, concurrency, demo)
 
 
 def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | None = None,
               limits: Limits | None = None, concurrency: int | None = None,
-              store: RunStore | None = None) -> gr.Blocks:
+              store: RunStore | None = None, collections: CollectionShelf | None = None,
+              demo_collection: bool = False) -> gr.Blocks:
     """The page. ``models``: a ``ModelRegistry``, or a dict of loaded models by
     name (the menu offers exactly those). ``concurrency``: encodes at once
-    (default ``COLBERT_VIZ_CONCURRENCY``, 1)."""
+    (default ``COLBERT_VIZ_CONCURRENCY``, 1). ``collections``: what the search mode
+    offers (default: ``CollectionShelf.from_env()``, the operator's collections);
+    ``demo_collection``: offer the example sets as a collection too, indexed with the
+    default model in the background (``collection_shelf.demo_folder``)."""
     registry = models if isinstance(models, ModelRegistry) else ModelRegistry(models, default=default_name)
     limits = limits or Limits.from_env()
     concurrency = concurrency or concurrency_from_env()
@@ -474,13 +496,20 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
     if store.executor.slots is None:
         store.executor.slots = slots
     gr.set_static_paths([plotly_js_path()])
-    facts = model_facts(registry.get(registry.default))
+    default_model = registry.get(registry.default)
+    facts = model_facts(default_model)
+    shelf = collections if collections is not None else CollectionShelf.from_env()
+    folder = demo_folder(default_model.info.name) if demo_collection else None
+    if folder is not None:
+        shelf.add_demo(folder, registry.default, default_model, [ex.documents for ex in load_examples()],
+                       encoding=slots.encoding)
     with gr.Blocks(title="colbert-viz · jina-colbert-v2 explained", analytics_enabled=False,
                    delete_cache=CACHE_CLEANUP) as demo:
         page = _layout(registry, limits, facts, [_server_fn(partial(document_views, store), "document_views"),
-                                                 _server_fn(partial(storage_views, store), "storage_summary")])
-        shelf = ExportShelf.from_env(cache_copy=partial(_cache_copy, page.exports))
-        _wire(Context(registry, limits, store, page, slots, shelf), concurrency)
+                                                 _server_fn(partial(storage_views, store), "storage_summary")],
+                       shelf)
+        exports_shelf = ExportShelf.from_env(cache_copy=partial(_cache_copy, page.exports))
+        _wire(Context(registry, limits, store, page, slots, exports_shelf), concurrency, shelf, demo)
         add_api_endpoints(registry, limits, slots, concurrency + LOADING)
     demo.queue(default_concurrency_limit=4)
     return demo

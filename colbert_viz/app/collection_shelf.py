@@ -1,0 +1,329 @@
+"""The collections the page's search mode offers, by name only (never a path or URL):
+
+- the operator's: ``COLBERT_VIZ_COLLECTIONS="name=FOLDER_OR_URL,name2=…"`` (a folder
+  is a Qdrant Edge shard, a URL a Qdrant server; ``QDRANT_API_KEY`` for the servers);
+- the demo collection (``DEMO``): the example sets, indexed with the default model into
+  an app-owned folder at first start (``COLBERT_VIZ_DEMO_COLLECTION``: the folder, or
+  ``off``; default ``<cache dir>/demo-collections/<model>``), in the background, one
+  example set per encode slot; idempotent, so a restart reuses it;
+- each session's private collection (``PRIVATE``): documents a visitor uploads,
+  indexed into a Qdrant Edge shard in a folder of the process (removed at exit),
+  offered to that session only, removed when the session ends. At most
+  ``COLBERT_VIZ_PRIVATE_DOCS`` documents each (256), ``COLBERT_VIZ_PRIVATE_COLLECTIONS``
+  at once (16; the least recently used is removed to make room) and
+  ``COLBERT_VIZ_PRIVATE_MB`` MB on disk for all of them together (512).
+
+Every collection has a lock: one search or index at a time per collection.
+Every failure is a ``LimitError`` with one line that names the collection by its name.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from colbert_viz.app.limits import MB, LimitError
+from colbert_viz.checks import positive_int_env
+from colbert_viz.collections import CollectionError, IndexReport, SearchResult, index, open_collection, search
+from colbert_viz.collections.backends import Backend
+
+ENV = "COLBERT_VIZ_COLLECTIONS"
+DEMO_ENV = "COLBERT_VIZ_DEMO_COLLECTION"
+PRIVATE_DOCS_ENV, PRIVATE_COUNT_ENV, PRIVATE_MB_ENV = (
+    "COLBERT_VIZ_PRIVATE_DOCS", "COLBERT_VIZ_PRIVATE_COLLECTIONS", "COLBERT_VIZ_PRIVATE_MB")
+DEMO = "Demo: the example sets"
+PRIVATE = "My uploads (this session only)"
+
+
+class CollectionUnavailable(LimitError):
+    """A collection the page cannot search or write now; the message is one line."""
+
+
+def configured_collections(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``COLBERT_VIZ_COLLECTIONS`` as ``{name: folder or URL}``; ``ValueError`` for a malformed entry.
+
+    >>> configured_collections({"COLBERT_VIZ_COLLECTIONS": "docs=/srv/docs, wiki = http://q:6333/collections/w"})
+    {'docs': '/srv/docs', 'wiki': 'http://q:6333/collections/w'}
+    """
+    environ = os.environ if environ is None else environ
+    found: dict[str, str] = {}
+    for item in environ.get(ENV, "").split(","):
+        if not item.strip():
+            continue
+        name, sep, target = (part.strip() for part in item.partition("="))
+        if not sep or not name or not target:
+            raise ValueError(f"{ENV}: each entry is name=FOLDER_OR_URL; got {item.strip()!r}")
+        if name in found or name in (DEMO, PRIVATE):
+            raise ValueError(f"{ENV}: the name {name!r} is taken")
+        found[name] = target
+    return found
+
+
+def demo_folder(model_name: str, environ: Mapping[str, str] | None = None) -> Path | None:
+    """Where the demo collection of ``model_name`` lives (``None``: ``COLBERT_VIZ_DEMO_COLLECTION=off``)."""
+    from colbert_viz.engine.dtype_cache import cache_dir
+
+    environ = os.environ if environ is None else environ
+    value = environ.get(DEMO_ENV, "").strip()
+    if value.lower() == "off":
+        return None
+    if value:
+        return Path(value).expanduser()
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model_name.rstrip("/")).name or "model")[:48]
+    digest = hashlib.sha256(model_name.encode()).hexdigest()[:10]
+    return cache_dir(environ) / "demo-collections" / f"{slug}-{digest}"
+
+
+@dataclass(eq=False)
+class Entry:
+    """One collection on offer: its ``name`` (all the page shows), where it lives,
+    the model that wrote it (``None``: search with the page's model), its owner
+    session (private ones), its lock and its open backend."""
+
+    name: str
+    target: str
+    model_name: str | None = None
+    session: str | None = None
+    building: str = ""  # why it cannot be searched yet (the demo while it is built)
+    documents: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    backend: Backend | None = None
+    api_key: str | None = None
+
+    def open(self) -> Backend:
+        if self.backend is None:
+            try:
+                backend = open_collection(self.target, api_key=self.api_key)
+            except (CollectionError, ValueError) as err:
+                raise CollectionUnavailable(self.message(err)) from None
+            backend.description = f"collection “{self.name}”"
+            self.backend = backend
+        return self.backend
+
+    def close(self) -> None:
+        if self.backend is not None:
+            with suppress(Exception):  # closing a broken connection
+                self.backend.close()
+            self.backend = None
+
+    def message(self, err: Exception) -> str:
+        """``err`` in one line, the collection named by its name (never its folder or URL)."""
+        text = (str(err).splitlines() or [type(err).__name__])[0]
+        targets = {self.target, self.target.rstrip("/"), str(Path(self.target)), self.target.partition("/collections/")[0]}
+        for secret in sorted((t for t in targets if t), key=len, reverse=True):
+            text = text.replace(secret, f"“{self.name}”")
+        return text
+
+
+class CollectionShelf:
+    """The collections on offer, by name, per session (thread-safe)."""
+
+    def __init__(self, configured: Mapping[str, str] | None = None, private_root: Path | None = None,
+                 private_docs: int = 256, private_count: int = 16, private_bytes: int = 512 * MB,
+                 api_key: str | None = None) -> None:
+        self._lock = threading.RLock()
+        self._shared: dict[str, Entry] = {name: Entry(name, target, api_key=api_key)
+                                          for name, target in (configured or {}).items()}
+        self._private: OrderedDict[str, Entry] = OrderedDict()  # session → its collection, least recent first
+        self._root = Path(private_root) if private_root else None
+        self.private_docs, self.private_count, self.private_bytes = private_docs, private_count, private_bytes
+        self.demo_thread: threading.Thread | None = None
+        self.demo_report: IndexReport | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CollectionShelf:
+        environ = os.environ if environ is None else environ
+        return cls(configured_collections(environ),
+                   private_docs=positive_int_env(PRIVATE_DOCS_ENV, 256, environ),
+                   private_count=positive_int_env(PRIVATE_COUNT_ENV, 16, environ),
+                   private_bytes=positive_int_env(PRIVATE_MB_ENV, 512, environ) * MB,
+                   api_key=environ.get("QDRANT_API_KEY") or None)
+
+    # ---- what a session sees -------------------------------------------------------
+
+    def names(self, session: str | None = None) -> list[str]:
+        """The menu: the demo, the operator's collections, then this session's own."""
+        with self._lock:
+            names = list(self._shared)
+            if session in self._private:
+                names.append(PRIVATE)
+        return names
+
+    def entry(self, name: str | None, session: str | None) -> Entry:
+        """The collection ``name`` as ``session`` may use it; one message for every name
+        it may not (unknown, or another session's)."""
+        with self._lock:
+            if name == PRIVATE and session in self._private:
+                self._private.move_to_end(session)
+                return self._private[session]
+            if isinstance(name, str) and name in self._shared:
+                return self._shared[name]
+        if name == PRIVATE:
+            raise CollectionUnavailable("This page has no uploaded collection (none yet, or it was removed to make "
+                                        "room): upload documents and press Index.")
+        raise CollectionUnavailable("Choose a collection from the menu.")
+
+    # ---- searching ----------------------------------------------------------------
+
+    def dimensions(self, name: str, session: str | None, offered: Sequence[int]) -> tuple[list[int], bool]:
+        """The sizes of the collection's MaxSim vectors among ``offered``, largest first, and
+        whether any is quantized (``[]`` when it cannot be read now)."""
+        entry = self.entry(name, session)
+        if entry.building:
+            return [], False
+        try:
+            with entry.lock:
+                specs = entry.open().specs() or {}
+        except (CollectionError, CollectionUnavailable):
+            entry.close()
+            return [], False
+        sizes = sorted({s.size for s in specs.values() if s.comparator == "max_sim" and s.size in offered},
+                       reverse=True)
+        return sizes, any(s.quantization for s in specs.values())
+
+    def search(self, name: str, session: str | None, model, query: str, top_k: int, dim: int | None,
+               rescore: bool | None, encoding: Callable[[], object] | None = None) -> SearchResult:
+        """``collections.search`` on collection ``name`` (the query encoded within ``encoding()``,
+        an encode slot); every failure a one-line ``CollectionUnavailable``."""
+        entry = self.entry(name, session)
+        if entry.building:
+            raise CollectionUnavailable(entry.building)
+        with entry.lock:
+            backend = entry.open()
+            try:
+                with (encoding or nullcontext)():
+                    return search(model, backend, query, top_k=top_k, dim=dim, rescore=rescore)
+            except (CollectionError, ValueError) as err:
+                entry.close()  # a server that went away, a refused key: connect again next time
+                raise CollectionUnavailable(entry.message(err)) from None
+
+    # ---- the demo collection -------------------------------------------------------
+
+    def add_demo(self, folder: Path, model_name: str, model, document_sets: Sequence[Sequence[str]],
+                 encoding: Callable[[], object] | None = None, background: bool = True) -> None:
+        """Offer the demo collection (first in the menu) and index ``document_sets`` into
+        ``folder`` with ``model``, one set per ``encoding()`` slot; points already stored are
+        skipped, so a restart costs one look-up per set. ``background``: in a daemon thread."""
+        total = sum(len(s) for s in document_sets)
+        entry = Entry(DEMO, str(folder), model_name=model_name,
+                      building=f"The demo collection is being built ({total} documents); try again in a moment.")
+        with self._lock:
+            self._shared = {DEMO: entry, **self._shared}
+
+        def build() -> None:
+            started = time.perf_counter()
+            written = skipped = tokens = 0
+            try:
+                for texts in document_sets:
+                    with entry.lock, (encoding or nullcontext)():
+                        report = index(model, entry.open(), list(texts), batch_size=16)
+                    written, skipped, tokens = written + report.written, skipped + report.skipped, \
+                        tokens + report.tokens
+                with entry.lock:
+                    points = entry.open().count()
+                self.demo_report = IndexReport(total, written, skipped, points, tokens,
+                                               time.perf_counter() - started)
+                entry.building = ""
+            except Exception as err:  # said on the page, never a traceback
+                entry.close()
+                entry.building = f"The demo collection could not be built: {entry.message(err)}"
+
+        if background:
+            self.demo_thread = threading.Thread(target=build, name="colbert-viz-demo-collection", daemon=True)
+            self.demo_thread.start()
+        else:
+            build()
+
+    # ---- private collections -------------------------------------------------------
+
+    def _private_root(self) -> Path:
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix="colbert-viz-collections-"))
+            atexit.register(shutil.rmtree, self._root, True)
+        return self._root
+
+    def private_bytes_used(self) -> int:
+        if self._root is None or not self._root.exists():
+            return 0
+        return sum(f.stat().st_size for f in self._root.rglob("*") if f.is_file())
+
+    def add_private(self, session: str, model_name: str, model, texts: Sequence[str],
+                    encoding: Callable[[], object] | None = None) -> IndexReport:
+        """Index ``texts`` into ``session``'s private collection (made on first use, with
+        ``model``), within the bounds; ``CollectionUnavailable`` when over one."""
+        if not isinstance(session, str) or not session:
+            raise CollectionUnavailable("A private collection belongs to a page session; reload the page.")
+        with self._lock:
+            entry = self._private.get(session)
+            if entry is not None and entry.model_name != model_name:
+                raise CollectionUnavailable(f"Your collection was indexed with {entry.model_name}; choose that "
+                                            "model to add documents to it.")
+            if entry is not None and entry.documents + len(texts) > self.private_docs:
+                raise CollectionUnavailable(f"Your collection holds {entry.documents} documents; with these "
+                                            f"{len(texts)} it would pass the limit of {self.private_docs}.")
+            if self.private_bytes_used() >= self.private_bytes:
+                self._evict(keep=session)
+            if self.private_bytes_used() >= self.private_bytes:
+                raise CollectionUnavailable("Uploaded collections fill the space the server gives them; "
+                                            "try again later.")
+            if entry is None:
+                while len(self._private) >= self.private_count:
+                    self._remove(next(iter(self._private)))
+                folder = Path(tempfile.mkdtemp(prefix="session-", dir=self._private_root()))
+                entry = Entry(PRIVATE, str(folder), model_name=model_name, session=session)
+                self._private[session] = entry
+            self._private.move_to_end(session)
+        with entry.lock:
+            if entry.backend is None and not Path(entry.target).exists():
+                raise CollectionUnavailable("Your uploaded collection was removed to make room: upload again.")
+            try:
+                with (encoding or nullcontext)():
+                    report = index(model, entry.open(), texts)
+            except CollectionError as err:
+                raise CollectionUnavailable(entry.message(err)) from None
+            entry.documents = report.points
+        return report
+
+    def _evict(self, keep: str) -> None:
+        for session in list(self._private):
+            if session != keep and self.private_bytes_used() >= self.private_bytes:
+                self._remove(session)
+
+    def _remove(self, session: str) -> None:
+        """Forget ``session``'s collection and delete its folder (lock held)."""
+        entry = self._private.pop(session, None)
+        if entry is None:
+            return
+        with entry.lock:  # waits for a search or index on it to finish
+            entry.close()
+            shutil.rmtree(entry.target, ignore_errors=True)
+
+    def remove_session(self, session: str | None) -> bool:
+        """Remove ``session``'s private collection (the session ended); whether it had one."""
+        with self._lock:
+            had = session in self._private
+            if had:
+                self._remove(session)
+        return had
+
+    def close(self) -> None:
+        """Close every backend and remove every private collection."""
+        with self._lock:
+            for session in list(self._private):
+                self._remove(session)
+            for entry in self._shared.values():
+                with entry.lock:
+                    entry.close()
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)

@@ -1,0 +1,277 @@
+"""The page's search mode: pick a collection by name, type a query, get the top k,
+explore them.
+
+A search encodes the query once (in an encode slot, ``ctx.slots``), Qdrant returns
+the top k, and the hits' stored vectors (fetched, not encoded again) become a
+``service.Run`` kept in the ``RunStore`` for the session, shown by the same explorer
+as a pasted list, with every view, dimension and storage setting. The hits table
+puts Qdrant's rank and score beside the exact MaxSim of the stored vectors.
+A visitor can index uploaded documents into a collection of their own session
+(``collection_shelf.CollectionShelf``), removed when the session ends.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from colbert_viz.app.collection_shelf import PRIVATE, CollectionShelf
+from colbert_viz.app.limits import LimitError, Limits
+from colbert_viz.app.service import Run, gather_documents, user_errors, user_message
+from colbert_viz.checks import positive_int
+from colbert_viz.explorer.tables import document_label
+from colbert_viz.inputs import FORMATS
+
+DEFAULT_TOP_K = 10
+HITS_COLUMNS = ["Qdrant rank", "Document", "Qdrant score", "Exact MaxSim", "Difference", "Layout", "Text"]
+SEARCH_HELP = ("Search a Qdrant collection: Qdrant returns the top k for the query, and the explorer below shows "
+               "them from the vectors Qdrant stored (nothing is encoded again but the query). The hits table puts "
+               "Qdrant's score beside the exact MaxSim of those vectors: equal for a collection without "
+               "quantization.")
+PRIVATE_HELP = ("**Your own collection**: upload documents (the same formats and limits as a Run) to index them "
+                "into a collection of this page only; it is removed when you close the page.")
+
+
+@dataclass
+class SearchPage:
+    collection: gr.Dropdown
+    query: gr.Textbox
+    top_k: gr.Number
+    dimensions: gr.Dropdown
+    rescore: gr.Checkbox
+    search: gr.Button
+    status: gr.Markdown
+    hits: gr.HTML
+    upload: gr.File
+    index: gr.Button
+    index_status: gr.Markdown
+
+
+def search_layout(shelf: CollectionShelf, limits: Limits, dimensions: list[int]) -> SearchPage:
+    """The search tab's components (inside a ``gr.Tab``)."""
+    names = shelf.names()
+    with gr.Row(equal_height=False, elem_classes="cv-inputs"):
+        with gr.Column(scale=5, min_width=280, elem_classes="cv-panel"):
+            gr.Markdown(SEARCH_HELP, elem_classes="cv-small")
+            # a session's own collection joins its menu only: Gradio checks a value against the choices
+            # every session started with, so the menu takes any value and the shelf refuses unknown names
+            collection = gr.Dropdown(names, value=names[0] if names else None, label="Collection",
+                                     elem_id="collection", interactive=True, allow_custom_value=True)
+            query = gr.Textbox(label="Query", elem_id="search-query", lines=1, max_lines=3,
+                               placeholder="What is the population of Berlin?")
+            with gr.Row():
+                top_k = gr.Number(DEFAULT_TOP_K, label=f"Top k (at most {limits.max_docs})", precision=0,
+                                  elem_id="top-k", min_width=120)
+                dims = gr.Dropdown([str(d) for d in dimensions], value=str(dimensions[0]) if dimensions else None,
+                                   label="Search at dimensions", elem_id="search-dimensions", min_width=120)
+                rescore = gr.Checkbox(True, label="Rescore (quantized collection)", elem_id="rescore",
+                                      visible=False, min_width=120)
+            search = gr.Button("Search", variant="primary", elem_id="search")
+            status = gr.Markdown("", elem_id="search-status", elem_classes="cv-status")
+        with gr.Column(scale=3, min_width=280, elem_classes="cv-panel"):
+            gr.Markdown(PRIVATE_HELP, elem_classes="cv-small")
+            upload = gr.File(label="Documents to index", file_count="multiple", file_types=list(FORMATS),
+                             type="filepath", elem_id="collection-upload", height=120)
+            index = gr.Button("Index into my collection", elem_id="index", size="sm")
+            index_status = gr.Markdown("", elem_id="index-status", elem_classes="cv-status")
+    hits = gr.HTML("", elem_id="hits", visible=False)
+    return SearchPage(collection, query, top_k, dims, rescore, search, status, hits, upload, index, index_status)
+
+
+def check_top_k(value, limits: Limits) -> int:
+    try:
+        top_k = positive_int(value, "top k")
+    except (ValueError, TypeError):
+        top_k = None
+    if top_k is None or top_k > limits.max_docs:
+        raise LimitError(f"Top k must be a whole number from 1 to {limits.max_docs}; got {value!r}.")
+    return top_k
+
+
+def hits_table(result) -> pd.DataFrame:
+    """Qdrant's ranking: rank, the explorer's document label, Qdrant's score, the exact
+    MaxSim of the stored vectors (6 decimals), their difference, the layout and a preview."""
+    rows = []
+    for hit in result.hits:
+        text = result.analysis.documents[hit.index].text
+        rows.append([hit.rank, document_label(hit.index), f"{hit.score:.6f}", f"{hit.exact:.6f}",
+                     f"{hit.score - hit.exact:+.1e}", hit.layout or "positional",
+                     text if len(text) <= 120 else text[:119] + "…"])
+    return pd.DataFrame(rows, columns=HITS_COLUMNS)
+
+
+def hits_html(result) -> str:
+    """``hits_table`` as an HTML table (every text escaped); each row carries ``data-rank``,
+    ``data-document`` (0-based, the explorer's), ``data-score`` (Qdrant's) and ``data-exact``
+    at full precision, and the layout's note as its cell's title."""
+    table = hits_table(result)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    body = []
+    for hit, row in zip(result.hits, table.itertuples(index=False)):
+        cells = [html.escape(str(v)) for v in row]
+        cells[5] = f'<span title="{html.escape(hit.note)}">{cells[5]}</span>'
+        body.append(f'<tr data-rank="{hit.rank}" data-document="{hit.index}" data-score="{hit.score!r}" '
+                    f'data-exact="{hit.exact!r}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (f'<div class="cv-hits"><p class="cv-small"><b>Hits: Qdrant\'s ranking</b> (Document: the explorer\'s '
+            f'label)</p><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
+
+
+def search_status(result, name: str, model_name: str, seconds: float) -> str:
+    quant = f", {result.quantization} quantization, rescore {'on' if result.rescore else 'off'}" \
+        if result.quantization else ""
+    gap = max(abs(h.score - h.exact) for h in result.hits)
+    return (f"Found {len(result.hits)} in “{name}” at {result.dim} dimensions ({result.vector}{quant}) with "
+            f"{model_name} in {seconds:.2f} s; the largest gap between Qdrant's score and the exact MaxSim is "
+            f"{gap:.1e}.")
+
+
+def search_run(result, model, model_name: str, seconds: float, limits: Limits) -> Run:
+    """The hits as a Run, like a pasted list's (within the token limit of a request)."""
+    analysis = result.analysis
+    total = sum(len(d) for d in analysis.documents)
+    if total > limits.max_tokens:
+        raise LimitError(f"The hits hold {total:,} tokens; the limit is {limits.max_tokens:,} per request. "
+                         "Lower top k.")
+    info = model.info
+    return Run(analysis=analysis, model_name=model_name, display_name=info.display_name,
+               is_fallback=info.is_fallback, note=info.note, top_n=None,
+               doc_max_tokens=model.tokenizer.settings.doc_maxlen, total_tokens=total, seconds=seconds,
+               dtype=info.dtype, dtype_reason=getattr(info, "dtype_reason", ""))
+
+
+def on_collection(ctx, shelf: CollectionShelf, name: str | None, model_name: str, request: gr.Request) -> dict:
+    """The dimensions the chosen collection offers; the rescore switch where it is quantized."""
+    from colbert_viz.app.ui import session_of
+
+    s = ctx.page.search
+    try:
+        entry = shelf.entry(name, session_of(request))
+        model = ctx.registry.get(entry.model_name or model_name)
+        sizes, quantized = shelf.dimensions(name, session_of(request), model.dimensions)
+    except user_errors():
+        return {s.dimensions: gr.Dropdown(), s.rescore: gr.Checkbox()}
+    if not sizes:  # not readable now (being built, unreachable): the model's, and the search says why
+        sizes = list(model.dimensions)
+    return {s.dimensions: gr.Dropdown(choices=[str(d) for d in sizes], value=str(sizes[0])),
+            s.rescore: gr.Checkbox(visible=quantized)}
+
+
+def on_search(ctx, shelf: CollectionShelf, name: str | None, query: str, top_k, dims, rescore: bool,
+              model_name: str, run_key: str | None, request: gr.Request) -> dict:
+    """Search, keep the hits as the session's Run, send the explorer its payload and the hits table.
+    Bad input: one line in the search status; the last Run stays, marked as the previous one."""
+    from colbert_viz.app.ui import payload_reply, session_of
+    from colbert_viz.explorer.payload import model_facts, run_payload
+
+    p, s = ctx.page, ctx.page.search
+    session = session_of(request)
+    ctx.slots.hold(session)
+    try:
+        entry = shelf.entry(name, session)
+        if not isinstance(query, str) or not query.strip():
+            raise LimitError("Enter a query.")
+        if len(query) > ctx.limits.max_chars:
+            raise LimitError(f"The query has {len(query):,} characters; the limit is {ctx.limits.max_chars:,}.")
+        top_k = check_top_k(top_k, ctx.limits)
+        used = entry.model_name or model_name
+        model = ctx.registry.get(used)
+        dim = int(dims) if dims not in (None, "") else None
+        started = time.perf_counter()
+        result = shelf.search(name, session, model, query.strip(), top_k, dim, bool(rescore),
+                              encoding=ctx.slots.encoding)
+        seconds = time.perf_counter() - started
+        run = search_run(result, model, used, seconds, ctx.limits)
+    except (*user_errors(), ValueError) as err:
+        ctx.slots.release(session)
+        message = user_message(err)
+        gr.Warning(html.escape(message))
+        from colbert_viz.app.ui import status_html
+
+        return {s.status: status_html(message, error=True), p.stale: gr.Markdown(visible=run_key is not None),
+                p.explorer: gr.HTML(elem_classes=["cv-stale"] if run_key is not None else [])}
+    from colbert_viz.app.ui import status_html
+
+    key = ctx.store.put(run, session)
+    facts = model_facts(model)
+    summary = search_status(result, name, run.display_name, seconds)
+    payload = run_payload(run.analysis, top_n=None, summary=summary, display_name=run.display_name,
+                          is_fallback=run.is_fallback, run_key=key, model=facts)
+    return {**payload_reply(ctx, key, payload, facts, used), s.status: status_html(summary),
+            s.hits: gr.HTML(value=hits_html(result), visible=True)}
+
+
+def on_index(ctx, shelf: CollectionShelf, files: list[str] | None, model_name: str, request: gr.Request) -> dict:
+    """Index the uploaded documents into the session's collection (the upload limits of a Run)."""
+    from colbert_viz.app.ui import session_of, status_html
+
+    s = ctx.page.search
+    session = session_of(request)
+    try:
+        if not files:
+            raise LimitError("Upload documents first (.txt, .json, .jsonl or .csv).")
+        texts = gather_documents(None, files, ctx.limits)
+        if not texts:
+            raise LimitError("The files hold no document.")
+        model = ctx.registry.get(model_name)
+        counts = [len(t) for t in model.tokenizer.tokenize_documents(texts, model.tokenizer.settings.doc_maxlen)]
+        if sum(counts) > ctx.limits.max_tokens:
+            raise LimitError(f"These documents make {sum(counts):,} tokens; the limit is {ctx.limits.max_tokens:,} "
+                             "per request.")
+        report = shelf.add_private(session, model_name, model, texts, encoding=ctx.slots.encoding)
+    except (*user_errors(), ValueError) as err:
+        message = user_message(err)
+        gr.Warning(html.escape(message))
+        return {s.index_status: status_html(message, error=True)}
+    names = shelf.names(session)
+    dims = [str(d) for d in model.dimensions]
+    return {s.index_status: status_html(f"Indexed {report.written} documents ({report.skipped} stored already) in "
+                                        f"{report.seconds:.2f} s; your collection holds {report.points}."),
+            s.collection: gr.Dropdown(choices=names, value=PRIVATE),
+            s.dimensions: gr.Dropdown(choices=dims, value=dims[0]), s.upload: None}
+
+
+def on_unload(shelf: CollectionShelf, request: gr.Request) -> None:
+    """The session ended (the page was closed): remove its collection."""
+    from colbert_viz.app.ui import session_of
+
+    shelf.remove_session(session_of(request))
+
+
+def wire_search(ctx, shelf: CollectionShelf, concurrency: int, demo: gr.Blocks) -> None:
+    """The search tab's events; Search shares the encode slots (and their queue) with Run."""
+    from colbert_viz.app.ui import LOADING
+
+    p, s = ctx.page, ctx.page.search
+
+    def collection_changed(name, model_name, request: gr.Request) -> dict:
+        return on_collection(ctx, shelf, name, model_name, request)
+
+    def searched(name, query, top_k, dims, rescore, model_name, run_key, request: gr.Request) -> dict:
+        return on_search(ctx, shelf, name, query, top_k, dims, rescore, model_name, run_key, request)
+
+    def indexed(files, model_name, request: gr.Request) -> dict:
+        return on_index(ctx, shelf, files, model_name, request)
+
+    def unloaded(request: gr.Request) -> None:
+        on_unload(shelf, request)
+
+    s.collection.input(collection_changed, [s.collection, p.model], [s.dimensions, s.rescore],
+                       api_visibility="private", concurrency_limit=2, concurrency_id="collections")
+    outputs = [p.run_key, s.status, p.explorer, p.banner, p.exports, p.how_to_read, p.header, p.storage_help,
+               p.stale, s.hits]
+    from colbert_viz.app.ui import on_run_shown
+
+    def shown(run_key: str | None, request: gr.Request) -> None:
+        on_run_shown(ctx, run_key, request)
+
+    s.search.click(searched, [s.collection, s.query, s.top_k, s.dimensions, s.rescore, p.model, p.run_key], outputs,
+                   api_visibility="private", concurrency_limit=concurrency + LOADING, concurrency_id="encode",
+                   show_progress_on=s.status).success(shown, p.run_key, None, api_visibility="private", queue=False)
+    s.index.click(indexed, [s.upload, p.model], [s.index_status, s.collection, s.dimensions, s.upload],
+                  api_visibility="private", concurrency_limit=concurrency + LOADING, concurrency_id="encode",
+                  show_progress_on=s.index_status)
+    demo.unload(unloaded)

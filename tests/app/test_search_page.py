@@ -1,0 +1,222 @@
+"""The page's search mode without a browser (``page_client``): a search through the page's
+event becomes the session's Run; a session's own collection is seen and searched by that
+session only and removed when its page closes; bad collections give one line, never a
+traceback or a server path."""
+
+from __future__ import annotations
+
+import html
+import http.server
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from page_client import PageClient, new_session
+from serving import free_port
+
+from colbert_viz.app.collection_shelf import DEMO, PRIVATE, CollectionShelf, configured_collections
+from colbert_viz.app.limits import Limits
+from colbert_viz.app.registry import ModelRegistry
+from colbert_viz.app.run_store import RunStore
+from colbert_viz.collections import EdgeBackend, index, point_id
+from colbert_viz.collections.backends import StoredPoint
+from colbert_viz.explorer.payload import document_payload
+
+LIMITS = Limits(max_docs=10, max_chars=2000, max_tokens=4000, max_doc_tokens=1024)
+
+
+class _Refuse(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"status": {"error": "Unauthorized"}}'
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def _foreign_edge(folder, size=128):
+    import qdrant_edge as q
+
+    multi = q.MultiVectorConfig(comparator=q.MultiVectorComparator.MaxSim)
+    params = q.EdgeVectorParams(size=size, distance=q.Distance.Cosine, multivector_config=multi)
+    q.EdgeShard.create(str(folder), q.EdgeConfig(vectors={"colbert-128" if size == 128 else "other": params})).close()
+    return EdgeBackend(folder)
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory, tiny_model):
+    """Operator collections that cannot be searched, each as it fails, and a good one."""
+    root = tmp_path_factory.mktemp("bad")
+    _foreign_edge(root / "empty").close()
+    _foreign_edge(root / "small", size=32).close()
+    notext = _foreign_edge(root / "notext")
+    notext.upsert([StoredPoint(point_id("x", "y"), {"title": "no text"},
+                               {"colbert-128": np.eye(128, dtype=np.float32)[:4]})])
+    notext.close()
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield {"missing": str(root / "missing"), "empty": str(root / "empty"), "small": str(root / "small"),
+           "notext": str(root / "notext"), "unreachable": "http://127.0.0.1:9/collections/docs",
+           "refused": f"http://127.0.0.1:{server.server_port}/collections/docs"}
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def app(tiny_model, tmp_path_factory, bad):
+    from colbert_viz.app.ui import build_app, launch_options
+
+    demo_dir = tmp_path_factory.mktemp("demo") / "collection"
+    import os
+
+    os.environ["COLBERT_VIZ_DEMO_COLLECTION"] = str(demo_dir)
+    try:
+        shelf = CollectionShelf(bad, private_root=tmp_path_factory.mktemp("private"), private_docs=20,
+                                private_count=3)
+        store = RunStore(2**30)
+        started = time.perf_counter()
+        demo = build_app(ModelRegistry({"tiny": tiny_model}), limits=LIMITS, store=store, collections=shelf,
+                         demo_collection=True)
+        shelf.demo_thread.join(300)
+        built = time.perf_counter() - started
+    finally:
+        del os.environ["COLBERT_VIZ_DEMO_COLLECTION"]
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
+                            **launch_options(LIMITS))
+    print(f"demo collection built in {built:.2f} s: {shelf.demo_report}")
+    yield type("Served", (), {"demo": demo, "url": url, "store": store, "shelf": shelf, "demo_dir": demo_dir,
+                              "client": PageClient(url)})
+    demo.close()
+    shelf.close()
+
+
+def test_the_demo_collection_holds_the_example_sets_and_a_restart_reuses_it(app, tiny_model):
+    from colbert_viz.app.examples import load_examples
+
+    report = app.shelf.demo_report
+    texts = {d for ex in load_examples() for d in ex.documents}
+    assert report.points == len(texts) and app.shelf.names()[0] == DEMO
+    again = CollectionShelf()
+    again.add_demo(app.demo_dir.parent / "collection-copy", "tiny", tiny_model, [["only one"]], background=False)
+    assert again.demo_report.written == 1
+    # the same folder again: nothing is encoded
+    reuse = CollectionShelf()
+    with app.shelf.entry(DEMO, None).lock:
+        app.shelf.entry(DEMO, None).close()
+        reuse.add_demo(app.demo_dir, "tiny", tiny_model, [ex.documents for ex in load_examples()], background=False)
+        why = reuse.entry(DEMO, None).building
+        reuse.close()
+    assert not why, why
+    assert reuse.demo_report.written == 0 and reuse.demo_report.skipped == report.documents
+
+
+def test_search_through_the_page_becomes_the_sessions_run(app, berlin, tiny_model):
+    session = new_session()
+    started = time.perf_counter()
+    found = app.client.search(session, DEMO, berlin["query"], top_k=5, dimensions="96", model="tiny")
+    print(f"search on the page: {time.perf_counter() - started:.3f} s")
+    assert found["status"].startswith(f"Found 5 in “{DEMO}” at 96 dimensions (colbert-96"), found["status"]
+    run = app.store.get(found["key"], session)
+    assert len(run.analysis.documents) == 5 and len(found["hits"]) == 5
+    scores = run.analysis.scores(96)
+    for rank, hit in enumerate(found["hits"], 1):
+        assert hit["rank"] == rank
+        assert hit["score"] == pytest.approx(hit["exact"], abs=1e-5)
+        assert hit["score"] == pytest.approx(scores[hit["document"]], abs=1e-5)
+    assert found["payload"]["run_key"] == found["key"] and len(found["payload"]["documents"]) == 5
+    # exactly what a pasted list of the same documents gets, from the stored vectors
+    assert app.client.server("document_views", [found["key"], 1, "float32"], session) == json.loads(
+        json.dumps(document_payload(run.analysis, 1)))
+    assert "error" not in app.client.server("storage_summary", [found["key"]], session)
+    assert app.client.server("document_views", [found["key"], 1, "float32"], new_session())["error"].startswith(
+        "This run was dropped")
+
+
+def test_the_dimension_menu_follows_the_collection(app):
+    update = app.client.collection(new_session(), DEMO, "tiny")
+    assert [c[1] if isinstance(c, list) else c for c in update["choices"]] == ["128", "96", "64"]
+
+
+def _jsonl(path: Path, texts: list[str]) -> Path:
+    path.write_text("\n".join(json.dumps({"text": t}) for t in texts), encoding="utf-8")
+    return path
+
+
+def test_a_private_collection_is_its_sessions_alone_and_goes_with_it(app, tmp_path):
+    alice, bob = new_session(), new_session()
+    texts = ["Aardvarks dig burrows at night.", "Zebras graze on the savanna.", "Owls hunt mice in the dark."]
+    indexed = app.client.index(alice, [_jsonl(tmp_path / "mine.jsonl", texts)], "tiny")
+    assert indexed["status"].startswith("Indexed 3 documents") and indexed["collections"][-1] == PRIVATE
+    assert PRIVATE in app.shelf.names(alice) and PRIVATE not in app.shelf.names(bob)
+    folder = Path(app.shelf.entry(PRIVATE, alice).target)
+    assert folder.is_dir()
+    mine = app.client.search(alice, PRIVATE, "Which animal digs burrows?", top_k=3, model="tiny")
+    assert {h["text"] for h in mine["hits"]} == set(texts)
+    theirs = app.client.search(bob, PRIVATE, "Which animal digs burrows?", top_k=3, model="tiny")
+    assert theirs["key"] is None and "no uploaded collection" in theirs["status"]
+    assert app.client.index(bob, [_jsonl(tmp_path / "too-many.jsonl", [f"doc {i}" for i in range(11)])],
+                            "tiny")["status"].startswith('<span class="cv-error">⚠')
+    app.client.close_page(alice)
+    deadline = time.monotonic() + 30
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not folder.exists() and PRIVATE not in app.shelf.names(alice)
+    gone = app.client.search(alice, PRIVATE, "Which animal digs burrows?", top_k=3, model="tiny")
+    assert gone["key"] is None and "no uploaded collection" in gone["status"]
+
+
+def test_private_collections_are_bounded(tmp_path, tiny_model):
+    shelf = CollectionShelf(private_root=tmp_path, private_docs=3, private_count=2)
+    for session in ("a", "b", "c"):  # the third removes the least recently used
+        shelf.add_private(session, "tiny", tiny_model, [f"{session} one", f"{session} two"])
+    assert PRIVATE not in shelf.names("a") and PRIVATE in shelf.names("c")
+    with pytest.raises(Exception, match="limit of 3"):
+        shelf.add_private("c", "tiny", tiny_model, ["three", "four"])
+    shelf.close()
+    assert not tmp_path.exists()
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("missing", "“missing” does not exist"),
+    ("empty", "is empty: index documents first"),
+    ("small", "has no cosine MAX_SIM multivector of size 128"),
+    ("notext", "has no text in its payload field 'text'"),
+    ("unreachable", "cannot be reached"),
+    ("refused", "refused the API key"),
+    ("nowhere", "Choose a collection from the menu."),
+])
+def test_bad_collections_say_why_in_one_line(app, bad, name, message):
+    found = app.client.search(new_session(), name, "Berlin", top_k=3, dimensions="128", model="tiny")
+    status = html.unescape(found["status"])
+    assert found["key"] is None and message in status, status
+    assert status.startswith('<span class="cv-error">⚠') and "\n" not in status and "Traceback" not in status
+    assert bad.get(name, "/nowhere") not in status and "/tmp" not in status and "127.0.0.1" not in status
+
+
+def test_operator_collections_come_from_the_environment():
+    assert configured_collections({"COLBERT_VIZ_COLLECTIONS": "a=/x, b=http://h/collections/c"}) == {
+        "a": "/x", "b": "http://h/collections/c"}
+    for bad in ("a", "=x", "a=/x,a=/y", f"{DEMO}=/x"):
+        with pytest.raises(ValueError, match="COLBERT_VIZ_COLLECTIONS"):
+            configured_collections({"COLBERT_VIZ_COLLECTIONS": bad})
+
+
+def test_a_search_fits_the_top_k_limit(app):
+    found = app.client.search(new_session(), DEMO, "Berlin", top_k=11, model="tiny")
+    assert found["key"] is None and "Top k must be a whole number from 1 to 10" in found["status"]
+
+
+def test_index_then_search_uses_the_indexing_model(tmp_path, tiny_model):
+    shelf = CollectionShelf(private_root=tmp_path)
+    shelf.add_private("s", "tiny", tiny_model, ["Berlin has 3.7 million people."])
+    result = shelf.search(PRIVATE, "s", tiny_model, "Berlin", 1, None, None)
+    assert result.hits[0].score == pytest.approx(result.hits[0].exact, abs=1e-5)
+    with EdgeBackend(tmp_path / "x") as other:  # a shelf's folder is its own: another backend elsewhere is fine
+        index(tiny_model, other, ["x"])
+    shelf.close()
