@@ -67,7 +67,8 @@ def _edge_errors(what: str) -> Iterator[None]:
 class EdgeBackend:
     """A Qdrant Edge shard in ``folder``: created by ``create``, else opened when used.
 
-    ``max_search_threads`` bounds the shard's search pool (``None``: one per CPU).
+    ``max_search_threads`` bounds the search pool of a shard this backend creates
+    (``None``: one per CPU); an existing shard is opened with the settings it was created with.
     """
 
     def __init__(self, folder: str | os.PathLike, max_search_threads: int | None = None) -> None:
@@ -101,9 +102,9 @@ class EdgeBackend:
             if self.specs() is None:
                 raise CollectionNotFound(f"no Qdrant Edge collection in {self.folder} (index documents into it first)")
             with _edge_errors(f"cannot open {self.description}"):
-                config = (q.EdgeConfig(max_search_threads=self.max_search_threads)
-                          if self.max_search_threads else None)
-                self._shard = q.EdgeShard.load(str(self.folder), config)
+                # no config: a partial EdgeConfig (say only max_search_threads) is refused by load, and a
+                # whole one would overwrite what is on disk; an existing shard keeps its own settings
+                self._shard = q.EdgeShard.load(str(self.folder))
         return self._shard
 
     def create(self, specs: Sequence[VectorSpec], quantization: str = "none", hnsw_m: int = 0) -> None:

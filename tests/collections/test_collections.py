@@ -52,6 +52,19 @@ def test_edge_hits_score_as_the_model_ranks(berlin_edge, tiny_model, berlin):
         assert result.analysis.texts == [exact.texts[i] for i in np.argsort(-exact.scores(dim), kind="stable")]
 
 
+def test_an_existing_shard_opens_with_a_search_thread_bound(berlin_edge, tiny_model, berlin):
+    """``max_search_threads`` on an existing shard: it opens (Edge refuses a partial config
+    on load) and answers as the backend that wrote it."""
+    backend, _ = berlin_edge
+    expected = [h.score for h in search(tiny_model, backend, berlin["query"], top_k=3).hits]
+    backend.close()  # one process holds a shard's write-ahead log at a time; the fixture's opens again on use
+    reopened = EdgeBackend(backend.folder, max_search_threads=1)
+    try:
+        assert [h.score for h in search(tiny_model, reopened, berlin["query"], top_k=3).hits] == expected
+    finally:
+        reopened.close()
+
+
 def test_edge_hits_are_named_by_their_tokens(berlin_edge, tiny_model, berlin):
     backend, _ = berlin_edge
     result = search(tiny_model, backend, berlin["query"], top_k=3)
