@@ -594,6 +594,7 @@
       this.source.onArrive = () => { if (this.live()) this.draw(['all']); };
       this.Plotly = this.o.plotly || global.Plotly;
       this.deferred = new Set();
+      this.waiting = false;  // a document's views are on their way from the server
       root.__colbertViz = this;  // a later mount on the same element retires this one
       this.state = initialState(payload, this.o.initial, this.source.storable());
       this.build();
@@ -740,7 +741,8 @@
 
     /** Redraw what ``what`` names. The heatmap (and the cheap tables) are drawn at once; the other
      *  charts follow in the next frame, so the view the user looks at changes first.
-     *  ``root.dataset.pending`` is "1" until everything is drawn. */
+     *  ``root.dataset.pending`` is "1" until everything is drawn, a document's views still being
+     *  fetched included. */
     draw(what) {
       const all = what.includes('all');
       this.syncControls();
@@ -760,6 +762,7 @@
       } else if (what.includes('rankingSelection')) this.markSelectedRow();
       if (all || what.includes('document')) {  // views still on their way: drawn when they come, not before
         const ready = this.drawDocument();
+        this.waiting = !ready && !this.fetchError;  // the document's views are being fetched: not drawn yet
         ['contributions', 'highlight', 'changes'].forEach(x => (ready ? this.deferred.add(x) : this.deferred.delete(x)));
       }
       if (what.length === 1 && what[0] === 'pair') this.drawPair();  // A or B alone: draw it now
@@ -770,7 +773,11 @@
     }
 
     schedule() {
-      if (!this.deferred.size || this.scheduled) return;
+      if (this.scheduled) return;
+      if (!this.deferred.size) {
+        this.root.dataset.pending = this.waiting ? '1' : '0';
+        return;
+      }
       this.scheduled = true;
       this.root.dataset.pending = '1';
       const flush = () => {
@@ -781,7 +788,7 @@
         const names = [...this.deferred];
         this.deferred.clear();
         for (const name of names) tasks[name]();
-        this.root.dataset.pending = '0';
+        this.root.dataset.pending = this.waiting ? '1' : '0';
       };
       if (global.requestAnimationFrame) global.requestAnimationFrame(() => setTimeout(flush, 0));
       setTimeout(flush, 100);  // a hidden page has no animation frames
