@@ -244,6 +244,9 @@ def main() -> None:
     idx.add_argument("--dtype", default="auto")
     idx.add_argument("--documents", type=int, default=1000)
     idx.add_argument("--doc-maxlen", type=int, default=300)
+    corpus = sub.add_parser("corpus", help="write docstrings of the installed packages as JSONL (a real corpus)")
+    corpus.add_argument("--documents", type=int, default=1000)
+    corpus.add_argument("--out", type=Path, required=True)
     srch = sub.add_parser("search")
     srch.add_argument("--sizes", type=int, nargs="+", default=[10_000])
     srch.add_argument("--queries", type=int, default=20)
@@ -256,7 +259,12 @@ def main() -> None:
     m.add_argument("quantization")
     m.add_argument("queries", type=int)
     args = parser.parse_args()
-    if args.command == "index":
+    if args.command == "corpus":
+        texts, source = docstrings(args.documents)
+        with args.out.open("w", encoding="utf-8") as out:
+            out.writelines(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts)
+        print(f"{len(texts)} docstrings of {source} in {args.out}", file=sys.stderr)
+    elif args.command == "index":
         bench_index(args)
     elif args.command == "search":
         bench_search(args)
