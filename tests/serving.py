@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -25,3 +27,29 @@ def served_app(models: dict, limits) -> Iterator[tuple[object, str]]:
         yield demo, url
     finally:
         demo.close()
+
+
+class _Refuse(http.server.BaseHTTPRequestHandler):
+    """A Qdrant server that refuses every API key: 401 with Qdrant's error body."""
+
+    def do_GET(self):
+        body = b'{"status": {"error": "Unauthorized"}}'
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def refusing_qdrant() -> Iterator[str]:
+    """The URL (``http://127.0.0.1:PORT``) of a stub Qdrant server that answers 401, closed on exit."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()

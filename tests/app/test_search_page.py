@@ -6,16 +6,14 @@ traceback or a server path."""
 from __future__ import annotations
 
 import html
-import http.server
 import json
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from page_client import PageClient, new_session
-from serving import free_port
+from serving import free_port, refusing_qdrant
 
 from colbert_viz.app.collection_shelf import DEMO, PRIVATE, CollectionShelf, configured_collections
 from colbert_viz.app.limits import Limits
@@ -26,19 +24,6 @@ from colbert_viz.collections.backends import StoredPoint
 from colbert_viz.explorer.payload import document_payload
 
 LIMITS = Limits(max_docs=10, max_chars=2000, max_tokens=4000, max_doc_tokens=1024)
-
-
-class _Refuse(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b'{"status": {"error": "Unauthorized"}}'
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 def _foreign_edge(folder, size=128):
@@ -60,12 +45,10 @@ def bad(tmp_path_factory, tiny_model):
     notext.upsert([StoredPoint(point_id("x", "y"), {"title": "no text"},
                                {"colbert-128": np.eye(128, dtype=np.float32)[:4]})])
     notext.close()
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"missing": str(root / "missing"), "empty": str(root / "empty"), "small": str(root / "small"),
-           "notext": str(root / "notext"), "unreachable": "http://127.0.0.1:9/collections/docs",
-           "refused": f"http://127.0.0.1:{server.server_port}/collections/docs"}
-    server.shutdown()
+    with refusing_qdrant() as refused:
+        yield {"missing": str(root / "missing"), "empty": str(root / "empty"), "small": str(root / "small"),
+               "notext": str(root / "notext"), "unreachable": "http://127.0.0.1:9/collections/docs",
+               "refused": f"{refused}/collections/docs"}
 
 
 @pytest.fixture(scope="module")

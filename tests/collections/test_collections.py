@@ -3,11 +3,9 @@ is (qdrant-edge-py 0.9.0) and qdrant-client 1.20 in its local mode, on the tiny 
 
 from __future__ import annotations
 
-import http.server
-import threading
-
 import numpy as np
 import pytest
+from serving import refusing_qdrant
 
 import colbert_viz
 from colbert_viz.collections import (
@@ -214,25 +212,8 @@ def test_unreachable_server():
         backend.specs()
 
 
-class _Refuse(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b'{"status": {"error": "Unauthorized"}}'
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_wrong_api_key():
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        backend = ClientBackend.connect(f"http://127.0.0.1:{server.server_port}", "docs", api_key="wrong")
+    with refusing_qdrant() as url:
+        backend = ClientBackend.connect(url, "docs", api_key="wrong")
         with pytest.raises(CollectionAccessDenied, match="refused the API key"):
             backend.specs()
-    finally:
-        server.shutdown()
