@@ -39,9 +39,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 BERLIN = ROOT / "colbert_viz" / "app" / "assets" / "examples" / "berlin.json"
 ASSETS = ROOT / "assets"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 # One timed event in the page: the action, then animation frames until ``target``'s data
 # attributes changed (ms to that frame) and until nothing is pending (ms to the frame after).
@@ -183,7 +180,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
-    from serving import served_app
+    from serving import launch_chromium, served_app
 
     import colbert_viz
     from colbert_viz.app.limits import Limits
@@ -202,7 +199,7 @@ def main() -> None:
         export_bytes = colbert_viz.show(analysis).save(folder / "berlin.html").stat().st_size
 
         with served_app({"tiny-jina": model}, Limits()) as (_, url), sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(p)
             page = browser.new_page(viewport={"width": 1300, "height": 1000})
             page.set_default_timeout(60_000)
             errors = []

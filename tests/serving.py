@@ -1,4 +1,4 @@
-"""The app on a free local port, for the API and browser tests."""
+"""The app on a free local port, and Debian's Chromium, for the API and browser tests."""
 
 from __future__ import annotations
 
@@ -7,12 +7,32 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def playwright_or_skip():
+    """Playwright's ``sync_playwright``; the calling test is skipped where Debian's
+    Chromium or the playwright package is missing (its own browser download is not used)."""
+    import pytest
+
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    return pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed").sync_playwright
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, through ``playwright`` (a started ``sync_playwright()``)."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
 @contextmanager

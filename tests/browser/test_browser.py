@@ -18,12 +18,11 @@ import json
 import os
 import re
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from serving import served_app
+from serving import launch_chromium, served_app
 
 from colbert_viz.app.limits import Limits
 from colbert_viz.explorer.layout import collapse, shown_positions
@@ -34,9 +33,6 @@ pytestmark = pytest.mark.browser
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 LIMITS = Limits(max_docs=10, max_chars=4000, max_tokens=4000, max_doc_tokens=1024, max_file_mb=1)
 WAIT_MS = 30_000
 WIDE, NARROW = 1300, 400
@@ -101,17 +97,6 @@ JS_HIGHLIGHT_TEXT = """() => [...document.querySelector('#highlight .cv-hl-text'
 # ---- fixtures -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def sync_playwright():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is not installed")
-    return sync_playwright
-
-
-@pytest.fixture(scope="module")
 def offline_model():
     import colbert_viz
 
@@ -134,7 +119,7 @@ def served(sync_playwright, tiny_checkpoint, offline_model):
 def browser(sync_playwright, served):
     """One page for the module; ``dialogs``, ``errors`` and ``requests`` collect what it did."""
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = launch_chromium(p)
         page = chromium.new_page(viewport={"width": WIDE, "height": 1000})
         page.set_default_timeout(WAIT_MS)
         dialogs, errors, requests = [], [], []

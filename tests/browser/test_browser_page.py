@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from serving import served_app
-from test_browser import CHROMIUM, CHROMIUM_ARGS, JS_MARK_OLD, JS_RUN_DONE, JS_STATUS, LIMITS, WAIT_MS
+from serving import launch_chromium, served_app
+from test_browser import JS_MARK_OLD, JS_RUN_DONE, JS_STATUS, LIMITS, WAIT_MS
 
 pytestmark = pytest.mark.browser
 
@@ -20,17 +20,6 @@ WIDE, NARROW = 1400, 400
 BERLIN_DE = ("Wie viele Einwohner hat Berlin im Jahr 2023 laut den offiziellen Statistiken des Amtes für Statistik "
              "Berlin-Brandenburg, und wie hat sich die Zahl seit der Wiedervereinigung in allen Bezirken entwickelt?")
 LONG_DOC = " ".join(f"w{i}" for i in range(60))  # about 120 tokens: a heatmap wider than the page
-
-
-@pytest.fixture(scope="module")
-def sync_playwright():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is not installed")
-    return sync_playwright
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +39,7 @@ def served(sync_playwright, model_path):
 @pytest.fixture(scope="module")
 def browser(sync_playwright, served):
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = launch_chromium(p)
         context = chromium.new_context(viewport={"width": WIDE, "height": 900}, has_touch=True)
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)

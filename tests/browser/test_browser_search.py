@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
-from serving import free_port
-from test_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, WIDE, check_views, views, wait_shows
+from serving import free_port, launch_chromium, playwright_or_skip
+from test_browser import WAIT_MS, WIDE, check_views, views, wait_shows
 
 from colbert_viz.app.collection_shelf import DEMO, CollectionShelf
 from colbert_viz.app.limits import Limits
@@ -36,12 +36,7 @@ JS_SEARCH_DONE = """() => {
 
 @pytest.fixture(scope="module")
 def search_page(tiny_checkpoint, tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is not installed")
+    sync_playwright = playwright_or_skip()
     import colbert_viz
     from colbert_viz.app.ui import build_app, launch_options
 
@@ -56,7 +51,7 @@ def search_page(tiny_checkpoint, tmp_path_factory):
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
                             **launch_options(LIMITS))
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = launch_chromium(p)
         page = chromium.new_page(viewport={"width": WIDE, "height": 1000})
         page.set_default_timeout(WAIT_MS)
         errors = []

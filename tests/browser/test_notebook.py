@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+from serving import launch_chromium, playwright_or_skip
 
 from colbert_viz.explorer.html import plotly_js, show
 from colbert_viz.explorer.layout import shown_positions
@@ -20,9 +21,6 @@ from colbert_viz.maths.scoring import ranking
 from colbert_viz.storage.analysis import StoredAnalysis
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 QUERY = "Where does the fox jump?"
 DOCUMENTS = ["The quick brown fox jumps over the lazy dog near the river bank today.",
              "Kangaroos hop across the outback at dawn."]
@@ -63,11 +61,9 @@ def notebook_outputs(notebook) -> list[str]:
 
 @pytest.fixture(scope="module")
 def chromium():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    sync_playwright = playwright_or_skip()
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = launch_chromium(p)
         yield browser
         browser.close()
 
