@@ -81,6 +81,14 @@ def rect(page, selector: str) -> dict:
                          " return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; }", selector)
 
 
+def three_berlin_documents_at(page, berlin, width: int, height: int = 900) -> None:
+    """Berlin's query and first three documents, Run in a window ``width`` px wide, every chart drawn."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.wait_for_function(f"() => window.innerWidth === {width}")
+    run(page, berlin["query"], "\n".join(berlin["documents"][:3]))
+    page.wait_for_function("() => !!document.querySelector('#difference .main-svg')")
+
+
 def test_the_scored_query_says_it_was_cut(page, tiny_model):
     query = tiny_model.tokenizer.tokenize_queries([BERLIN_DE])[0]
     dropped = query.n_text_tokens - int(query.in_text.sum())
@@ -138,10 +146,7 @@ def test_model_menu_names_no_server_path(page, model_path):
 
 
 def test_phone_titles_wrap_and_a_tap_shows_the_details(page, berlin):
-    page.set_viewport_size({"width": NARROW, "height": 800})
-    page.wait_for_function(f"() => window.innerWidth === {NARROW}")
-    run(page, berlin["query"], "\n".join(berlin["documents"][:3]))
-    page.wait_for_function("() => !!document.querySelector('#difference .main-svg')")
+    three_berlin_documents_at(page, berlin, NARROW, height=800)
     for plot in ("#heatmap", "#contributions", "#difference"):
         box = page.evaluate("p => document.querySelector(p).parentElement.getBoundingClientRect().right", plot)
         for part in (".gtitle", ".gtitle-subtitle"):
@@ -169,10 +174,7 @@ def test_phone_titles_wrap_and_a_tap_shows_the_details(page, berlin):
 def test_chart_titles_are_whole_inside_their_charts(page, berlin, width):
     """Every chart's title and subtitle lie inside the chart, wide and on a phone (the
     heatmap's title was drawn half above its panel, which clips it)."""
-    page.set_viewport_size({"width": width, "height": 900})
-    page.wait_for_function(f"() => window.innerWidth === {width}")
-    run(page, berlin["query"], "\n".join(berlin["documents"][:3]))
-    page.wait_for_function("() => !!document.querySelector('#difference .main-svg')")
+    three_berlin_documents_at(page, berlin, width)
     for plot in ("#heatmap", "#contributions", "#difference"):
         top = page.evaluate("p => document.querySelector(p + ' .main-svg').getBoundingClientRect().top", plot)
         for part in (".gtitle", ".gtitle-subtitle"):
