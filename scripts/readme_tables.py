@@ -27,7 +27,7 @@ BLOCK = re.compile(r"(<!-- generated: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<
 QUERY = "What is the population of Berlin?"
 
 
-def _analysis():
+def _berlin():
     import torch
 
     import colbert_viz
@@ -35,22 +35,23 @@ def _analysis():
 
     torch.set_num_threads(1)
     berlin = next(s for s in load_examples() if s.id == "berlin")
+    from colbert_viz.storage.analysis import StoredAnalysis
+
     model = colbert_viz.load("offline", dtype="float32", device="cpu")
-    return model.analyze(berlin.query, list(berlin.documents))
+    # one StoredAnalysis for every block: each storage setting is computed once
+    return StoredAnalysis(model.analyze(berlin.query, list(berlin.documents)))
 
 
 def _number(value: float, decimals: int) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def compression_table(analysis) -> str:
+def compression_table(stored) -> str:
     """The decision table at the native size and at 64 dimensions, every setting."""
-    keep = {analysis.dimensions[0], min(analysis.dimensions)}
+    keep = {stored.dimensions[0], min(stored.dimensions)}
     lines = ["| Setting | Bytes/token | Bytes/doc | Vectors/doc | Kendall tau | Largest rank change | Largest score change |",
              "|---|---:|---:|---:|---:|---:|---:|"]
-    from colbert_viz.storage.analysis import StoredAnalysis
-
-    for row in StoredAnalysis(analysis).compression_table():
+    for row in stored.compression_table():
         if row["dimensions"] not in keep:
             continue
         tau = "n/a" if row["kendall_tau"] is None else f"{row['kendall_tau']:.2f}"
@@ -60,19 +61,19 @@ def compression_table(analysis) -> str:
     return "\n".join(lines) + "\n"
 
 
-def berlin_ranking(analysis) -> str:
+def berlin_ranking(stored) -> str:
     """The exact ranking at the native size, and which document each setting puts first."""
     from colbert_viz.explorer.tables import document_label
-    from colbert_viz.storage import settings as storage
+    from colbert_viz.storage.settings import METHODS
 
+    analysis = stored.analysis
     dim = analysis.dimensions[0]
     scores = analysis.scores(dim)
     order = [r["index"] for r in analysis.rerank(dim)]
     top = ", ".join(f"{document_label(i)} {scores[i]:.2f}" for i in order[:3])
     firsts = []
-    for method in storage.METHODS:
-        run = storage.apply(storage.StorageSetting(method, dim), analysis.query, analysis.documents)
-        first = int(min(range(len(run.ranks)), key=lambda i: run.ranks[i]))
+    for method in METHODS:
+        first = int(stored.stored(f"{dim}/{method}").order[0])
         if first != order[0]:
             firsts.append(f"`{method}` puts {document_label(first)} first")
     moved = "; ".join(firsts) if firsts else "every setting keeps it first"
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     text = README.read_text(encoding="utf-8")
     if not BLOCK.search(text):
         raise SystemExit("README.md has no generated blocks")
-    new = render(text, _analysis())
+    new = render(text, _berlin())
     if args.check:
         if new != text:
             sys.stdout.writelines(difflib.unified_diff(text.splitlines(True), new.splitlines(True),
