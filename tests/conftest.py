@@ -56,3 +56,12 @@ def private_dtype_cache(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "dtype-cache"
     monkeypatch.setenv("COLBERT_VIZ_CACHE_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(scope="module")
+def sync_playwright():
+    """Playwright's ``sync_playwright`` for the browser tests, or the module's tests
+    skipped (no Debian Chromium, no playwright package): ``serving.playwright_or_skip``."""
+    from serving import playwright_or_skip
+
+    return playwright_or_skip()
