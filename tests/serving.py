@@ -49,12 +49,18 @@ def served_app(models: dict, limits) -> Iterator[tuple[object, str]]:
         demo.close()
 
 
-class _Refuse(http.server.BaseHTTPRequestHandler):
-    """A Qdrant server that refuses every API key: 401 with Qdrant's error body."""
+class _KeyedQdrant(http.server.BaseHTTPRequestHandler):
+    """A Qdrant server that knows no collection and takes one API key (``self.server.key``):
+    401 with Qdrant's error body for any other key or none."""
 
     def do_GET(self):
-        body = b'{"status": {"error": "Unauthorized"}}'
-        self.send_response(401)
+        if self.headers.get("api-key") == self.server.key:
+            self._answer(200, b'{"result": {"exists": false}, "status": "ok", "time": 0.0}')
+        else:
+            self._answer(401, b'{"status": {"error": "Unauthorized"}}')
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -65,9 +71,11 @@ class _Refuse(http.server.BaseHTTPRequestHandler):
 
 
 @contextmanager
-def refusing_qdrant() -> Iterator[str]:
-    """The URL (``http://127.0.0.1:PORT``) of a stub Qdrant server that answers 401, closed on exit."""
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Refuse)
+def keyed_qdrant(key: str) -> Iterator[str]:
+    """The URL (``http://127.0.0.1:PORT``) of a stub Qdrant server that accepts the API key
+    ``key`` alone (it then holds no collection) and answers 401 otherwise, closed on exit."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), _KeyedQdrant)
+    server.key = key
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

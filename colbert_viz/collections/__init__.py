@@ -21,6 +21,7 @@ from colbert_viz.collections.backends import (
     CollectionUnreachable,
     EmptyCollectionError,
     PointError,
+    ResultTooLarge,
     VectorSpec,
     open_collection,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "LayoutMapper",
     "Mapping",
     "PointError",
+    "ResultTooLarge",
     "SearchResult",
     "VectorSpec",
     "index",

@@ -13,14 +13,17 @@ arrays for multivectors, string point ids. Every failure of the store is a
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 QUANTIZATIONS = ("none", "int8", "binary")
+KEYS_ENV = "QDRANT_API_KEYS"  # one key per server: "URL=KEY,URL2=KEY2"
 
 
 class CollectionError(Exception):
@@ -49,6 +52,10 @@ class PointError(CollectionError):
 
 class EmptyCollectionError(CollectionError):
     """The collection holds no point."""
+
+
+class ResultTooLarge(CollectionError):
+    """The hits hold more stored vectors than one search may fetch."""
 
 
 @dataclass(frozen=True)
@@ -96,14 +103,17 @@ class Backend(Protocol):
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         """Write points (replacing any with the same id), durably."""
 
-    def existing(self, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` are stored already."""
+    def existing(self, ids: Sequence[str]) -> dict[str, dict]:
+        """The points of ``ids`` stored already: id → payload."""
 
     def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None,
               oversampling: float | None = None) -> list[ScoredPoint]:
         """Top ``limit`` points by MaxSim against ``vectors`` (n_query_tokens, size),
-        best first, with payload and every stored vector; ``rescore`` / ``oversampling``
+        best first, with their payload and no vector; ``rescore`` / ``oversampling``
         go to Qdrant's quantization search parameters."""
+
+    def vectors(self, ids: Sequence[str], using: str) -> dict[str, np.ndarray]:
+        """The stored multivector ``using`` of each point of ``ids``: id → (n_tokens, size)."""
 
     def count(self) -> int:
         """Points in the collection."""
@@ -133,18 +143,100 @@ def named_vectors(vector, specs: dict[str, VectorSpec]) -> dict[str, np.ndarray]
     return {name: _as_rows(rows) for name, rows in vector.items() if name in specs and rows is not None}
 
 
+_NO_SCHEME = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):\d+(?:/.*)?$")
+
+
+def check_target(target: str) -> str:
+    """``target`` when it is a URL or a folder; ``ValueError`` for ``host:port`` without a scheme
+    (which would otherwise become a local folder of that name).
+
+    >>> check_target("localhost:6333")
+    Traceback (most recent call last):
+    ValueError: 'localhost:6333' has no scheme: did you mean http://localhost:6333?
+    """
+    if _NO_SCHEME.match(target):
+        raise ValueError(f"{target!r} has no scheme: did you mean http://{target}?")
+    return target
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, the port made explicit (6333 for Qdrant, as qdrant-client assumes).
+
+    >>> origin("https://Q.example/collections/docs")
+    'https://q.example:6333'
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or 6333}"
+
+
+def configured_keys(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``QDRANT_API_KEYS="URL=KEY,URL2=KEY2"`` as ``{origin: key}`` (a key holds no comma);
+    ``ValueError`` for a malformed entry, never showing a key.
+
+    >>> configured_keys({"QDRANT_API_KEYS": "http://a:6333=k1, https://b.example=k2"})
+    {'http://a:6333': 'k1', 'https://b.example:6333': 'k2'}
+    """
+    environ = os.environ if environ is None else environ
+    keys: dict[str, str] = {}
+    for number, item in enumerate(environ.get(KEYS_ENV, "").split(","), 1):
+        url, sep, key = (part.strip() for part in item.partition("="))
+        if not item.strip():
+            continue
+        if not sep or not key or not url.startswith(("http://", "https://")):
+            raise ValueError(f"{KEYS_ENV}: entry {number} is not URL=KEY (the URL with http:// or https://)")
+        keys[origin(url)] = key
+    return keys
+
+
+def api_key_for(url: str, api_key: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The key for the server of ``url``: ``api_key``, else its entry in ``QDRANT_API_KEYS``,
+    else ``QDRANT_API_KEY``."""
+    environ = os.environ if environ is None else environ
+    return api_key or configured_keys(environ).get(origin(url)) or environ.get("QDRANT_API_KEY") or None
+
+
+def insecure_key_warning(url: str, api_key: str | None) -> str:
+    """One line when ``api_key`` would go in clear text (``http://``) to a host other than
+    this machine; ``""`` otherwise.
+
+    >>> insecure_key_warning("http://localhost:6333", "k")
+    ''
+    >>> insecure_key_warning("http://10.0.0.5:6333", "k")
+    'the API key goes over plain http to 10.0.0.5: use https:// for a server on another machine'
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not api_key or parts.scheme != "http" or host == "localhost":
+        return ""
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return ""
+    except ValueError:
+        pass
+    return f"the API key goes over plain http to {host}: use https:// for a server on another machine"
+
+
 def open_collection(target: str | os.PathLike, name: str | None = None, api_key: str | None = None,
                     max_search_threads: int | None = None) -> Backend:
     """A folder → ``EdgeBackend``; an ``http(s)://`` URL → ``ClientBackend`` for collection
     ``name`` (default ``"colbert-viz"``; a URL ending in ``/collections/NAME`` names it too).
-    ``api_key`` defaults to ``QDRANT_API_KEY``."""
-    text = os.fspath(target)
+    ``api_key`` defaults to the URL's entry in ``QDRANT_API_KEYS``, else ``QDRANT_API_KEY``;
+    a key that would go over plain http to another machine is named in the backend's
+    ``warning``, for the caller to say. ``host:port`` without a scheme is refused."""
+    text = check_target(os.fspath(target))
     if text.startswith(("http://", "https://")):
         url, _, tail = text.rstrip("/").partition("/collections/")
         name = name or tail or "colbert-viz"
         from colbert_viz.collections.client import ClientBackend
 
-        return ClientBackend.connect(url, name, api_key or os.environ.get("QDRANT_API_KEY"))
+        key = api_key_for(url, api_key)
+        backend = ClientBackend.connect(url, name, key)
+        backend.warning = insecure_key_warning(url, key)
+        return backend
     if name:
         raise ValueError("a collection name goes with a server URL; a Qdrant Edge folder holds one collection")
     from colbert_viz.collections.edge import EdgeBackend

@@ -63,6 +63,7 @@ class ClientBackend:
         self.client = client
         self.name = name
         self.description = description or f"Qdrant collection {name!r}"
+        self.warning = ""  # set by ``open_collection`` when the API key would go over plain http
 
     @classmethod
     def connect(cls, url: str, name: str, api_key: str | None = None, timeout: int = 10) -> ClientBackend:
@@ -70,7 +71,7 @@ class ClientBackend:
 
         from qdrant_client import QdrantClient
 
-        with warnings.catch_warnings():  # "Api key is used with an insecure connection": the user's choice
+        with warnings.catch_warnings():  # "Api key is used with an insecure connection": open_collection says it
             warnings.simplefilter("ignore", UserWarning)
             client = QdrantClient(url=url, api_key=api_key or None, timeout=timeout, check_compatibility=False)
         return cls(client, name, f"Qdrant collection {name!r} at {url}")
@@ -118,10 +119,11 @@ class ClientBackend:
         with _client_errors(f"cannot write to {self.description}"):
             self.client.upsert(self.name, batch, wait=True)
 
-    def existing(self, ids: Sequence[str]) -> set[str]:
+    def existing(self, ids: Sequence[str]) -> dict[str, dict]:
         with _client_errors(f"cannot read {self.description}"):
-            records = self.client.retrieve(self.name, list(ids), with_payload=False, with_vectors=False)
-        return {point_uuid(r.id) for r in records}
+            records = self.client.retrieve(self.name, [_client_id(i) for i in ids], with_payload=True,
+                                           with_vectors=False)
+        return {point_uuid(r.id): dict(r.payload or {}) for r in records}
 
     def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None,
               oversampling: float | None = None) -> list[ScoredPoint]:
@@ -129,7 +131,6 @@ class ClientBackend:
 
         from qdrant_client import models as m
 
-        specs = self.specs() or {}
         params = None
         if rescore is not None or oversampling is not None:
             params = m.SearchParams(quantization=m.QuantizationSearchParams(rescore=rescore, oversampling=oversampling))
@@ -137,9 +138,16 @@ class ClientBackend:
             warnings.simplefilter("ignore")  # local mode: "search_params has no effect"
             found = self.client.query_points(self.name, query=np.asarray(vectors, np.float32).tolist(),
                                              using=using or None, limit=limit, search_params=params,
-                                             with_payload=True, with_vectors=True).points
-        return [ScoredPoint(id=point_uuid(p.id), payload=dict(p.payload or {}),
-                            vectors=named_vectors(p.vector, specs), score=float(p.score)) for p in found]
+                                             with_payload=True, with_vectors=False).points
+        return [ScoredPoint(id=point_uuid(p.id), payload=dict(p.payload or {}), score=float(p.score)) for p in found]
+
+    def vectors(self, ids: Sequence[str], using: str) -> dict[str, np.ndarray]:
+        specs = self.specs() or {}
+        with _client_errors(f"cannot read {self.description}"):
+            records = self.client.retrieve(self.name, [_client_id(i) for i in ids], with_payload=False,
+                                           with_vectors=[using] if using else True)
+        return {point_uuid(r.id): named_vectors(r.vector, specs).get(using, np.zeros((0, 0), np.float32))
+                for r in records}
 
     def count(self) -> int:
         with _client_errors(f"cannot count {self.description}"):
@@ -150,6 +158,11 @@ class ClientBackend:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _client_id(value: str) -> int | str:
+    """A point id as qdrant-client takes it: an unsigned integer or a UUID string."""
+    return int(value) if value.isdigit() else value
 
 
 def _client_quantization_kind(config) -> str | None:

@@ -1,14 +1,17 @@
 """The CLI's ``index`` and ``search`` subcommands (``python -m colbert_viz index|search``).
 
 ``--collection`` is a Qdrant Edge folder or a server URL (default ``$QDRANT_URL``);
-the API key comes from ``--api-key`` or ``$QDRANT_API_KEY``. Output is JSON on
-stdout; the progress bar of ``index`` goes to stderr when it is a terminal.
+the API key comes from ``--api-key``, the URL's entry in ``$QDRANT_API_KEYS``
+(``URL=KEY,…``) or ``$QDRANT_API_KEY``; a key that would go over plain http to
+another machine gets a warning on stderr. Output is JSON on stdout; the progress
+bar of ``index`` goes to stderr when it is a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from colbert_viz.collections.backends import QUANTIZATIONS, CollectionNotFound, open_collection
 from colbert_viz.collections.layouts import LAYOUTS
@@ -24,7 +27,8 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser], positive_int, forma
                        help="a Qdrant Edge folder, or a Qdrant server/Cloud URL (default: $QDRANT_URL)")
     store.add_argument("--name", default=None,
                        help="the collection's name on a server (default: the URL's /collections/NAME, or colbert-viz)")
-    store.add_argument("--api-key", default=None, help="the server's API key (default: $QDRANT_API_KEY)")
+    store.add_argument("--api-key", default=None, help="the server's API key (default: the URL's in $QDRANT_API_KEYS=URL=KEY,…, "
+                       "else $QDRANT_API_KEY)")
 
     index = sub.add_parser("index", parents=[*parents, store],
                            help="encode documents into a Qdrant collection (resumable, idempotent)")
@@ -62,6 +66,8 @@ def run_command(args: argparse.Namespace, read_texts) -> dict:
     if documents is not None and not documents:
         raise InputError("no documents to index")
     with open_collection(target, args.name, args.api_key) as backend:
+        if getattr(backend, "warning", ""):
+            print(f"colbert-viz: warning: {backend.warning}", file=sys.stderr)
         if args.command == "search" and backend.specs() is None:
             raise CollectionNotFound(f"{backend.description} does not exist")
         model = load(args.model, dtype=args.dtype, device=args.device, skiplist=args.skiplist)

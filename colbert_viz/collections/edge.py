@@ -2,12 +2,16 @@
 
 The Qdrant engine runs in-process: no server. Its settings are read from the
 shard's ``edge_config.json``; every engine error becomes a one-line ``CollectionError``.
+Qdrant Edge lets one process hold a folder (its write-ahead log is locked): within
+this process every ``EdgeBackend`` of one real path (symlinks resolved) shares one
+open shard, closed when the last of them closes; another process gets a message.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +31,37 @@ from colbert_viz.collections.backends import (
 )
 
 _EDGE_CONFIG = "edge_config.json"
+# Search threads of a shard this package creates: a few, never more than the CPUs
+# (Qdrant Edge's own default starts 8, whatever the machine).
+SEARCH_THREADS = min(os.cpu_count() or 1, 4)
+
+_open_lock = threading.Lock()
+_open: dict[str, list] = {}  # real path → [shard, backends using it]
+
+
+def _share(key: str, make):
+    """The open shard of real path ``key`` (``make()`` opens it when none is), one more user."""
+    with _open_lock:
+        held = _open.get(key)
+        if held is None:
+            held = _open[key] = [make(), 0]
+        held[1] += 1
+        return held[0]
+
+
+def _unshare(key: str) -> None:
+    """One user fewer of ``key``'s shard; the last one closes it."""
+    with _open_lock:
+        held = _open[key]
+        held[1] -= 1
+        if held[1] == 0:
+            del _open[key]
+            held[0].close()
+
+
+def edge_id(value: str):
+    """A point id for Qdrant Edge: an unsigned integer or a UUID (both come back as strings)."""
+    return int(value) if value.isdigit() else uuid.UUID(value)
 
 
 def _quantization_kind(config: dict | None) -> str | None:
@@ -61,6 +96,9 @@ def _edge_errors(what: str) -> Iterator[None]:
         raise
     except Exception as err:  # qdrant_edge raises plain Exception with the engine's message
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if "WouldBlock" in message:  # the write-ahead log is locked by another process
+            message = ("another process holds this folder (Qdrant Edge opens a folder in one process at a time); "
+                       "close it there, or serve the collection with a Qdrant server")
         raise CollectionError(f"{what}: {message}") from None
 
 
@@ -68,14 +106,16 @@ class EdgeBackend:
     """A Qdrant Edge shard in ``folder``: created by ``create``, else opened when used.
 
     ``max_search_threads`` bounds the search pool of a shard this backend creates
-    (``None``: one per CPU); an existing shard is opened with the settings it was created with.
+    (``None``: ``SEARCH_THREADS``, at most 4); an existing shard is opened with the
+    settings it was created with.
     """
 
     def __init__(self, folder: str | os.PathLike, max_search_threads: int | None = None) -> None:
         self.folder = Path(folder)
         self.description = f"Qdrant Edge shard {self.folder}"
-        self.max_search_threads = max_search_threads
+        self.max_search_threads = max_search_threads or SEARCH_THREADS
         self._shard = None
+        self._key: str | None = None  # the real path of the shard this backend holds
 
     def __enter__(self) -> EdgeBackend:
         return self
@@ -101,10 +141,12 @@ class EdgeBackend:
 
             if self.specs() is None:
                 raise CollectionNotFound(f"no Qdrant Edge collection in {self.folder} (index documents into it first)")
+            key = os.path.realpath(self.folder)
             with _edge_errors(f"cannot open {self.description}"):
                 # no config: a partial EdgeConfig (say only max_search_threads) is refused by load, and a
                 # whole one would overwrite what is on disk; an existing shard keeps its own settings
-                self._shard = q.EdgeShard.load(str(self.folder))
+                self._shard = _share(key, lambda: q.EdgeShard.load(key))
+            self._key = key
         return self._shard
 
     def create(self, specs: Sequence[VectorSpec], quantization: str = "none", hnsw_m: int = 0) -> None:
@@ -125,35 +167,44 @@ class EdgeBackend:
             optimizers=q.EdgeOptimizersConfig(indexing_threshold=1, default_segment_number=1),
             max_search_threads=self.max_search_threads,
         )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key = os.path.realpath(self.folder)
         with _edge_errors(f"cannot create {self.description}"):
-            self._shard = q.EdgeShard.create(str(self.folder), config)
+            self._shard = _share(key, lambda: q.EdgeShard.create(key, config))
+        self._key = key
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         import qdrant_edge as q
 
-        batch = [q.Point(id=uuid.UUID(p.id), vector={k: v for k, v in p.vectors.items()}, payload=p.payload)
+        batch = [q.Point(id=edge_id(p.id), vector={k: v for k, v in p.vectors.items()}, payload=p.payload)
                  for p in points]
         with _edge_errors(f"cannot write to {self.description}"):
             self.shard.update(q.UpdateOperation.upsert_points(batch))
             self.shard.flush()
 
-    def existing(self, ids: Sequence[str]) -> set[str]:
+    def existing(self, ids: Sequence[str]) -> dict[str, dict]:
         with _edge_errors(f"cannot read {self.description}"):
-            records = self.shard.retrieve([uuid.UUID(i) for i in ids], with_payload=False, with_vector=False)
-        return {point_uuid(r.id) for r in records}
+            records = self.shard.retrieve([edge_id(i) for i in ids], with_payload=True, with_vector=False)
+        return {point_uuid(r.id): dict(r.payload or {}) for r in records}
 
     def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None,
               oversampling: float | None = None) -> list[ScoredPoint]:
         import qdrant_edge as q
 
-        specs = self.specs() or {}
         params = q.SearchParams(quantization=q.QuantizationSearchParams(rescore=rescore, oversampling=oversampling))
         request = q.QueryRequest(limit=limit, query=q.Query.Nearest(np.asarray(vectors, np.float32), using=using),
-                                 params=params, with_payload=True, with_vector=True)
+                                 params=params, with_payload=True, with_vector=False)
         with _edge_errors(f"cannot search {self.description}"):
             found = self.shard.query(request)
-        return [ScoredPoint(id=point_uuid(p.id), payload=dict(p.payload or {}),
-                            vectors=named_vectors(p.vector, specs), score=float(p.score)) for p in found]
+        return [ScoredPoint(id=point_uuid(p.id), payload=dict(p.payload or {}), score=float(p.score)) for p in found]
+
+    def vectors(self, ids: Sequence[str], using: str) -> dict[str, np.ndarray]:
+        specs = self.specs() or {}
+        with _edge_errors(f"cannot read {self.description}"):
+            records = self.shard.retrieve([edge_id(i) for i in ids], with_payload=False,
+                                          with_vector=[using] if using else True)
+        return {point_uuid(r.id): named_vectors(r.vector, specs).get(using, np.zeros((0, 0), np.float32))
+                for r in records}
 
     def count(self) -> int:
         import qdrant_edge as q
@@ -167,8 +218,8 @@ class EdgeBackend:
 
     def close(self) -> None:
         if self._shard is not None:
-            self._shard.close()
             self._shard = None
+            _unshare(self._key)
 
 
 def _edge_quantization(kind: str):

@@ -6,8 +6,10 @@ dimension (128, 96, 64 for jina-colbert-v2) is its own named vector
 ``colbert-{dim}``, so a search can run at each. A point's id is a UUID5 of the
 model and the text: indexing the same document again rewrites the same point,
 and a batch already stored is skipped without encoding, so an interrupted run
-resumes where it stopped. A point is written whole (vectors and payload in one
-upsert) or not at all.
+resumes where it stopped. A stored point written with another document length or
+skiplist (its payload says) is not skipped but refused, with a message: its vectors
+are not what this run would write. A point is written whole (vectors and payload in
+one upsert) or not at all.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 
 from colbert_viz.collections.backends import (
@@ -71,6 +74,20 @@ def check_settings(specs: dict[str, VectorSpec], expected: Sequence[VectorSpec],
                                               f"colbert-viz needs {need}")
 
 
+def check_stored(payloads, wanted: dict, where: str) -> None:
+    """``CollectionSettingsError`` when a stored point of the batch was written with other
+    settings than ``wanted`` (``layout``, ``doc_maxlen``): skipping it would keep other vectors."""
+    for payload in payloads:
+        stated = payload.get(PAYLOAD_KEY)
+        stated = stated if isinstance(stated, dict) else {}
+        for key, want in wanted.items():
+            if stated.get(key) != want:
+                flag = {"doc_maxlen": "--doc-maxlen", "layout": "--skiplist"}[key]
+                raise CollectionSettingsError(
+                    f"{where} holds these documents with {key} {stated.get(key)!r}, this run writes {want!r}: "
+                    f"index with the same {flag}, or into a new collection")
+
+
 @dataclass(frozen=True)
 class IndexReport:
     """What one ``index`` call did: documents given, points ``written`` and ``skipped``
@@ -92,13 +109,15 @@ class IndexReport:
 
 
 def index(model, backend: Backend, texts: Sequence[str], *, batch_size: int = 32, doc_maxlen: int | None = None,
-          quantization: str = "none", hnsw_m: int = 0, progress: Progress | None = None) -> IndexReport:
+          quantization: str = "none", hnsw_m: int = 0, progress: Progress | None = None,
+          encoding: Callable[[], AbstractContextManager] | None = None) -> IndexReport:
     """Encode ``texts`` with ``model`` and write them to ``backend``'s collection.
 
     Creates the collection when it does not exist (``quantization``: ``"none"``,
     ``"int8"`` or ``"binary"``; ``hnsw_m`` 0: no HNSW graph, exact full scans);
     an existing one must have colbert-viz's vectors with these settings.
-    ``progress(done, total)`` is called after each batch.
+    ``progress(done, total)`` is called after each batch; ``encoding()`` is held around
+    each batch's encode (the app's encode slot), never around a write.
     """
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}; got {quantization!r}")
@@ -120,10 +139,12 @@ def index(model, backend: Backend, texts: Sequence[str], *, batch_size: int = 32
         batch = texts[first: first + batch_size]
         ids = [point_id(model.info.name, t) for t in batch]
         stored = backend.existing(ids)
+        check_stored(stored.values(), {"layout": layout, "doc_maxlen": maxlen}, backend.description)
         todo = [(i, t) for i, t in zip(ids, batch) if i not in stored]
         skipped += len(batch) - len(todo)
         if todo:
-            records = model.encode_documents([t for _, t in todo], maxlen)
+            with (encoding or nullcontext)():
+                records = model.encode_documents([t for _, t in todo], maxlen)
             points = []
             for (pid, _), record in zip(todo, records):
                 kept = record.vectors[record.scored]

@@ -10,20 +10,30 @@ pipeline keeps differs (model-facts.md, storage-facts.md):
   FastEmbed and Stanford ColBERT drop the first id of each encoded symbol (``stanford``).
 - Some pipelines drop the marker, or every special token.
 
-``map_vectors`` re-tokenizes the payload text (tokenizing is cheap; nothing is
-encoded) and keeps the layouts whose token count equals the stored count. When
-none fits, or several fit but name the vectors differently, the vectors are
-labelled by position (``#0``, ``#1`` …) and the note says why: a token's name is
-never put on another token's vector.
+``LayoutMapper.map`` names the stored vectors only on evidence:
+
+- the layout the writer states (colbert-viz's payload, or the caller), when it
+  gives the stored count for the payload text;
+- otherwise the vectors themselves: the text is re-encoded once (at the shortest of
+  the model's and the common document lengths that holds as many tokens) and each
+  stored vector must be closest to one re-encoded token, at cosine ``MATCH`` or more,
+  in the text's order. That names every layout, the known ones and any other (only
+  ``</s>`` dropped, only ``<s>``, …).
+
+Without that evidence the vectors are labelled by position (``vector 0``, ``vector 1``
+…) and the note says why, naming the layouts whose token count fits as a guess: a
+token count is not evidence, and a token's name is never put on another token's vector.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from colbert_viz.engine.tokenization import ColbertTokenizer, TextError, skiplist_ids
+from colbert_viz.maths.vectors import truncate_dims
 from colbert_viz.records import Tokenized, TokenVectors
 
 SKIPS = ("none", "reader", "stanford")
@@ -32,6 +42,10 @@ SPECIALS = ("specials", "no-marker", "text-only")
 LAYOUTS: tuple[str, ...] = tuple(f"{skip}/{specials}" for specials in SPECIALS for skip in SKIPS)
 # Document lengths pipelines truncate at: the model's own (8192), then common settings.
 COMMON_DOC_MAXLENS = (512, 300, 180)
+# A stored vector and the re-encoded vector of its token: cosine at least this (the same
+# model in another precision stays above 0.99; another token or model falls well below).
+MATCH = 0.95
+Encode = Callable[[str, int], TokenVectors]  # (text, doc_maxlen) → every token's vectors
 
 
 def layout_name(skiplist: str, specials: str = "specials") -> str:
@@ -63,19 +77,24 @@ def describe(layout: str) -> str:
 
 @dataclass(frozen=True)
 class Mapping:
-    """Stored vectors with their tokens. ``layout`` is ``None`` when they are labelled
-    by position; ``note`` says which layout fitted, or why none did."""
+    """Stored vectors with their tokens. ``layout``: the layout that names them (``"other"``
+    for one outside ``LAYOUTS`` the vectors show), ``None`` when they are labelled by
+    position; ``basis``: ``"stated"``, ``"verified"`` or ``"position"``; ``note`` says which
+    layout and why, or why none."""
 
     record: TokenVectors
     layout: str | None
     note: str
+    basis: str = "position"
 
 
 class LayoutMapper:
-    """Maps stored multivectors to the tokens of their text, for one tokenizer."""
+    """Maps stored multivectors to the tokens of their text, for one tokenizer; ``encode``
+    (the model's, ``(text, doc_maxlen) → TokenVectors``) checks them against the text."""
 
-    def __init__(self, tokenizer: ColbertTokenizer) -> None:
+    def __init__(self, tokenizer: ColbertTokenizer, encode: Encode | None = None) -> None:
         self.tokenizer = tokenizer
+        self.encode = encode
         self.skip_ids = {name: np.array(sorted(skiplist_ids(tokenizer.tokenizer, name)), np.int64)
                          for name in ("reader", "stanford")}
 
@@ -92,47 +111,83 @@ class LayoutMapper:
             keep &= ~t.special
         return keep
 
+    def tokenizations(self, text: str, doc_maxlen: int | None = None) -> list[tuple[int, Tokenized]]:
+        """``(doc_maxlen, tokens)`` of ``text`` at each length a writer may have cut at, longest
+        first, one per distinct cut; ``TextError`` when it cannot be tokenized."""
+        limit = self.tokenizer.settings.doc_limit
+        maxlens = [doc_maxlen] if doc_maxlen else [self.tokenizer.settings.doc_maxlen, *COMMON_DOC_MAXLENS]
+        found: list[tuple[int, Tokenized]] = []
+        for maxlen in sorted(dict.fromkeys(m for m in maxlens if 4 <= m <= limit), reverse=True):
+            if found and maxlen >= len(found[-1][1]):
+                continue  # cuts nothing more: the same tokens
+            found.append((maxlen, self.tokenizer.tokenize_documents([text], maxlen)[0]))
+        return found
+
     def map(self, text: str, vectors: np.ndarray, layout: str | None = None,
             doc_maxlen: int | None = None) -> Mapping:
         """Name the rows of ``vectors`` (n_stored, size) with the tokens of ``text``.
 
         ``layout`` / ``doc_maxlen``: what the writer says it did (colbert-viz's payload,
-        or the caller); otherwise every layout and common length is tried.
+        or the caller); otherwise (or when that does not fit) the vectors are checked.
         """
         n = len(vectors)
-        layouts = [layout] if layout else list(LAYOUTS)
-        limit = self.tokenizer.settings.doc_limit
-        maxlens = [doc_maxlen] if doc_maxlen else [self.tokenizer.settings.doc_maxlen, *COMMON_DOC_MAXLENS]
-        maxlens = list(dict.fromkeys(m for m in maxlens if 4 <= m <= limit))
-        fits: dict[tuple[int, ...], tuple[list[str], Tokenized, np.ndarray]] = {}
-        counts = set()
-        longest = None
-        for maxlen in sorted(maxlens, reverse=True):
-            if longest is not None and maxlen >= longest:
-                continue  # cuts nothing more: the same tokens
-            try:
-                t = self.tokenizer.tokenize_documents([text], maxlen)[0]
-            except TextError as err:
-                return positional(text, vectors, f"its text cannot be tokenized ({err})")
-            longest = len(t) if longest is None else longest
-            for name in layouts:
-                keep = self.keep(t, name)
-                counts.add(int(keep.sum()))
+        try:
+            cuts = self.tokenizations(text, doc_maxlen)
+        except TextError as err:
+            return positional(text, vectors, f"its text cannot be tokenized ({err})")
+        if layout:
+            for _, t in cuts:
+                keep = self.keep(t, layout)
                 if keep.sum() == n:
-                    fits.setdefault(tuple(t.ids[keep].tolist()), ([], t, keep))[0].append(name)
-        if len(fits) == 1:
-            names, t, keep = next(iter(fits.values()))
-            cut = f", cut at {len(t)} tokens" if t.truncated else ""
-            same = f" (the same tokens as {', '.join(names[1:])})" if len(names) > 1 else ""
-            return Mapping(from_tokens(t, keep, vectors), names[0], f"{describe(names[0])}{cut}{same}")
-        if fits:
-            names = sorted({name for group, _, _ in fits.values() for name in group})
-            return positional(text, vectors, f"the layouts that fit its {n} vectors name them differently "
-                                             f"({', '.join(names)}); say which with layout=")
-        said = f"layout {layout} gives" if layout else "no layout gives"
-        near = ", ".join(str(c) for c in sorted(counts)[:6])
-        return positional(text, vectors, f"{said} {n} tokens for its text (the layouts give {near}): "
-                                         "another tokenizer or pipeline wrote it")
+                    return Mapping(from_tokens(t, keep, vectors), layout, f"{describe(layout)}{_cut(t)}, "
+                                   "as its writer states", "stated")
+        guesses = sorted({name for _, t in cuts for name in LAYOUTS if self.keep(t, name).sum() == n},
+                         key=LAYOUTS.index)
+        guess = f"; the count fits {', '.join(guesses)} (a guess, not shown)" if guesses else ""
+        if self.encode is None:
+            return positional(text, vectors, f"nothing checks them against its text{guess}")
+        fitting = [(m, t) for m, t in cuts if len(t) >= n]
+        if not fitting:
+            return positional(text, vectors, f"{n} vectors, more than its text has tokens ({len(cuts[0][1])}): "
+                                             "another tokenizer or pipeline wrote it")
+        maxlen, t = fitting[-1]
+        keep, why = self.align(vectors, self.encode(text, maxlen))
+        if keep is None:
+            return positional(text, vectors, f"{why}{guess}")
+        name = next((name for name in LAYOUTS if (self.keep(t, name) == keep).all()), None)
+        what = describe(name) if name else "other layout: " + _dropped(t, keep)
+        return Mapping(from_tokens(t, keep, vectors), name or "other", f"{what}{_cut(t)}, checked against "
+                       "its text re-encoded", "verified")
+
+    @staticmethod
+    def align(vectors: np.ndarray, encoded: TokenVectors) -> tuple[np.ndarray | None, str]:
+        """(n,) bool over ``encoded``'s tokens, the one each stored vector (n_stored, size) is
+        closest to, when every one is within ``MATCH`` and in order; else ``None`` and why."""
+        size = vectors.shape[1]
+        if size > encoded.dim:
+            return None, f"its vectors have {size} dimensions, the model {encoded.dim}"
+        similarity = unit_rows(vectors) @ truncate_dims(encoded.vectors, size).T  # (n_stored, n_tokens)
+        best = similarity.argmax(axis=1)
+        worst = float(similarity[np.arange(len(best)), best].min())
+        if worst < MATCH:
+            return None, (f"they do not match its text re-encoded (a stored vector is at cosine {worst:.2f} "
+                          f"from every token, below {MATCH}): another model or pipeline wrote it")
+        if (np.diff(best) <= 0).any():
+            return None, "they match its text re-encoded out of order"
+        keep = np.zeros(len(encoded), bool)
+        keep[best] = True
+        return keep, ""
+
+
+def _cut(t: Tokenized) -> str:
+    return f", cut at {len(t)} tokens" if t.truncated else ""
+
+
+def _dropped(t: Tokenized, keep: np.ndarray) -> str:
+    """The tokens of ``t`` that ``keep`` leaves out, in words (for a layout outside ``LAYOUTS``)."""
+    gone = [t.tokens[i] for i in np.flatnonzero(~keep)]
+    shown = ", ".join(gone[:6]) + (f" and {len(gone) - 6} more" if len(gone) > 6 else "")
+    return f"{shown} dropped" if gone else "every token"
 
 
 def from_tokens(t: Tokenized, keep: np.ndarray, vectors: np.ndarray) -> TokenVectors:
@@ -149,10 +204,10 @@ def from_tokens(t: Tokenized, keep: np.ndarray, vectors: np.ndarray) -> TokenVec
 
 
 def positional(text: str, vectors: np.ndarray, why: str) -> Mapping:
-    """Vectors labelled ``#0``, ``#1`` … with no span in the text."""
+    """Vectors labelled ``vector 0``, ``vector 1`` … with no span in the text."""
     n = len(vectors)
     record = TokenVectors(
-        text=text, kind="document", ids=np.full(n, -1, np.int64), tokens=[f"#{i}" for i in range(n)],
+        text=text, kind="document", ids=np.full(n, -1, np.int64), tokens=[f"vector {i}" for i in range(n)],
         spans=[(0, 0)] * n, special=np.zeros(n, bool), marker=np.zeros(n, bool), expansion=np.zeros(n, bool),
         skipped=np.zeros(n, bool), n_text_tokens=n, truncated=False, vectors=unit_rows(vectors),
     )

@@ -1,15 +1,21 @@
 """Search a collection and explain every hit from its stored vectors.
 
 The query is encoded once; Qdrant returns the top k at the chosen dimension
-(with the collection's quantization, rescoring on or off); the hits' stored
-vectors come back with them and become a Run (an ``Analysis``), so the explorer
-shows every view of them without encoding a document. Each hit keeps Qdrant's
-score and rank beside the exact MaxSim recomputed from the vectors Qdrant
-scored; for an unquantized collection the two are equal (to float32 rounding).
+(with the collection's quantization, rescoring on or off), ids and payloads only;
+then the hits' stored vectors of that dimension are fetched, one hit at a time,
+within ``max_tokens`` stored vectors for all hits together (``MAX_HIT_TOKENS``;
+counts the payload states are checked before anything is fetched), and become a Run
+(an ``Analysis``) that the explorer shows at that dimension and the smaller ones.
+Each hit keeps Qdrant's score and rank beside the exact MaxSim recomputed from the
+vectors Qdrant scored; for an unquantized collection the two are equal (to float32
+rounding). A hit whose payload does not state its layout is re-encoded once to name
+its vectors (``layouts``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -20,6 +26,7 @@ from colbert_viz.collections.backends import (
     CollectionSettingsError,
     EmptyCollectionError,
     PointError,
+    ResultTooLarge,
     ScoredPoint,
     VectorSpec,
 )
@@ -28,12 +35,15 @@ from colbert_viz.collections.layouts import LAYOUTS, LayoutMapper, unit_rows
 from colbert_viz.maths.analysis import Analysis
 from colbert_viz.maths.scoring import check_dim
 
+MAX_HIT_TOKENS = 65_536  # stored vectors one search fetches, all hits together (32 MB at 128 dimensions)
+
 
 @dataclass(frozen=True)
 class Hit:
     """One search result: Qdrant's ``rank`` (1-based) and ``score``, the ``exact`` MaxSim
     of the vectors it scored, the point ``id``, its ``index`` in ``analysis.documents``,
-    and how its vectors were named (``layout``: ``None`` for positional labels; ``note``)."""
+    and how its vectors were named (``layout``: ``None`` for positional labels; ``basis``:
+    ``"stated"``, ``"verified"`` or ``"position"``; ``note``)."""
 
     rank: int
     id: str
@@ -42,6 +52,7 @@ class Hit:
     index: int
     layout: str | None
     note: str
+    basis: str = "position"
 
 
 @dataclass
@@ -66,7 +77,7 @@ class SearchResult:
             doc = self.analysis.documents[hit.index]
             row = {"index": hit.index, "relevance_score": hit.score, "document": {"text": doc.text},
                    "id": hit.id, "qdrant_rank": hit.rank, "qdrant_score": hit.score, "exact_maxsim": hit.exact,
-                   "layout": hit.layout, "layout_note": hit.note}
+                   "layout": hit.layout, "layout_basis": hit.basis, "layout_note": hit.note}
             if explain:
                 row["explanation"] = self.analysis.explain(hit.index, self.dim).to_dict()
             results.append(row)
@@ -89,15 +100,18 @@ def choose_vector(specs: dict[str, VectorSpec], dim: int, where: str) -> VectorS
 
 def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None = None,
            rescore: bool | None = None, layout: str | None = None, text_field: str = "text",
-           oversampling: float | None = None) -> SearchResult:
+           oversampling: float | None = None, max_tokens: int = MAX_HIT_TOKENS,
+           encoding: Callable[[], AbstractContextManager] | None = None) -> SearchResult:
     """Top ``top_k`` points for ``query`` at ``dim`` (default: the largest the collection
     offers), explained from their stored vectors.
 
     ``rescore``: with a quantized collection, rescore the candidates with the original
     vectors (``None``: Qdrant's default), from ``oversampling`` × ``top_k`` candidates
     (``None``: Qdrant's default, 1). ``layout``: how the writer laid out the
-    vectors (one of ``layouts.LAYOUTS``) where the payload does not say and guessing
-    is ambiguous. ``text_field``: the payload key that holds the text.
+    vectors (one of ``layouts.LAYOUTS``) where the payload does not say. ``text_field``:
+    the payload key that holds the text. ``max_tokens``: stored vectors fetched for all
+    hits together (``ResultTooLarge`` past it). ``encoding()``: a context held around each
+    encode (the app's encode slot), never around a call to Qdrant.
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
@@ -105,6 +119,7 @@ def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None
         raise ValueError(f"oversampling must be a number of at least 1, got {oversampling!r}")
     if layout is not None and layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
+    encoding = encoding or nullcontext
     specs = backend.specs()
     if specs is None:
         raise CollectionNotFound(f"{backend.description} does not exist")
@@ -113,42 +128,79 @@ def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None
     spec = choose_vector(specs, dim, backend.description)
     if backend.count() == 0:
         raise EmptyCollectionError(f"{backend.description} is empty: index documents first")
-    q = model.encode_queries([query])[0]
+    with encoding():
+        q = model.encode_queries([query])[0]
     found = backend.query(q.at_dim(dim), spec.name, top_k, rescore, oversampling)
-    # The explorer's vectors: the largest stored MaxSim vector, so every smaller dimension is a prefix of it.
-    native = max((s for s in specs.values() if s.comparator == "max_sim" and s.size in model.dimensions
-                  and s.size >= dim), key=lambda s: s.size)
-    mapper = LayoutMapper(model.tokenizer)
+    if not found:
+        raise EmptyCollectionError(f"{backend.description} returned no point for the query")
+    stated = [_stated(point) for point in found]
+    vectors = _fetch(backend, found, [s for s, _ in stated], spec, max_tokens)
+
+    def encode(text: str, maxlen: int):
+        with encoding():
+            return model.encode_documents([text], maxlen)[0]
+
+    mapper = LayoutMapper(model.tokenizer, encode)
     documents, hits = [], []
-    for rank, point in enumerate(found, 1):
-        scored = _vectors(point, spec)
+    for rank, (point, (said, ignored)) in enumerate(zip(found, stated), 1):
+        scored = vectors[point.id]
         exact = float((q.at_dim(dim) @ unit_rows(scored).T).max(axis=1).astype(np.float64).sum())
         text = point.payload.get(text_field)
         if not isinstance(text, str) or not text.strip():
             raise PointError(f"point {point.id} has no text in its payload field {text_field!r}; "
                              "colbert-viz explains points that store their text")
-        stated = point.payload.get(PAYLOAD_KEY) or {}
-        mapping = mapper.map(text, _vectors(point, native), layout or stated.get("layout"),
-                             stated.get("doc_maxlen") if not layout else None)
+        mapping = mapper.map(text, scored, layout or said.get("layout"), said.get("doc_maxlen") if not layout else None)
         documents.append(mapping.record)
-        writer = stated.get("model")
-        note = mapping.note + (f"; written by {writer}, searched with {model.info.name}"
-                               if writer and writer != model.info.name else "")
-        hits.append(Hit(rank, point.id, point.score, exact, rank - 1, mapping.layout, note))
-    if not documents:
-        raise EmptyCollectionError(f"{backend.description} returned no point for the query")
-    dimensions = tuple(d for d in model.dimensions if d <= native.size)
-    analysis = Analysis(query=replace(q, vectors=q.at_dim(native.size)), documents=documents,
-                        dimensions=dimensions)
+        writer = said.get("model")
+        note = mapping.note + ignored + (f"; written by {writer}, searched with {model.info.name}"
+                                         if writer and writer != model.info.name else "")
+        hits.append(Hit(rank, point.id, point.score, exact, rank - 1, mapping.layout, note, mapping.basis))
+    dimensions = tuple(d for d in model.dimensions if d <= spec.size)
+    analysis = Analysis(query=replace(q, vectors=q.at_dim(spec.size)), documents=documents, dimensions=dimensions)
     return SearchResult(analysis, hits, dim, spec.name, spec.quantization, rescore, oversampling)
 
 
-def _vectors(point: ScoredPoint, spec: VectorSpec) -> np.ndarray:
-    """The point's stored ``spec`` vectors, checked: (n_tokens, spec.size)."""
-    vectors = point.vectors.get(spec.name)
+def _stated(point: ScoredPoint) -> tuple[dict, str]:
+    """What colbert-viz's payload of ``point`` states (``layout``, ``doc_maxlen``, ``model``,
+    ``tokens``), the values of the wrong type left out, and a note on what was ignored."""
+    said = point.payload.get(PAYLOAD_KEY)
+    if said is None:
+        return {}, ""
+    if not isinstance(said, dict):
+        return {}, f"; its {PAYLOAD_KEY!r} payload is not an object, ignored"
+    kinds = {"layout": str, "doc_maxlen": int, "model": str, "tokens": int}
+    kept = {k: v for k, v in said.items() if k in kinds and isinstance(v, kinds[k]) and not isinstance(v, bool)}
+    if kept.get("layout") not in (None, *LAYOUTS):
+        del kept["layout"]
+    wrong = sorted(k for k in kinds if k in said and k not in kept)
+    return kept, (f"; its {PAYLOAD_KEY!r} payload has unusable {', '.join(wrong)}, ignored" if wrong else "")
+
+
+def _fetch(backend: Backend, found: list[ScoredPoint], stated: list[dict], spec: VectorSpec,
+           max_tokens: int) -> dict[str, np.ndarray]:
+    """The ``spec`` vectors of each hit, checked, one hit at a time: ``ResultTooLarge`` before
+    fetching when the counts the payloads state pass ``max_tokens``, or as soon as the fetched do."""
+    counted = sum(s.get("tokens", 0) for s in stated)
+    if counted > max_tokens:
+        raise ResultTooLarge(f"the top {len(found)} hold {counted:,} stored vectors, more than one search fetches "
+                             f"({max_tokens:,}): ask for fewer hits")
+    vectors: dict[str, np.ndarray] = {}
+    total = 0
+    for point in found:
+        got = backend.vectors([point.id], spec.name).get(point.id)
+        vectors[point.id] = _vectors(point.id, got, spec)
+        total += len(vectors[point.id])
+        if total > max_tokens:
+            raise ResultTooLarge(f"the top {len(found)} hold more than {max_tokens:,} stored vectors, more than "
+                                 "one search fetches: ask for fewer hits")
+    return vectors
+
+
+def _vectors(point_id: str, vectors: np.ndarray | None, spec: VectorSpec) -> np.ndarray:
+    """A point's stored ``spec`` vectors, checked: (n_tokens, spec.size)."""
     if vectors is None or vectors.size == 0:
-        raise PointError(f"point {point.id} has no {spec.name or 'default'!r} vectors")
+        raise PointError(f"point {point_id} has no {spec.name or 'default'!r} vectors")
     if vectors.ndim != 2 or vectors.shape[1] != spec.size:
-        raise PointError(f"point {point.id}: its {spec.name or 'default'!r} vectors have shape "
+        raise PointError(f"point {point_id}: its {spec.name or 'default'!r} vectors have shape "
                          f"{vectors.shape}, expected (tokens, {spec.size})")
     return vectors

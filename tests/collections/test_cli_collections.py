@@ -110,3 +110,13 @@ def test_a_folder_that_is_not_a_collection(capsys, tmp_path, model_args, docs_fi
     _one_line_error(*_run(capsys, ["index", *model_args, "--collection", str(tmp_path / "c"),
                                    "--documents", str(docs_file)]), "is not empty")
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["notes.txt"]  # nothing written
+
+
+def test_a_url_without_scheme_and_a_key_over_plain_http(capsys, tmp_path, monkeypatch, model_args):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(capsys, ["search", *model_args, "--collection", "localhost:6333", "--query", "q"])
+    assert code == 2 and err.strip().endswith("did you mean http://localhost:6333?") and len(err.splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+    code, out, err = _run(capsys, ["search", *model_args, "--collection", "http://192.0.2.1:9/collections/c",
+                                   "--api-key", "k", "--query", "q"])
+    assert "warning: the API key goes over plain http to 192.0.2.1" in err and code == 2

@@ -1,5 +1,6 @@
-"""Collections made by other pipelines: stored vectors mapped to the tokens of the
-payload text by the layouts the model can produce, or labelled by position."""
+"""Collections made by other pipelines: stored vectors named by the tokens of the payload
+text only on evidence (the writer's statement, or the vectors matched against the text
+re-encoded), else labelled by position: layouts inside and outside the known set."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def mapper(tiny_model):
+    """The mapper search uses: it re-encodes the text with the model to check the vectors."""
+    return LayoutMapper(tiny_model.tokenizer, lambda text, maxlen: tiny_model.encode_documents([text], maxlen)[0])
+
+
+@pytest.fixture(scope="module")
+def blind(tiny_model):
+    """A mapper that cannot check vectors: it has the tokenizer only."""
     return LayoutMapper(tiny_model.tokenizer)
 
 
@@ -53,64 +61,93 @@ def test_what_each_layout_keeps(tiny_model, mapper, layout, dropped):
     assert [t for t, k in zip(record.tokens, keep) if not k] == dropped
 
 
+def _positional(mapping, n):
+    return mapping.layout is None and mapping.basis == "position" and \
+        mapping.record.tokens == [f"vector {i}" for i in range(n)] and (mapping.record.ids == -1).all()
+
+
 @pytest.mark.parametrize("text", TEXTS)
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_a_token_name_is_never_put_on_another_tokens_vector(mapper, encoded, text, layout):
+def test_every_known_layout_is_named_by_its_vectors(mapper, blind, encoded, text, layout):
     vectors, tokens = _written(mapper, encoded[text], layout)
     mapping = mapper.map(text, vectors)
-    if mapping.layout is None:  # labelled by position, and the note says why
-        assert mapping.record.tokens == [f"#{i}" for i in range(len(vectors))]
-        assert "labelled by position" in mapping.note
-    else:
-        assert mapping.record.tokens == tokens
+    assert mapping.basis == "verified" and mapping.record.tokens == tokens, mapping.note
+    assert mapping.layout in LAYOUTS and (mapper.keep(encoded[text], mapping.layout) ==
+                                          mapper.keep(encoded[text], layout)).all()
     np.testing.assert_allclose(mapping.record.vectors, vectors, atol=1e-6)
-    # Told the layout, every one is named.
+    # Told the layout, every one is named as stated; with nothing to check, a count names nothing.
     told = mapper.map(text, vectors, layout=layout)
-    assert (told.layout, told.record.tokens) == (layout, tokens)
+    assert (told.layout, told.basis, told.record.tokens) == (layout, "stated", tokens)
+    unchecked = blind.map(text, vectors)
+    assert _positional(unchecked, len(vectors)) and layout in unchecked.note and "a guess" in unchecked.note
 
 
-@pytest.mark.parametrize(("text", "layout", "dropped"), [
-    ("It costs 5 euros, roughly.", "reader/specials", [",", "."]),                 # PyLate
-    ("Call me at 5 pm ( or ( later", "stanford/specials", ["▁(", "▁("]),         # FastEmbed
-    ("It costs 5 euros, roughly.", "none/specials", []),                            # the API, as it comes
-    ("It costs 5 euros, roughly.", "reader/text-only", ["<s>", "[DocumentMarker]", ",", ".", "</s>"]),
-])
-def test_foreign_layouts_are_recognised(mapper, encoded, text, layout, dropped):
+def _drop(record, *names):
+    """(n,) bool: every position of ``record`` but the tokens named."""
+    return np.array([t not in names for t in record.tokens])
+
+
+# Layouts outside the known set: each is named from its vectors, never by a count.
+OUTSIDE = {
+    "only </s> dropped": lambda r: _drop(r, "</s>"),
+    "only <s> dropped": lambda r: _drop(r, "<s>"),
+    "<s> and </s> dropped, marker kept": lambda r: _drop(r, "<s>", "</s>"),
+    "marker and </s> dropped": lambda r: _drop(r, "[DocumentMarker]", "</s>"),
+    "first text token dropped": lambda r: np.arange(len(r)) != 2,
+}
+
+
+@pytest.mark.parametrize("text", TEXTS)
+@pytest.mark.parametrize("how", OUTSIDE)
+def test_layouts_outside_the_known_set(mapper, blind, encoded, text, how):
     record = encoded[text]
-    vectors, tokens = _written(mapper, record, layout)
+    keep = OUTSIDE[how](record)
+    vectors, tokens = record.vectors[keep], [t for t, k in zip(record.tokens, keep) if k]
     mapping = mapper.map(text, vectors)
-    assert mapping.layout == layout
-    assert mapping.record.tokens == tokens
-    rest = list(record.tokens)
-    for token in dropped:
-        rest.remove(token)
-    assert tokens == rest
-    assert not mapping.record.skipped.any()  # Qdrant scores every stored vector
+    assert (mapping.basis, mapping.record.tokens) == ("verified", tokens), mapping.note
+    assert mapping.layout == "other" and "dropped" in mapping.note
+    np.testing.assert_allclose(mapping.record.vectors, vectors, atol=1e-6)
+    assert _positional(blind.map(text, vectors), len(vectors))  # a count that fits is no evidence
 
 
-def test_a_count_no_layout_gives_is_labelled_by_position(mapper, encoded):
+@pytest.mark.parametrize("order", ["reversed", "marker last", "</s> first"])
+def test_vectors_in_another_order_are_labelled_by_position(mapper, encoded, order):
+    record = encoded[TEXTS[3]]
+    n = len(record)
+    index = {"reversed": list(range(n))[::-1], "marker last": [0, *range(2, n), 1],
+             "</s> first": [n - 1, *range(n - 1)]}[order]
+    mapping = mapper.map(TEXTS[3], record.vectors[index])  # the count of every token: none/specials fits
+    assert _positional(mapping, n) and "out of order" in mapping.note and "none/specials" in mapping.note
+
+
+def test_vectors_of_another_model_are_labelled_by_position(mapper, encoded):
+    text = TEXTS[1]
+    vectors, _ = _written(mapper, encoded[text], "reader/specials")
+    other = np.random.default_rng(0).standard_normal(vectors.shape).astype(np.float32)
+    mapping = mapper.map(text, other)
+    assert _positional(mapping, len(other)) and "do not match its text re-encoded" in mapping.note
+    assert "reader/specials" in mapping.note and "a guess" in mapping.note
+
+
+def test_more_vectors_than_tokens_are_labelled_by_position(mapper, encoded):
     text = TEXTS[1]
     vectors = np.vstack([encoded[text].vectors, encoded[text].vectors[:3]])
     mapping = mapper.map(text, vectors)
-    assert mapping.layout is None
-    assert mapping.record.tokens[:2] == ["#0", "#1"]
-    assert f"no layout gives {len(vectors)} tokens" in mapping.note
-    assert (mapping.record.ids == -1).all()
+    assert _positional(mapping, len(vectors)) and "more than its text has tokens" in mapping.note
 
 
-def test_layouts_that_fit_but_disagree_are_labelled_by_position(mapper, encoded):
-    text = "Berlin, the capital (of Germany), has 3.7 million people!"
-    vectors, _ = _written(mapper, encoded[text], "reader/specials")  # so does stanford/specials, other tokens
-    mapping = mapper.map(text, vectors)
-    assert mapping.layout is None
-    assert "reader/specials" in mapping.note and "stanford/specials" in mapping.note
+def test_a_stated_layout_that_does_not_fit_is_checked(mapper, encoded):
+    text = TEXTS[1]
+    vectors, tokens = _written(mapper, encoded[text], "reader/specials")
+    mapping = mapper.map(text, vectors, layout="none/text-only")  # the writer's statement is wrong
+    assert (mapping.basis, mapping.layout, mapping.record.tokens) == ("verified", "reader/specials", tokens)
 
 
 def test_truncated_by_another_pipeline(tiny_model, mapper):
     text = " ".join(f"word{i}" for i in range(400))
     record = tiny_model.encode_documents([text], doc_maxlen=300)[0]
     mapping = mapper.map(text, record.vectors[mapper.keep(record, "none/specials")])
-    assert mapping.record.tokens == record.tokens
+    assert mapping.record.tokens == record.tokens and mapping.basis == "verified"
     assert "cut at 300 tokens" in mapping.note
 
 
@@ -137,9 +174,9 @@ def test_search_explains_a_launch_post_collection(tmp_path, tiny_model):
     assert result.vector == "" and result.dim == 128
     by_text = {result.analysis.documents[h.index].text: h for h in result.hits}
     hit = by_text[texts[0]]
-    assert hit.layout == "none/specials"
+    assert (hit.layout, hit.basis) == ("none/specials", "verified")
     assert result.analysis.documents[hit.index].tokens == records[0].tokens
-    assert by_text[texts[1]].layout is None and "no layout gives 12 tokens" in by_text[texts[1]].note
+    assert by_text[texts[1]].layout is None and "more than its text has tokens" in by_text[texts[1]].note
     for h in result.hits:
         assert h.score == pytest.approx(h.exact, abs=1e-5)
     assert colbert_viz.show(result.analysis)._repr_html_()  # every view draws, positional labels included
