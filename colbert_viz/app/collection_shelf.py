@@ -1,7 +1,9 @@
 """The collections the page's search mode offers, by name only (never a path or URL):
 
 - the operator's: ``COLBERT_VIZ_COLLECTIONS="name=FOLDER_OR_URL,name2=…"`` (a folder
-  is a Qdrant Edge shard, a URL a Qdrant server; ``QDRANT_API_KEY`` for the servers);
+  is a Qdrant Edge shard, a URL a Qdrant server; each server's key from
+  ``QDRANT_API_KEYS="URL=KEY,…"``, else ``QDRANT_API_KEY`` where all URLs are one server;
+  a key that would go over plain http to another machine is logged and said on the page);
 - the demo collection (``DEMO``): the example sets, indexed with the default model into
   an app-owned folder at first start (``COLBERT_VIZ_DEMO_COLLECTION``: the folder, or
   ``off``; default ``<cache dir>/demo-collections/<model>``), in the background, one
@@ -11,9 +13,15 @@
   offered to that session only, removed when the session ends. At most
   ``COLBERT_VIZ_PRIVATE_DOCS`` documents each (256), ``COLBERT_VIZ_PRIVATE_COLLECTIONS``
   at once (16; the least recently used is removed to make room) and
-  ``COLBERT_VIZ_PRIVATE_MB`` MB on disk for all of them together (512).
+  ``COLBERT_VIZ_PRIVATE_MB`` MB on disk for all of them together (512), counted in the
+  blocks the files occupy (Qdrant Edge pre-allocates sparse files: 556 MB apparent,
+  2 MB occupied for the Berlin example), before each upload; one upload adds at most
+  its tokens (``COLBERT_VIZ_MAX_TOKENS``) × 1,152 bytes of vectors (128 + 96 + 64
+  float32 per token) and their log.
 
-Every collection has a lock: one search or index at a time per collection.
+Every collection has a lock: one search or index at a time per collection. A collection
+is removed outside the shelf's lock: removing one that is being indexed waits for that
+index alone, never the menu of another session.
 Every failure is a ``LimitError`` with one line that names the collection by its name.
 """
 
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -36,13 +45,22 @@ from pathlib import Path
 from colbert_viz.app.limits import MB, LimitError
 from colbert_viz.checks import positive_int_env
 from colbert_viz.collections import CollectionError, IndexReport, SearchResult, index, open_collection, search
-from colbert_viz.collections.backends import Backend
+from colbert_viz.collections.backends import (
+    Backend,
+    api_key_for,
+    check_target,
+    configured_keys,
+    insecure_key_warning,
+    origin,
+)
+from colbert_viz.collections.searching import MAX_HIT_TOKENS
 
 ENV = "COLBERT_VIZ_COLLECTIONS"
 DEMO_ENV = "COLBERT_VIZ_DEMO_COLLECTION"
 PRIVATE_DOCS_ENV, PRIVATE_COUNT_ENV, PRIVATE_MB_ENV = (
     "COLBERT_VIZ_PRIVATE_DOCS", "COLBERT_VIZ_PRIVATE_COLLECTIONS", "COLBERT_VIZ_PRIVATE_MB")
 DEMO = "Demo: the example sets"
+log = logging.getLogger(__name__)
 PRIVATE = "My uploads (this session only)"
 
 
@@ -66,8 +84,26 @@ def configured_collections(environ: Mapping[str, str] | None = None) -> dict[str
             raise ValueError(f"{ENV}: each entry is name=FOLDER_OR_URL; got {item.strip()!r}")
         if name in found or name in (DEMO, PRIVATE):
             raise ValueError(f"{ENV}: the name {name!r} is taken")
-        found[name] = target
+        try:
+            found[name] = check_target(target)
+        except ValueError as err:
+            raise ValueError(f"{ENV}: {name}: {err}") from None
     return found
+
+
+def configured_api_keys(targets: Mapping[str, str], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The API key of each server collection of ``targets`` (by name): its server's entry in
+    ``QDRANT_API_KEYS``, else ``QDRANT_API_KEY``, which is refused (``ValueError``) when it
+    would go to more than one server."""
+    environ = os.environ if environ is None else environ
+    urls = {name: t for name, t in targets.items() if t.startswith(("http://", "https://"))}
+    listed = configured_keys(environ)
+    unlisted = sorted({origin(u) for u in urls.values()} - set(listed))
+    if environ.get("QDRANT_API_KEY") and len(unlisted) > 1:
+        raise ValueError(f"QDRANT_API_KEY would go to {len(unlisted)} servers ({', '.join(unlisted)}): give each "
+                         "server its key in QDRANT_API_KEYS=URL=KEY,URL2=KEY2")
+    keys = {name: api_key_for(url, environ=environ) for name, url in urls.items()}
+    return {name: key for name, key in keys.items() if key}
 
 
 def demo_folder(model_name: str, environ: Mapping[str, str] | None = None) -> Path | None:
@@ -99,7 +135,13 @@ class Entry:
     documents: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     backend: Backend | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    removed: bool = False  # taken off the shelf: its folder goes once the work on it ends
+
+    @property
+    def warning(self) -> str:
+        """One line when this collection's API key goes over plain http to another machine."""
+        return insecure_key_warning(self.target, self.api_key).replace("the API key", f"the API key of “{self.name}”")
 
     def open(self) -> Backend:
         if self.backend is None:
@@ -131,10 +173,14 @@ class CollectionShelf:
 
     def __init__(self, configured: Mapping[str, str] | None = None, private_root: Path | None = None,
                  private_docs: int = 256, private_count: int = 16, private_bytes: int = 512 * MB,
-                 api_key: str | None = None) -> None:
+                 api_keys: Mapping[str, str] | None = None) -> None:
         self._lock = threading.RLock()
-        self._shared: dict[str, Entry] = {name: Entry(name, target, api_key=api_key)
+        keys = api_keys or {}
+        self._shared: dict[str, Entry] = {name: Entry(name, target, api_key=keys.get(name))
                                           for name, target in (configured or {}).items()}
+        for entry in self._shared.values():
+            if entry.warning:
+                log.warning(entry.warning)
         self._private: OrderedDict[str, Entry] = OrderedDict()  # session → its collection, least recent first
         self._root = Path(private_root) if private_root else None
         self.private_docs, self.private_count, self.private_bytes = private_docs, private_count, private_bytes
@@ -144,11 +190,12 @@ class CollectionShelf:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> CollectionShelf:
         environ = os.environ if environ is None else environ
-        return cls(configured_collections(environ),
+        configured = configured_collections(environ)
+        return cls(configured,
                    private_docs=positive_int_env(PRIVATE_DOCS_ENV, 256, environ),
                    private_count=positive_int_env(PRIVATE_COUNT_ENV, 16, environ),
                    private_bytes=positive_int_env(PRIVATE_MB_ENV, 512, environ) * MB,
-                   api_key=environ.get("QDRANT_API_KEY") or None)
+                   api_keys=configured_api_keys(configured, environ))
 
     # ---- what a session sees -------------------------------------------------------
 
@@ -193,17 +240,19 @@ class CollectionShelf:
         return sizes, any(s.quantization for s in specs.values())
 
     def search(self, name: str, session: str | None, model, query: str, top_k: int, dim: int | None,
-               rescore: bool | None, encoding: Callable[[], object] | None = None) -> SearchResult:
-        """``collections.search`` on collection ``name`` (the query encoded within ``encoding()``,
-        an encode slot); every failure a one-line ``CollectionUnavailable``."""
+               rescore: bool | None, encoding: Callable[[], object] | None = None,
+               max_tokens: int = MAX_HIT_TOKENS) -> SearchResult:
+        """``collections.search`` on collection ``name`` (each encode within ``encoding()``, an
+        encode slot, the calls to Qdrant outside it; at most ``max_tokens`` stored vectors
+        fetched); every failure a one-line ``CollectionUnavailable``."""
         entry = self.entry(name, session)
         if entry.building:
             raise CollectionUnavailable(entry.building)
         with entry.lock:
             backend = entry.open()
             try:
-                with (encoding or nullcontext)():
-                    return search(model, backend, query, top_k=top_k, dim=dim, rescore=rescore)
+                return search(model, backend, query, top_k=top_k, dim=dim, rescore=rescore, max_tokens=max_tokens,
+                              encoding=encoding)
             except (CollectionError, ValueError) as err:
                 entry.close()  # a server that went away, a refused key: connect again next time
                 raise CollectionUnavailable(entry.message(err)) from None
@@ -251,12 +300,13 @@ class CollectionShelf:
         if self._root is None:
             self._root = Path(tempfile.mkdtemp(prefix="colbert-viz-collections-"))
             atexit.register(shutil.rmtree, self._root, True)
+        self._root.mkdir(parents=True, exist_ok=True)
         return self._root
 
     def private_bytes_used(self) -> int:
-        if self._root is None or not self._root.exists():
-            return 0
-        return sum(f.stat().st_size for f in self._root.rglob("*") if f.is_file())
+        """Bytes the private collections occupy on disk: their files' blocks (``st_blocks``
+        × 512), not their apparent sizes, which count the holes of sparse files."""
+        return _blocks(self._root) if self._root is not None else 0
 
     def add_private(self, session: str, model_name: str, model, texts: Sequence[str],
                     encoding: Callable[[], object] | None = None) -> IndexReport:
@@ -264,66 +314,88 @@ class CollectionShelf:
         ``model``), within the bounds; ``CollectionUnavailable`` when over one."""
         if not isinstance(session, str) or not session:
             raise CollectionUnavailable("A private collection belongs to a page session; reload the page.")
-        with self._lock:
-            entry = self._private.get(session)
-            if entry is not None and entry.model_name != model_name:
-                raise CollectionUnavailable(f"Your collection was indexed with {entry.model_name}; choose that "
-                                            "model to add documents to it.")
-            if entry is not None and entry.documents + len(texts) > self.private_docs:
-                raise CollectionUnavailable(f"Your collection holds {entry.documents} documents; with these "
-                                            f"{len(texts)} it would pass the limit of {self.private_docs}.")
-            if self.private_bytes_used() >= self.private_bytes:
-                self._evict(keep=session)
-            if self.private_bytes_used() >= self.private_bytes:
-                raise CollectionUnavailable("Uploaded collections fill the space the server gives them; "
-                                            "try again later.")
-            if entry is None:
-                while len(self._private) >= self.private_count:
-                    self._remove(next(iter(self._private)))
-                folder = Path(tempfile.mkdtemp(prefix="session-", dir=self._private_root()))
-                entry = Entry(PRIVATE, str(folder), model_name=model_name, session=session)
-                self._private[session] = entry
-            self._private.move_to_end(session)
+        removed: list[Entry] = []
+        try:
+            with self._lock:
+                entry = self._private.get(session)
+                if entry is not None and entry.model_name != model_name:
+                    raise CollectionUnavailable(f"Your collection was indexed with {entry.model_name}; choose "
+                                                "that model to add documents to it.")
+                if entry is not None and entry.documents + len(texts) > self.private_docs:
+                    raise CollectionUnavailable(f"Your collection holds {entry.documents} documents; with these "
+                                                f"{len(texts)} it would pass the limit of {self.private_docs}.")
+                removed += self._evict(keep=session)
+                if self.private_bytes_used() - sum(_blocks(Path(e.target)) for e in removed) >= self.private_bytes:
+                    raise CollectionUnavailable("Uploaded collections fill the space the server gives them; "
+                                                "try again later.")
+                if entry is None:
+                    while len(self._private) >= self.private_count:
+                        removed.append(self._take(next(iter(self._private))))
+                    folder = Path(tempfile.mkdtemp(prefix="session-", dir=self._private_root()))
+                    entry = Entry(PRIVATE, str(folder), model_name=model_name, session=session)
+                    self._private[session] = entry
+                self._private.move_to_end(session)
+        finally:
+            for old in removed:
+                _delete(old)
         with entry.lock:
-            if entry.backend is None and not Path(entry.target).exists():
+            if entry.removed or (entry.backend is None and not Path(entry.target).exists()):
                 raise CollectionUnavailable("Your uploaded collection was removed to make room: upload again.")
             try:
-                with (encoding or nullcontext)():
-                    report = index(model, entry.open(), texts)
+                report = index(model, entry.open(), texts, encoding=encoding)
             except CollectionError as err:
                 raise CollectionUnavailable(entry.message(err)) from None
             entry.documents = report.points
         return report
 
-    def _evict(self, keep: str) -> None:
+    def _evict(self, keep: str) -> list[Entry]:
+        """Take collections off the shelf, least recently used first, until the blocks of the
+        rest fit (lock held); the caller deletes them, outside the lock."""
+        used, taken = self.private_bytes_used(), []
         for session in list(self._private):
-            if session != keep and self.private_bytes_used() >= self.private_bytes:
-                self._remove(session)
+            if used < self.private_bytes:
+                break
+            if session != keep:
+                used -= _blocks(Path(self._private[session].target))
+                taken.append(self._take(session))
+        return taken
 
-    def _remove(self, session: str) -> None:
-        """Forget ``session``'s collection and delete its folder (lock held)."""
-        entry = self._private.pop(session, None)
-        if entry is None:
-            return
-        with entry.lock:  # waits for a search or index on it to finish
-            entry.close()
-            shutil.rmtree(entry.target, ignore_errors=True)
+    def _take(self, session: str) -> Entry:
+        """Forget ``session``'s collection (lock held); ``_delete`` removes its folder."""
+        entry = self._private.pop(session)
+        entry.removed = True
+        return entry
 
     def remove_session(self, session: str | None) -> bool:
-        """Remove ``session``'s private collection (the session ended); whether it had one."""
+        """Remove ``session``'s private collection (the session ended); whether it had one.
+        An index running on it ends first; other sessions do not wait."""
         with self._lock:
-            had = session in self._private
-            if had:
-                self._remove(session)
-        return had
+            entry = self._take(session) if session in self._private else None
+        if entry is not None:
+            _delete(entry)
+        return entry is not None
 
     def close(self) -> None:
         """Close every backend and remove every private collection."""
         with self._lock:
-            for session in list(self._private):
-                self._remove(session)
+            taken = [self._take(session) for session in list(self._private)]
+        for entry in taken:
+            _delete(entry)
+        with self._lock:
             for entry in self._shared.values():
                 with entry.lock:
                     entry.close()
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
+
+
+def _delete(entry: Entry) -> None:
+    """Close ``entry``'s backend and delete its folder, once the search or index on it ends."""
+    with entry.lock:
+        entry.close()
+        shutil.rmtree(entry.target, ignore_errors=True)
+
+
+def _blocks(folder: Path) -> int:
+    """Bytes the files under ``folder`` occupy: their blocks (``st_blocks`` × 512)."""
+    return sum(f.lstat().st_blocks * 512 for f in folder.rglob("*") if f.is_file()) if folder.exists() else 0

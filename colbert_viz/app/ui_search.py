@@ -20,7 +20,7 @@ import gradio as gr
 import pandas as pd
 
 from colbert_viz.app.collection_shelf import PRIVATE, CollectionShelf
-from colbert_viz.app.limits import LimitError, Limits
+from colbert_viz.app.limits import LimitError, Limits, check_documents
 from colbert_viz.app.service import Run, gather_documents, user_errors, user_message
 from colbert_viz.checks import positive_int
 from colbert_viz.explorer.tables import document_label
@@ -182,7 +182,7 @@ def on_search(ctx, shelf: CollectionShelf, name: str | None, query: str, top_k, 
         dim = int(dims) if dims not in (None, "") else None
         started = time.perf_counter()
         result = shelf.search(name, session, model, query.strip(), top_k, dim, bool(rescore),
-                              encoding=ctx.slots.encoding)
+                              encoding=ctx.slots.encoding, max_tokens=ctx.limits.max_tokens)
         seconds = time.perf_counter() - started
         run = search_run(result, model, used, seconds, ctx.limits)
     except (*user_errors(), ValueError) as err:
@@ -197,7 +197,8 @@ def on_search(ctx, shelf: CollectionShelf, name: str | None, query: str, top_k, 
 
     key = ctx.store.put(run, session)
     facts = model_facts(model)
-    summary = search_status(result, name, run.display_name, seconds)
+    summary = search_status(result, name, run.display_name, seconds) + (f" Warning: {entry.warning}."
+                                                                         if entry.warning else "")
     payload = run_payload(run.analysis, top_n=None, summary=summary, display_name=run.display_name,
                           is_fallback=run.is_fallback, run_key=key, model=facts)
     return {**payload_reply(ctx, key, payload, facts, used), s.status: status_html(summary),
@@ -216,6 +217,7 @@ def on_index(ctx, shelf: CollectionShelf, files: list[str] | None, model_name: s
         texts = gather_documents(None, files, ctx.limits)
         if not texts:
             raise LimitError("The files hold no document.")
+        check_documents(texts, ctx.limits)
         model = ctx.registry.get(model_name)
         counts = [len(t) for t in model.tokenizer.tokenize_documents(texts, model.tokenizer.settings.doc_maxlen)]
         if sum(counts) > ctx.limits.max_tokens:

@@ -13,9 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from page_client import PageClient, new_session
-from serving import free_port, refusing_qdrant
+from serving import free_port, keyed_qdrant
 
-from colbert_viz.app.collection_shelf import DEMO, PRIVATE, CollectionShelf, configured_collections
+from colbert_viz.app.collection_shelf import (
+    DEMO,
+    PRIVATE,
+    CollectionShelf,
+    CollectionUnavailable,
+    configured_api_keys,
+    configured_collections,
+)
 from colbert_viz.app.limits import Limits
 from colbert_viz.app.registry import ModelRegistry
 from colbert_viz.app.run_store import RunStore
@@ -45,7 +52,7 @@ def bad(tmp_path_factory, tiny_model):
     notext.upsert([StoredPoint(point_id("x", "y"), {"title": "no text"},
                                {"colbert-128": np.eye(128, dtype=np.float32)[:4]})])
     notext.close()
-    with refusing_qdrant() as refused:
+    with keyed_qdrant("the server's key") as refused:  # the shelf has no key for it
         yield {"missing": str(root / "missing"), "empty": str(root / "empty"), "small": str(root / "small"),
                "notext": str(root / "notext"), "unreachable": "http://127.0.0.1:9/collections/docs",
                "refused": f"{refused}/collections/docs"}
@@ -145,6 +152,8 @@ def test_a_private_collection_is_its_sessions_alone_and_goes_with_it(app, tmp_pa
     assert theirs["key"] is None and "no uploaded collection" in theirs["status"]
     assert app.client.index(bob, [_jsonl(tmp_path / "too-many.jsonl", [f"doc {i}" for i in range(11)])],
                             "tiny")["status"].startswith('<span class="cv-error">⚠')
+    too_long = app.client.index(bob, [_jsonl(tmp_path / "long.jsonl", ["short", "word " * 500])], "tiny")["status"]
+    assert "Document 2 has 2,500 characters; the limit is 2,000" in too_long and PRIVATE not in app.shelf.names(bob)
     app.client.close_page(alice)
     deadline = time.monotonic() + 30
     while folder.exists() and time.monotonic() < deadline:
@@ -154,15 +163,106 @@ def test_a_private_collection_is_its_sessions_alone_and_goes_with_it(app, tmp_pa
     assert gone["key"] is None and "no uploaded collection" in gone["status"]
 
 
-def test_private_collections_are_bounded(tmp_path, tiny_model):
+def test_private_collections_are_bounded_by_count(tmp_path, tiny_model):
     shelf = CollectionShelf(private_root=tmp_path, private_docs=3, private_count=2)
-    for session in ("a", "b", "c"):  # the third removes the least recently used
+    for session in ("a", "b", "c"):  # the third removes the least recently used, and only it
         shelf.add_private(session, "tiny", tiny_model, [f"{session} one", f"{session} two"])
-    assert PRIVATE not in shelf.names("a") and PRIVATE in shelf.names("c")
+    assert [PRIVATE in shelf.names(s) for s in ("a", "b", "c")] == [False, True, True]
+    assert shelf.private_bytes_used() < shelf.private_bytes  # not removed for space: the count did it
     with pytest.raises(Exception, match="limit of 3"):
         shelf.add_private("c", "tiny", tiny_model, ["three", "four"])
     shelf.close()
     assert not tmp_path.exists()
+
+
+def test_private_collections_are_bounded_by_the_blocks_they_occupy(tmp_path, tiny_model, berlin):
+    shelf = CollectionShelf(private_root=tmp_path / "p")
+    shelf.add_private("a", "tiny", tiny_model, berlin["documents"])
+    one = shelf.private_bytes_used()
+    apparent = sum(f.stat().st_size for f in (tmp_path / "p").rglob("*") if f.is_file())
+    print(f"one private collection of the Berlin example: {one / 2**20:.2f} MiB occupied, "
+          f"{apparent / 2**20:.1f} MiB apparent")
+    assert one < apparent / 10  # sparse files: their holes are not counted
+    shelf.private_bytes = one  # a's blocks fill the space: b's upload removes a first
+    shelf.add_private("b", "tiny", tiny_model, berlin["documents"][:2])
+    assert PRIVATE not in shelf.names("a") and PRIVATE in shelf.names("b")
+    shelf.private_bytes = 1  # nothing fits, and b's own collection is never evicted for b
+    with pytest.raises(CollectionUnavailable, match="fill the space"):
+        shelf.add_private("b", "tiny", tiny_model, ["more"])
+    assert PRIVATE in shelf.names("b")
+    shelf.close()
+
+
+def test_sixteen_sessions_upload_twice_on_the_default_limits(tmp_path, tiny_model, berlin):
+    shelf = CollectionShelf(private_root=tmp_path)  # the defaults: 256 documents, 16 collections, 512 MB
+    docs = berlin["documents"]
+    started = time.perf_counter()
+    for upload in (docs[:4], docs[4:]):
+        for session in range(16):
+            shelf.add_private(f"s{session}", "tiny", tiny_model, [f"{d} ({session})" for d in upload])
+    seconds = time.perf_counter() - started
+    held = [s for s in range(16) if PRIVATE in shelf.names(f"s{s}")]
+    print(f"16 sessions x 2 uploads: {len(held)} held, {shelf.private_bytes_used() / 2**20:.1f} MiB, {seconds:.1f} s")
+    assert held == list(range(16))
+    assert all(shelf.entry(PRIVATE, f"s{s}").documents == 8 for s in range(16))
+    shelf.close()
+
+
+class _SlowModel:
+    """``tiny_model`` whose document encodes wait for ``go``."""
+
+    def __init__(self, model, go) -> None:
+        self.model, self.go, self.started = model, go, __import__("threading").Event()
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def encode_documents(self, *args, **kwargs):
+        self.started.set()
+        assert self.go.wait(60)
+        return self.model.encode_documents(*args, **kwargs)
+
+
+def test_closing_a_tab_while_it_indexes_blocks_no_other_session(tmp_path, tiny_model):
+    import threading
+
+    shelf = CollectionShelf(private_root=tmp_path)
+    shelf.add_private("other", "tiny", tiny_model, ["Owls hunt at night."])
+    go = threading.Event()
+    slow = _SlowModel(tiny_model, go)
+    indexing = threading.Thread(target=shelf.add_private, args=("closing", "tiny", slow, ["A slow document."]))
+    indexing.start()
+    assert slow.started.wait(60)
+    folder = Path(shelf._private["closing"].target)
+    closing = threading.Thread(target=shelf.remove_session, args=("closing",))
+    closing.start()  # waits for the index on that collection, and for nothing else
+    try:
+        for _ in range(3):
+            started = time.perf_counter()
+            assert shelf.names("other") == [PRIVATE] and PRIVATE not in shelf.names("closing")
+            assert shelf.search(PRIVATE, "other", tiny_model, "owls", 1, None, None).hits
+            assert time.perf_counter() - started < 5
+        assert folder.exists() and closing.is_alive()
+    finally:
+        go.set()
+        indexing.join(60)
+        closing.join(60)
+    assert not folder.exists()
+    shelf.close()
+
+
+def test_server_keys_per_url_and_a_warning_for_plain_http(caplog):
+    urls = {"a": "http://10.0.0.5:6333/collections/a", "b": "https://b.example/collections/b", "c": "/srv/c"}
+    env = {"QDRANT_API_KEYS": "http://10.0.0.5:6333=ka, https://b.example:6333=kb"}
+    assert configured_api_keys(urls, env) == {"a": "ka", "b": "kb"}
+    with pytest.raises(ValueError, match="QDRANT_API_KEY would go to 2 servers"):
+        configured_api_keys(urls, {"QDRANT_API_KEY": "one"})
+    assert configured_api_keys({"a": urls["a"]}, {"QDRANT_API_KEY": "one"}) == {"a": "one"}  # one server: its key
+    with caplog.at_level("WARNING"):
+        shelf = CollectionShelf(urls, api_keys=configured_api_keys(urls, env))
+    assert shelf.entry("a", None).warning.startswith("the API key of “a” goes over plain http to 10.0.0.5")
+    assert shelf.entry("b", None).warning == "" and "ka" not in caplog.text
+    assert "plain http to 10.0.0.5" in caplog.text
 
 
 @pytest.mark.parametrize(("name", "message"), [
@@ -185,7 +285,7 @@ def test_bad_collections_say_why_in_one_line(app, bad, name, message):
 def test_operator_collections_come_from_the_environment():
     assert configured_collections({"COLBERT_VIZ_COLLECTIONS": "a=/x, b=http://h/collections/c"}) == {
         "a": "/x", "b": "http://h/collections/c"}
-    for bad in ("a", "=x", "a=/x,a=/y", f"{DEMO}=/x"):
+    for bad in ("a", "=x", "a=/x,a=/y", f"{DEMO}=/x", "a=localhost:6333"):
         with pytest.raises(ValueError, match="COLBERT_VIZ_COLLECTIONS"):
             configured_collections({"COLBERT_VIZ_COLLECTIONS": bad})
 
