@@ -115,7 +115,8 @@ class LayoutMapper:
         """``(doc_maxlen, tokens)`` of ``text`` at each length a writer may have cut at, longest
         first, one per distinct cut; ``TextError`` when it cannot be tokenized."""
         limit = self.tokenizer.settings.doc_limit
-        maxlens = [doc_maxlen] if doc_maxlen else [self.tokenizer.settings.doc_maxlen, *COMMON_DOC_MAXLENS]
+        maxlens = [doc_maxlen] if doc_maxlen and 4 <= doc_maxlen <= limit else \
+            [self.tokenizer.settings.doc_maxlen, *COMMON_DOC_MAXLENS]
         found: list[tuple[int, Tokenized]] = []
         for maxlen in sorted(dict.fromkeys(m for m in maxlens if 4 <= m <= limit), reverse=True):
             if found and maxlen >= len(found[-1][1]):

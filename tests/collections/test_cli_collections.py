@@ -114,9 +114,9 @@ def test_a_folder_that_is_not_a_collection(capsys, tmp_path, model_args, docs_fi
 
 def test_a_url_without_scheme_and_a_key_over_plain_http(capsys, tmp_path, monkeypatch, model_args):
     monkeypatch.chdir(tmp_path)
-    code, out, err = _run(capsys, ["search", *model_args, "--collection", "localhost:6333", "--query", "q"])
+    code, _, err = _run(capsys, ["search", *model_args, "--collection", "localhost:6333", "--query", "q"])
     assert code == 2 and err.strip().endswith("did you mean http://localhost:6333?") and len(err.splitlines()) == 1
     assert not any(tmp_path.iterdir())
-    code, out, err = _run(capsys, ["search", *model_args, "--collection", "http://192.0.2.1:9/collections/c",
+    code, _, err = _run(capsys, ["search", *model_args, "--collection", "http://192.0.2.1:9/collections/c",
                                    "--api-key", "k", "--query", "q"])
     assert "warning: the API key goes over plain http to 192.0.2.1" in err and code == 2

@@ -143,6 +143,13 @@ def test_a_stated_layout_that_does_not_fit_is_checked(mapper, encoded):
     assert (mapping.basis, mapping.layout, mapping.record.tokens) == ("verified", "reader/specials", tokens)
 
 
+@pytest.mark.parametrize("doc_maxlen", [10**9, 2])
+def test_a_stated_length_the_model_cannot_read_is_ignored(mapper, encoded, doc_maxlen):
+    vectors, tokens = _written(mapper, encoded[TEXTS[1]], "reader/specials")
+    mapping = mapper.map(TEXTS[1], vectors, layout="reader/specials", doc_maxlen=doc_maxlen)
+    assert (mapping.basis, mapping.record.tokens) == ("stated", tokens)
+
+
 def test_truncated_by_another_pipeline(tiny_model, mapper):
     text = " ".join(f"word{i}" for i in range(400))
     record = tiny_model.encode_documents([text], doc_maxlen=300)[0]
