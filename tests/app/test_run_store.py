@@ -242,6 +242,18 @@ def test_a_value_that_does_not_fit_beside_its_run_is_handed_back_not_kept():
     assert len(calls) == 2
 
 
+def test_a_value_too_large_to_keep_drops_no_other_sessions_run():
+    """Room for three Runs and a little more: C's value cannot fit even alone beside C's Run, so A and B stay."""
+    runs = {s: make_run(seed=i) for i, s in enumerate("abc")}
+    size = run_bytes(runs["a"])
+    store = RunStore(3 * size + 1000)
+    keys = {s: store.put(r, s) for s, r in runs.items()}
+    big = np.zeros(3 * size // 4, np.float32)  # 3 × size bytes: more than the budget leaves beside C's Run
+    assert store.derive(keys["c"], "c", "big", lambda r: big) is big  # handed back
+    assert [store.get(keys[s], s) for s in "abc"] == [runs[s] for s in "abc"]
+    assert len(store) == 3 and store.total_bytes == sum(run_bytes(r) for r in runs.values())
+
+
 def test_a_dropped_run_cancels_its_queued_jobs_and_lets_go_of_the_run():
     release = threading.Event()
     executor = Executor(per_session=8)
