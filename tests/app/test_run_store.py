@@ -383,3 +383,21 @@ def test_callers_waiting_for_derived_values_are_bounded():
                            "The server is busy computing views for other visitors; try again in a moment."]
     assert answers[2:] == [True] * 10
     assert store.derive(keys["a"], "a", "slow", lambda r: pytest.fail("computed again")) is True
+
+
+def test_the_page_is_told_to_retry_a_busy_fetch_and_to_keep_any_other_error():
+    """``document_views`` / ``storage_views`` answer ``retry`` only for ``Busy`` (the renderer asks again later)."""
+    from colbert_viz.app.ui import document_views, storage_views
+
+    release = threading.Event()
+    store = RunStore(10**9, Executor(per_session=1))
+    key = store.put(make_run(), "s")
+    store.executor.submit("s", lambda: release.wait(10))  # the session's one job: the next is refused
+    try:
+        for answer in (document_views(store, key, 0, "float32", "s"), storage_views(store, key, "s")):
+            assert answer == {"error": "This page has too many views being computed; wait for them, then try again.",
+                              "retry": True}
+    finally:
+        release.set()
+    assert document_views(store, key, 0, "float32", "mallory") == {"error": RunExpired().args[0]}
+    assert document_views(store, key, 0, "zip", "s") == {"error": "Unknown storage method 'zip'."}

@@ -11,9 +11,10 @@
  *   explorer.set({dim, storage, doc, a, b, hideExpansion, hideSpecial, merge, raw, start})
  *
  * Four parts, in this order (the Elm architecture: view = f(state)):
- *   1. state    one object; update(state, changes) -> the next state; affected(before, after) -> what to redraw
+ *   1. state    one object; update(state, changes) -> the next state; affected(before, after) -> what to redraw;
+ *               arrived(state, need) -> what a fetch's answer redraws
  *   2. source   DataSource: the payload (never written to) and what it left out, fetched through the options'
- *               fetch functions and kept in the source's own map
+ *               fetch functions and kept in the source's own map (a fetch that may succeed later is retried)
  *   3. views    pure builders: (source, state) -> plotly traces and layout, table rows, text; no DOM, no plotly
  *   4. shell    Explorer: builds the DOM once, turns events into state changes, hands the views' specs to the
  *               DOM and to plotly
@@ -29,6 +30,7 @@
   const FONT = {family: 'Inter, system-ui, sans-serif', size: 12};
   const ROW_PX = 18, COLUMN_PX = 12, WIDE_FROM = 80;
   const SPECIAL_KINDS = ['special', 'marker'];
+  const RETRY_MS = 1000, RETRIES = 4;  // a fetch that may succeed later: retried after 1, 2, 4, 8 s, then when asked
   const ISOLATE = s => '\u2068' + s + '\u2069';  // FSI … PDI: bidi controls inside cannot leak out
 
   // ---- text helpers (pure) -------------------------------------------------------------
@@ -112,20 +114,36 @@
     return what;
   }
 
+  /** What the answer to a fetch (``need``: a ``DataSource.missing`` item), or its failure, redraws under
+   *  ``state``: everything for the storage summary of the setting on screen, else the storage panel; a document's
+   *  views redraw the document and the pair they are shown in, and nothing where they are not shown. */
+  function arrived(state, need) {
+    if (need.what === 'storage') return state.storage !== EXACT ? ['all'] : ['storage'];
+    if (need.method !== EXACT && need.method !== state.storage) return [];
+    const what = [];
+    if (need.index === state.doc) what.push('document');
+    if (need.index === state.a || need.index === state.b) what.push('pair');
+    return what;
+  }
+
   // ---- 2. the data source --------------------------------------------------------------
 
   /** The payload and the views it left out (a large Run's documents, the storage settings), asked for through
-   *  ``fetchDocument(index, method)`` / ``fetchStorage()`` and kept here; the payload is never written to. */
+   *  ``fetchDocument(index, method)`` / ``fetchStorage()`` and kept here; the payload is never written to.
+   *  An answer ``{error}`` is final (kept: asking again says why); a fetch that threw or was answered
+   *  ``{error, retry: true}`` (the server is busy) is asked again after ``retryMs``, doubled at each failure, by
+   *  itself ``RETRIES`` times, then whenever the views are asked for once that delay has passed. */
   class DataSource {
     constructor(payload, options) {
       const o = options || {};
       this.payload = payload;
       this.fetchDocument = o.fetchDocument || null;
       this.fetchStorage = o.fetchStorage || null;
+      this.retryMs = o.retryMs || RETRY_MS;
       this.fetched = new Map();  // "storage" / "document:<index>:<method>" → what the server sent
       this.pending = new Map();
-      this.failed = new Map();
-      this.onArrive = null;  // called when a fetch ends, whichever way
+      this.failed = new Map();  // key → {message, final, tries, retryAt}
+      this.onArrive = null;  // onArrive(need): a fetch ended, whichever way, or its retry is due
     }
 
     /** Whether the storage control can show anything: its views are here or can be asked for. */
@@ -159,17 +177,30 @@
         const key = need.what === 'storage' ? 'storage' : `document:${need.index}:${need.method}`;
         const summary = need.what === 'storage' ? this.storage() : null;
         if (summary && summary.error) return summary.error;  // a Run over the storage limits: it says why
-        if (this.failed.has(key)) return this.failed.get(key);
+        const failure = this.failed.get(key);
+        if (failure && (failure.final || Date.now() < failure.retryAt)) return failure.message;
         const fetcher = need.what === 'storage' ? this.fetchStorage : this.fetchDocument;
         if (!fetcher) return 'These views are not in this file.';
         if (this.pending.has(key)) continue;
         const asked = need.what === 'storage' ? fetcher() : fetcher(need.index, need.method);
         this.pending.set(key, Promise.resolve(asked)
-          .then(data => { if (!this.keep(key, need, data)) this.failed.set(key, (data && data.error) || 'Could not be loaded.'); })
-          .catch(err => { this.failed.set(key, String(err && err.message || err)); })
-          .finally(() => { this.pending.delete(key); if (this.onArrive) this.onArrive(); }));
+          .then(data => {
+            if (this.keep(key, need, data)) this.failed.delete(key);
+            else this.fail(key, need, (data && data.error) || 'Could not be loaded.', !(data && data.retry));
+          }, err => this.fail(key, need, String(err && err.message || err), false))
+          .finally(() => { this.pending.delete(key); if (this.onArrive) this.onArrive(need); }));
       }
       return null;
+    }
+
+    /** Remember why ``key`` did not come: for good (``final``), or until its retry is due. */
+    fail(key, need, message, final) {
+      const tries = final ? 0 : (this.failed.has(key) ? this.failed.get(key).tries : 0) + 1;
+      const delay = this.retryMs * 2 ** (Math.min(tries, RETRIES) - 1), again = !final && tries <= RETRIES;
+      const failure = {message: again ? `${message} (Trying again in ${Math.ceil(delay / 1000)} s.)` : message,
+        final, tries, retryAt: Date.now() + delay};
+      this.failed.set(key, failure);
+      if (again) setTimeout(() => { failure.retryAt = 0; if (this.onArrive) this.onArrive(need); }, delay);
     }
 
     /** Keep what the server sent; false if it is not what was asked for. */
@@ -591,7 +622,7 @@
       this.root = root;
       this.o = Object.assign({ids: false, fetchDocument: null, fetchStorage: null, onExport: null}, options || {});
       this.source = new DataSource(payload, this.o);
-      this.source.onArrive = () => { if (this.live()) this.draw(['all']); };
+      this.source.onArrive = need => { if (this.live()) this.draw(arrived(this.state, need)); };
       this.Plotly = this.o.plotly || global.Plotly;
       this.deferred = new Set();
       this.waiting = false;  // a document's views are on their way from the server
@@ -759,7 +790,13 @@
         this.drawDimensionTables();
         this.storageInfo.textContent = storageInfo(this.source, this.state);
         this.drawStorageTable(false);
-      } else if (what.includes('rankingSelection')) this.markSelectedRow();
+      } else {
+        if (what.includes('rankingSelection')) this.markSelectedRow();
+        if (what.includes('storage')) {  // the storage summary came: the line beside the menu, the panel
+          this.storageInfo.textContent = storageInfo(this.source, this.state);
+          this.drawStorageTable(false);
+        }
+      }
       if (all || what.includes('document')) {  // views still on their way: drawn when they come, not before
         const ready = this.drawDocument();
         this.waiting = !ready && !this.fetchError;  // the document's views are being fetched: not drawn yet
@@ -1033,7 +1070,7 @@
     Explorer,
     mount(root, payload, options) { return new Explorer(root, payload, options); },
     // the pure parts, for tests and readers
-    EXACT, initialState, update, affected, DataSource,
+    EXACT, RETRIES, initialState, update, affected, arrived, DataSource,
     views: {scoredQuery, menuOptions, rankingTable, storageInfo, storageTable, dimensionTables, changesTable, shown,
       heatmapSpec, cellText, contributionsSpec, highlightSpec, pairSpec, wrapTitle},
   };
