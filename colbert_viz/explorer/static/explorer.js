@@ -29,6 +29,9 @@
   const SKIPPED_SCALE = [[0, '#f1f1f1'], [1, '#8c8c8c']];
   const FONT = {family: 'Inter, system-ui, sans-serif', size: 12};
   const ROW_PX = 18, COLUMN_PX = 12, WIDE_FROM = 80;
+  // Top margins: under a one-line title and subtitle (whose text plotly draws down to 77 px), and what each
+  // further line adds (a title line moves the subtitle 36 px down, a subtitle line 16 px)
+  const TITLE_TOP = 84, TITLE_LINE = 36, SUBTITLE_LINE = 19;
   const SPECIAL_KINDS = ['special', 'marker'];
   const RETRY_MS = 1000, RETRIES = 4;  // a fetch that may succeed later: retried after 1, 2, 4, 8 s, then when asked
   const ISOLATE = s => '\u2068' + s + '\u2069';  // FSI … PDI: bidi controls inside cannot leak out
@@ -355,7 +358,7 @@
   /** Margins that fit the tick labels (computed here: plotly's automargin costs a second layout pass). */
   function margins(yLabels, xLabels) {
     const longest = labels => labels.reduce((m, l) => Math.max(m, Math.min(18, String(l).length)), 0);
-    const m = {l: 24 + 7 * longest(yLabels), r: 10, t: 72, b: 10};
+    const m = {l: 24 + 7 * longest(yLabels), r: 10, t: TITLE_TOP, b: 10};
     if (xLabels) m.b = 20 + Math.round(6 * 0.87 * longest(xLabels));
     return m;
   }
@@ -363,7 +366,7 @@
   function baseLayout(title, subtitle, height) {
     return {title: {text: title, subtitle: {text: subtitle}, x: 0.005, xanchor: 'left', y: 1, yref: 'container',
       yanchor: 'top', pad: {t: 30}}, font: FONT, height: height,
-    margin: {l: 10, r: 10, t: 72, b: 10}, plot_bgcolor: 'white', showlegend: false, autosize: true};
+    margin: {l: 10, r: 10, t: TITLE_TOP, b: 10}, plot_bgcolor: 'white', showlegend: false, autosize: true};
   }
 
   /** Break a layout's title and subtitle into lines that fit ``width`` px (a phone; the visible part of a wide
@@ -383,7 +386,7 @@
     const title = lines(layout.title.text, 9.2), sub = lines(layout.title.subtitle.text, 7);
     layout.title.text = title.join('<br>');
     layout.title.subtitle.text = sub.join('<br>');
-    const extra = 26 * (title.length - 1) + 19 * (sub.length - 1);
+    const extra = TITLE_LINE * (title.length - 1) + SUBTITLE_LINE * (sub.length - 1);
     // plotly lifts a title of n lines by n - 1 lines above its anchor: pad it down by as much
     layout.title.pad = {t: layout.title.pad.t + 26 * (title.length - 1)};
     if (extra) {
@@ -465,7 +468,7 @@
       ticktext: cols.map(c => c.gap ? `<i>… ${c.count} tokens</i>` : tickLabel(d.labels[c.start], d.kinds[c.start])),
       tickangle: -60, tickfont: {size: 10}, showgrid: false};
     layout.margin = margins(rows.map(r => q.labels[r]), cols.map(c => c.gap ? `… ${c.count} tokens` : d.labels[c.start]));
-    layout.margin.t += 44;  // the colour bar, above the cells, from the left edge (seen before any scrolling)
+    layout.margin.t += 32;  // the colour bar, above the cells, from the left edge (seen before any scrolling)
     const cells = (layout.width || width || 800) - layout.margin.l - layout.margin.r;
     Object.assign(traces[0].colorbar, {x: cells > 0 ? -(layout.margin.l - 8) / cells : 0,
       len: Math.min(200, (layout.width || width || 800) - 80)});
@@ -970,7 +973,7 @@
       }
     }
 
-    /** The details of the heatmap cell under a click or tap, in words, below the heatmap. */
+    /** The details of the heatmap cell under a click or tap, in words, below the heatmap (kept in the window: CSS). */
     showCell(node, ev) {
       const area = node.querySelector('.nsewdrag'), traces = node.data;
       if (!area || !traces || !traces.length) return;
