@@ -30,7 +30,7 @@
   const FONT = {family: 'Inter, system-ui, sans-serif', size: 12};
   const ROW_PX = 18, COLUMN_PX = 12, WIDE_FROM = 80;
   // Top margins: under a one-line title and subtitle (whose text plotly draws down to 77 px), and what each
-  // further line adds (a title line moves the subtitle 36 px down, a subtitle line 16 px)
+  // further line adds (a title line moves the subtitle 36 px down; a subtitle line takes 16 px, given 19)
   const TITLE_TOP = 84, TITLE_LINE = 36, SUBTITLE_LINE = 19;
   const SPECIAL_KINDS = ['special', 'marker'];
   const RETRY_MS = 1000, RETRIES = 4;  // a fetch that may succeed later: retried after 1, 2, 4, 8 s, then when asked
