@@ -103,7 +103,7 @@ test('a busy answer or a failed call is asked again after a delay that doubles, 
     busy.onArrive = n => busy.request([n]);  // the shell redraws what waits for the views, which asks again
     asked = 0;
     busy.request([need]);
-    await tick(200);
+    await tick(400);
     assert.equal(asked, 1 + ColbertViz.RETRIES);  // no more by itself: only when the views are asked for again
     assert.equal(busy.request([need]), null);
     await Promise.all(busy.pending.values());
