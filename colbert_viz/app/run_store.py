@@ -13,7 +13,8 @@ asking for the same name share the computation), and what is kept is charged
 to the budget when it is computed. When the Runs and what they keep add up to
 more than the budget, the least recently used Runs are dropped (their queued
 jobs cancelled); a value that does not fit beside its own Run alone is handed
-back but not kept. A session whose Run was dropped gets ``RunExpired`` ("press
+back but not kept, and drops nothing: other sessions' Runs are dropped only
+for a value that is then kept. A session whose Run was dropped gets ``RunExpired`` ("press
 Run again"). The budget is ``COLBERT_VIZ_RUN_MEMORY_MB`` (default 1024).
 """
 
@@ -274,13 +275,11 @@ class RunStore:
         value = compute()
         size = derived_bytes(value)
         with self._lock:
-            if kept.alive and name not in kept.derived:
+            # kept only if it fits beside its own Run alone: else nothing is dropped for it
+            if kept.alive and name not in kept.derived and kept.bytes + size <= self.max_bytes:
                 kept.derived[name] = (value, size)
                 self._total += size
                 self._fit(keep=kept)
-                if self._total > self.max_bytes:  # does not fit beside its own Run alone: not kept
-                    del kept.derived[name]
-                    self._total -= size
         return value
 
     # ---- reading ----------------------------------------------------------------

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from colbert_viz.app.background import EncodeSlots, Executor
+from colbert_viz.app.background import Busy, EncodeSlots, Executor
 from colbert_viz.app.collection_shelf import CollectionShelf, demo_folder
 from colbert_viz.app.examples import ExampleSet, load_examples
 from colbert_viz.app.export_shelf import ExportShelf
@@ -393,6 +393,12 @@ def on_engine(ctx: Context, engine: str, run_key: str | None, request: gr.Reques
             p.engine_table: gr.DataFrame(value=engine_table(result), visible=True)}
 
 
+def fetch_error(err: Exception) -> dict:
+    """The explorer's answer to a fetch that failed: why, and ``retry`` where asking
+    again later may work (``Busy``); the renderer keeps any other error."""
+    return {"error": user_message(err), **({"retry": True} if isinstance(err, Busy) else {})}
+
+
 def document_views(store: RunStore, run_key: str, index: int, method: str = "float32",
                    session: str | None = None) -> dict:
     """One document's views for the explorer, exact or under a storage method
@@ -408,7 +414,7 @@ def document_views(store: RunStore, run_key: str, index: int, method: str = "flo
         return store.derive(run_key, session, ("views", index, method),
                             lambda r: stored_document_payload(r.stored, index, method))
     except (LimitError, ValueError) as err:  # RunExpired and Busy are LimitErrors
-        return {"error": user_message(err)}
+        return fetch_error(err)
 
 
 def storage_views(store: RunStore, run_key: str, session: str | None = None) -> dict:
@@ -416,7 +422,7 @@ def storage_views(store: RunStore, run_key: str, session: str | None = None) -> 
     try:
         return store.derive(run_key, session, STORAGE, _storage)
     except LimitError as err:  # RunExpired, Busy
-        return {"error": user_message(err)}
+        return fetch_error(err)
 
 
 def on_export(ctx: Context, run_key: str | None, evt: gr.EventData, request: gr.Request) -> dict:

@@ -242,6 +242,18 @@ def test_a_value_that_does_not_fit_beside_its_run_is_handed_back_not_kept():
     assert len(calls) == 2
 
 
+def test_a_value_too_large_to_keep_drops_no_other_sessions_run():
+    """Room for three Runs and a little more: C's value cannot fit even alone beside C's Run, so A and B stay."""
+    runs = {s: make_run(seed=i) for i, s in enumerate("abc")}
+    size = run_bytes(runs["a"])
+    store = RunStore(3 * size + 1000)
+    keys = {s: store.put(r, s) for s, r in runs.items()}
+    big = np.zeros(3 * size // 4, np.float32)  # 3 × size bytes: more than the budget leaves beside C's Run
+    assert store.derive(keys["c"], "c", "big", lambda r: big) is big  # handed back
+    assert [store.get(keys[s], s) for s in "abc"] == [runs[s] for s in "abc"]
+    assert len(store) == 3 and store.total_bytes == sum(run_bytes(r) for r in runs.values())
+
+
 def test_a_dropped_run_cancels_its_queued_jobs_and_lets_go_of_the_run():
     release = threading.Event()
     executor = Executor(per_session=8)
@@ -371,3 +383,21 @@ def test_callers_waiting_for_derived_values_are_bounded():
                            "The server is busy computing views for other visitors; try again in a moment."]
     assert answers[2:] == [True] * 10
     assert store.derive(keys["a"], "a", "slow", lambda r: pytest.fail("computed again")) is True
+
+
+def test_the_page_is_told_to_retry_a_busy_fetch_and_to_keep_any_other_error():
+    """``document_views`` / ``storage_views`` answer ``retry`` only for ``Busy`` (the renderer asks again later)."""
+    from colbert_viz.app.ui import document_views, storage_views
+
+    release = threading.Event()
+    store = RunStore(10**9, Executor(per_session=1))
+    key = store.put(make_run(), "s")
+    store.executor.submit("s", lambda: release.wait(10))  # the session's one job: the next is refused
+    try:
+        for answer in (document_views(store, key, 0, "float32", "s"), storage_views(store, key, "s")):
+            assert answer == {"error": "This page has too many views being computed; wait for them, then try again.",
+                              "retry": True}
+    finally:
+        release.set()
+    assert document_views(store, key, 0, "float32", "mallory") == {"error": RunExpired().args[0]}
+    assert document_views(store, key, 0, "zip", "s") == {"error": "Unknown storage method 'zip'."}

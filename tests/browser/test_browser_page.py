@@ -159,8 +159,9 @@ def test_phone_titles_wrap_and_a_tap_shows_the_details(page, berlin):
     details = page.locator("#token-details")
     assert details.is_visible() and details.inner_text() == token.get_attribute("title")
 
-    page.locator("#heatmap").scroll_into_view_if_needed()
-    page.evaluate("() => { document.querySelector('.cv-heat-scroll').scrollLeft = 0; }")
+    page.evaluate("() => { document.querySelector('#heatmap').scrollIntoView({block: 'start'});"
+                  " document.querySelector('.cv-heat-scroll').scrollLeft = 0; }")
+    assert rect(page, "#heatmap")["bottom"] > 800  # taller than the screen: what is below it is not seen
     x, y = page.evaluate("""() => { const gd = document.querySelector('#heatmap');
       const r = gd.querySelector('.nsewdrag').getBoundingClientRect(), t = gd.data[0];
       return [r.left + 1.5 * r.width / t.x.length, r.top + 2.5 * r.height / t.y.length]; }""")
@@ -168,12 +169,16 @@ def test_phone_titles_wrap_and_a_tap_shows_the_details(page, berlin):
     cell = page.locator("#cell-details")
     cell.wait_for(state="visible")
     assert re.search(r"^query #2 .* · document #1 .* · similarity −?\d\.\d{3}", cell.inner_text()), cell.inner_text()
+    seen = rect(page, "#cell-details")
+    assert seen["top"] >= 0 and seen["bottom"] <= 800, seen  # in the window, without scrolling
+    assert page.evaluate("([x, y]) => !!document.elementFromPoint(x, y).closest('#heatmap')", [x, y])  # cell uncovered
 
 
 @pytest.mark.parametrize("width", [WIDE, NARROW])
 def test_chart_titles_are_whole_inside_their_charts(page, berlin, width):
     """Every chart's title and subtitle lie inside the chart, wide and on a phone (the
-    heatmap's title was drawn half above its panel, which clips it)."""
+    heatmap's title was drawn half above its panel, which clips it), and above its first
+    row label (the contributions' subtitle ran into it)."""
     three_berlin_documents_at(page, berlin, width)
     for plot in ("#heatmap", "#contributions", "#difference"):
         top = page.evaluate("p => document.querySelector(p + ' .main-svg').getBoundingClientRect().top", plot)
@@ -181,6 +186,21 @@ def test_chart_titles_are_whole_inside_their_charts(page, berlin, width):
             box = page.evaluate("s => { const r = document.querySelector(s).getBoundingClientRect();"
                                 " return [r.top, r.height]; }", f"{plot} {part}")
             assert box[1] > 0 and box[0] >= top, (plot, part, box, top)
+        label = page.evaluate("p => Math.min(...[...document.querySelectorAll(p + ' .yaxislayer-above .ytick text')]"
+                              ".map(t => t.getBoundingClientRect().top))", plot)
+        assert rect(page, f"{plot} .gtitle-subtitle")["bottom"] <= label, plot
+
+
+def test_the_storage_summary_arriving_redraws_only_what_shows_it(page, berlin):
+    """Opening the storage panel fetches the summary; on the exact setting, the ranking and the charts stay as drawn."""
+    three_berlin_documents_at(page, berlin, WIDE)
+    page.evaluate("() => { for (const s of ['#ranking table', '#heatmap .main-svg', '#difference .main-svg'])"
+                  " document.querySelector(s).__cvMark = true; }")
+    page.click("#storage-panel summary")
+    page.wait_for_selector("#storage-table tr[data-setting]")
+    assert page.evaluate("() => ['#ranking table', '#heatmap .main-svg', '#difference .main-svg']"
+                         ".map(s => document.querySelector(s).__cvMark === true)") == [True] * 3
+    assert "Kendall tau" in page.locator("#storage-info").inner_text()  # the line beside the menu did follow
 
 
 def test_raw_window_keeps_its_row_labels_in_view(page):

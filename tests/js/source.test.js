@@ -69,3 +69,55 @@ test('what cannot come says why: a file without the views, a failed fetch, a Run
   assert.equal(over.request(over.missing(update(s, {storage: 'pool-2'}), [])), 'Too large to store.');
   assert.deepEqual(V.storageTable(over, s), {error: 'Too large to store.'});
 });
+
+const tick = ms => new Promise(resolve => setTimeout(resolve, ms));
+
+test('a busy answer or a failed call is asked again after a delay that doubles, by itself a bounded number of times',
+  async () => {
+    const {full, p, first} = lazy();
+    const s = initialState(p, null, true), other = (first + 1) % 3, need = {what: 'document', index: other, method: 'float32'};
+    const answers = [() => ({error: 'The server is busy.', retry: true}), () => Promise.reject(new Error('Connection lost.')),
+      () => full.views[String(other)]];
+    let asked = 0;
+    const source = new DataSource(p, {retryMs: 40, fetchDocument: () => answers[asked++]()});
+    const due = [];
+    source.onArrive = n => due.push(n);
+    assert.equal(source.request([need]), null);
+    await Promise.all(source.pending.values());
+    assert.equal(source.request([need]), 'The server is busy. (Trying again in 1 s.)');  // not asked before the delay
+    assert.equal(asked, 1);
+    await tick(60);  // the retry is due: the shell is told, and asking again fetches again
+    assert.deepEqual(due, [need, need]);
+    assert.equal(source.request([need]), null);
+    await Promise.all(source.pending.values());
+    assert.match(source.request([need]), /^Connection lost\./);
+    assert.equal(asked, 2);
+    await tick(100);  // twice the first delay
+    assert.equal(source.request([need]), null);
+    await Promise.all(source.pending.values());
+    assert.equal(asked, 3);
+    assert.deepEqual(source.missing(s, [other]), []);
+    assert.equal(source.failed.size, 0);
+
+    const busy = new DataSource(p, {retryMs: 1, fetchDocument: () => { asked++; return {error: 'Busy.', retry: true}; }});
+    busy.onArrive = n => busy.request([n]);  // the shell redraws what waits for the views, which asks again
+    asked = 0;
+    busy.request([need]);
+    await tick(400);
+    assert.equal(asked, 1 + ColbertViz.RETRIES);  // no more by itself: only when the views are asked for again
+    assert.equal(busy.request([need]), null);
+    await Promise.all(busy.pending.values());
+    assert.equal(asked, 2 + ColbertViz.RETRIES);
+  });
+
+test('a final error is kept: asked for again, it is not fetched again', async () => {
+  const {p, first} = lazy();
+  const need = {what: 'document', index: (first + 1) % 3, method: 'float32'};
+  let asked = 0;
+  const source = new DataSource(p, {retryMs: 1, fetchDocument: () => { asked++; return {error: 'No document 2.'}; }});
+  source.request([need]);
+  await Promise.all(source.pending.values());
+  await tick(20);
+  assert.equal(source.request([need]), 'No document 2.');
+  assert.equal(asked, 1);
+});

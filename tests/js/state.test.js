@@ -4,7 +4,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const {ColbertViz, payload} = require('./helpers.js');
 
-const {initialState, update, affected} = ColbertViz;
+const {initialState, update, affected, arrived} = ColbertViz;
 
 test('a payload opens on its best document at the native size, exact', () => {
   const p = payload(), order = p.rankings['128'].order;
@@ -47,4 +47,21 @@ test('affected names the views a change redraws', () => {
   assert.deepEqual(affected(s, update(s, {merge: true})), ['document', 'pair']);
   assert.deepEqual(affected(s, update(s, {hideExpansion: true})), ['document']);
   assert.deepEqual(affected(s, update(s, {})), []);
+});
+
+test('arrived names the views the answer to a fetch redraws: those that show what came, no others', () => {
+  const s = initialState(payload(), null, true), elsewhere = [0, 1, 2].find(i => i !== s.a && i !== s.b);
+  const views = (index, method) => ({what: 'document', index, method});
+  assert.equal(s.doc, s.a);
+  assert.deepEqual(arrived(s, views(s.doc, 'float32')), ['document', 'pair']);
+  assert.deepEqual(arrived(s, views(s.b, 'float32')), ['pair']);
+  assert.deepEqual(arrived(s, views(elsewhere, 'float32')), []);
+  assert.deepEqual(arrived(s, views(s.doc, 'pool-2')), []);  // another storage setting's views
+  assert.deepEqual(arrived(update(s, {doc: elsewhere}), views(elsewhere, 'float32')), ['document']);
+  const pooled = update(s, {storage: 'pool-2'});
+  assert.deepEqual(arrived(pooled, views(s.b, 'pool-2')), ['pair']);
+  assert.deepEqual(arrived(pooled, views(s.b, 'float32')), ['pair']);  // the highlight reads the exact text
+  assert.deepEqual(arrived(pooled, views(s.b, 'int8')), []);
+  assert.deepEqual(arrived(s, {what: 'storage'}), ['storage']);  // the storage panel and the line beside the menu
+  assert.deepEqual(arrived(pooled, {what: 'storage'}), ['all']);  // every ranking on screen is the setting's
 });

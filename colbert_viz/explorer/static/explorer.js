@@ -11,9 +11,10 @@
  *   explorer.set({dim, storage, doc, a, b, hideExpansion, hideSpecial, merge, raw, start})
  *
  * Four parts, in this order (the Elm architecture: view = f(state)):
- *   1. state    one object; update(state, changes) -> the next state; affected(before, after) -> what to redraw
+ *   1. state    one object; update(state, changes) -> the next state; affected(before, after) -> what to redraw;
+ *               arrived(state, need) -> what a fetch's answer redraws
  *   2. source   DataSource: the payload (never written to) and what it left out, fetched through the options'
- *               fetch functions and kept in the source's own map
+ *               fetch functions and kept in the source's own map (a fetch that may succeed later is retried)
  *   3. views    pure builders: (source, state) -> plotly traces and layout, table rows, text; no DOM, no plotly
  *   4. shell    Explorer: builds the DOM once, turns events into state changes, hands the views' specs to the
  *               DOM and to plotly
@@ -28,7 +29,11 @@
   const SKIPPED_SCALE = [[0, '#f1f1f1'], [1, '#8c8c8c']];
   const FONT = {family: 'Inter, system-ui, sans-serif', size: 12};
   const ROW_PX = 18, COLUMN_PX = 12, WIDE_FROM = 80;
+  // Top margins: under a one-line title and subtitle (whose text plotly draws down to 77 px), and what each
+  // further line adds (a title line moves the subtitle 36 px down; a subtitle line takes 16 px, given 19)
+  const TITLE_TOP = 84, TITLE_LINE = 36, SUBTITLE_LINE = 19;
   const SPECIAL_KINDS = ['special', 'marker'];
+  const RETRY_MS = 1000, RETRIES = 4;  // a fetch that may succeed later: retried after 1, 2, 4, 8 s, then when asked
   const ISOLATE = s => '\u2068' + s + '\u2069';  // FSI … PDI: bidi controls inside cannot leak out
 
   // ---- text helpers (pure) -------------------------------------------------------------
@@ -112,20 +117,36 @@
     return what;
   }
 
+  /** What the answer to a fetch (``need``: a ``DataSource.missing`` item), or its failure, redraws under
+   *  ``state``: everything for the storage summary of the setting on screen, else the storage panel; a document's
+   *  views redraw the document and the pair they are shown in, and nothing where they are not shown. */
+  function arrived(state, need) {
+    if (need.what === 'storage') return state.storage !== EXACT ? ['all'] : ['storage'];
+    if (need.method !== EXACT && need.method !== state.storage) return [];
+    const what = [];
+    if (need.index === state.doc) what.push('document');
+    if (need.index === state.a || need.index === state.b) what.push('pair');
+    return what;
+  }
+
   // ---- 2. the data source --------------------------------------------------------------
 
   /** The payload and the views it left out (a large Run's documents, the storage settings), asked for through
-   *  ``fetchDocument(index, method)`` / ``fetchStorage()`` and kept here; the payload is never written to. */
+   *  ``fetchDocument(index, method)`` / ``fetchStorage()`` and kept here; the payload is never written to.
+   *  An answer ``{error}`` is final (kept: asking again says why); a fetch that threw or was answered
+   *  ``{error, retry: true}`` (the server is busy) is asked again after ``retryMs``, doubled at each failure, by
+   *  itself ``RETRIES`` times, then whenever the views are asked for once that delay has passed. */
   class DataSource {
     constructor(payload, options) {
       const o = options || {};
       this.payload = payload;
       this.fetchDocument = o.fetchDocument || null;
       this.fetchStorage = o.fetchStorage || null;
+      this.retryMs = o.retryMs || RETRY_MS;
       this.fetched = new Map();  // "storage" / "document:<index>:<method>" → what the server sent
       this.pending = new Map();
-      this.failed = new Map();
-      this.onArrive = null;  // called when a fetch ends, whichever way
+      this.failed = new Map();  // key → {message, final, tries, retryAt}
+      this.onArrive = null;  // onArrive(need): a fetch ended, whichever way, or its retry is due
     }
 
     /** Whether the storage control can show anything: its views are here or can be asked for. */
@@ -159,17 +180,30 @@
         const key = need.what === 'storage' ? 'storage' : `document:${need.index}:${need.method}`;
         const summary = need.what === 'storage' ? this.storage() : null;
         if (summary && summary.error) return summary.error;  // a Run over the storage limits: it says why
-        if (this.failed.has(key)) return this.failed.get(key);
+        const failure = this.failed.get(key);
+        if (failure && (failure.final || Date.now() < failure.retryAt)) return failure.message;
         const fetcher = need.what === 'storage' ? this.fetchStorage : this.fetchDocument;
         if (!fetcher) return 'These views are not in this file.';
         if (this.pending.has(key)) continue;
         const asked = need.what === 'storage' ? fetcher() : fetcher(need.index, need.method);
         this.pending.set(key, Promise.resolve(asked)
-          .then(data => { if (!this.keep(key, need, data)) this.failed.set(key, (data && data.error) || 'Could not be loaded.'); })
-          .catch(err => { this.failed.set(key, String(err && err.message || err)); })
-          .finally(() => { this.pending.delete(key); if (this.onArrive) this.onArrive(); }));
+          .then(data => {
+            if (this.keep(key, need, data)) this.failed.delete(key);
+            else this.fail(key, need, (data && data.error) || 'Could not be loaded.', !(data && data.retry));
+          }, err => this.fail(key, need, String(err && err.message || err), false))
+          .finally(() => { this.pending.delete(key); if (this.onArrive) this.onArrive(need); }));
       }
       return null;
+    }
+
+    /** Remember why ``key`` did not come: for good (``final``), or until its retry is due. */
+    fail(key, need, message, final) {
+      const tries = final ? 0 : (this.failed.has(key) ? this.failed.get(key).tries : 0) + 1;
+      const delay = this.retryMs * 2 ** (Math.min(tries, RETRIES) - 1), again = !final && tries <= RETRIES;
+      const failure = {message: again ? `${message} (Trying again in ${Math.ceil(delay / 1000)} s.)` : message,
+        final, tries, retryAt: Date.now() + delay};
+      this.failed.set(key, failure);
+      if (again) setTimeout(() => { failure.retryAt = 0; if (this.onArrive) this.onArrive(need); }, delay);
     }
 
     /** Keep what the server sent; false if it is not what was asked for. */
@@ -324,7 +358,7 @@
   /** Margins that fit the tick labels (computed here: plotly's automargin costs a second layout pass). */
   function margins(yLabels, xLabels) {
     const longest = labels => labels.reduce((m, l) => Math.max(m, Math.min(18, String(l).length)), 0);
-    const m = {l: 24 + 7 * longest(yLabels), r: 10, t: 72, b: 10};
+    const m = {l: 24 + 7 * longest(yLabels), r: 10, t: TITLE_TOP, b: 10};
     if (xLabels) m.b = 20 + Math.round(6 * 0.87 * longest(xLabels));
     return m;
   }
@@ -332,7 +366,7 @@
   function baseLayout(title, subtitle, height) {
     return {title: {text: title, subtitle: {text: subtitle}, x: 0.005, xanchor: 'left', y: 1, yref: 'container',
       yanchor: 'top', pad: {t: 30}}, font: FONT, height: height,
-    margin: {l: 10, r: 10, t: 72, b: 10}, plot_bgcolor: 'white', showlegend: false, autosize: true};
+    margin: {l: 10, r: 10, t: TITLE_TOP, b: 10}, plot_bgcolor: 'white', showlegend: false, autosize: true};
   }
 
   /** Break a layout's title and subtitle into lines that fit ``width`` px (a phone; the visible part of a wide
@@ -352,7 +386,7 @@
     const title = lines(layout.title.text, 9.2), sub = lines(layout.title.subtitle.text, 7);
     layout.title.text = title.join('<br>');
     layout.title.subtitle.text = sub.join('<br>');
-    const extra = 26 * (title.length - 1) + 19 * (sub.length - 1);
+    const extra = TITLE_LINE * (title.length - 1) + SUBTITLE_LINE * (sub.length - 1);
     // plotly lifts a title of n lines by n - 1 lines above its anchor: pad it down by as much
     layout.title.pad = {t: layout.title.pad.t + 26 * (title.length - 1)};
     if (extra) {
@@ -434,7 +468,7 @@
       ticktext: cols.map(c => c.gap ? `<i>… ${c.count} tokens</i>` : tickLabel(d.labels[c.start], d.kinds[c.start])),
       tickangle: -60, tickfont: {size: 10}, showgrid: false};
     layout.margin = margins(rows.map(r => q.labels[r]), cols.map(c => c.gap ? `… ${c.count} tokens` : d.labels[c.start]));
-    layout.margin.t += 44;  // the colour bar, above the cells, from the left edge (seen before any scrolling)
+    layout.margin.t += 32;  // the colour bar, above the cells, from the left edge (seen before any scrolling)
     const cells = (layout.width || width || 800) - layout.margin.l - layout.margin.r;
     Object.assign(traces[0].colorbar, {x: cells > 0 ? -(layout.margin.l - 8) / cells : 0,
       len: Math.min(200, (layout.width || width || 800) - 80)});
@@ -591,7 +625,7 @@
       this.root = root;
       this.o = Object.assign({ids: false, fetchDocument: null, fetchStorage: null, onExport: null}, options || {});
       this.source = new DataSource(payload, this.o);
-      this.source.onArrive = () => { if (this.live()) this.draw(['all']); };
+      this.source.onArrive = need => { if (this.live()) this.draw(arrived(this.state, need)); };
       this.Plotly = this.o.plotly || global.Plotly;
       this.deferred = new Set();
       this.waiting = false;  // a document's views are on their way from the server
@@ -759,7 +793,13 @@
         this.drawDimensionTables();
         this.storageInfo.textContent = storageInfo(this.source, this.state);
         this.drawStorageTable(false);
-      } else if (what.includes('rankingSelection')) this.markSelectedRow();
+      } else {
+        if (what.includes('rankingSelection')) this.markSelectedRow();
+        if (what.includes('storage')) {  // the storage summary came: the line beside the menu, the panel
+          this.storageInfo.textContent = storageInfo(this.source, this.state);
+          this.drawStorageTable(false);
+        }
+      }
       if (all || what.includes('document')) {  // views still on their way: drawn when they come, not before
         const ready = this.drawDocument();
         this.waiting = !ready && !this.fetchError;  // the document's views are being fetched: not drawn yet
@@ -933,7 +973,7 @@
       }
     }
 
-    /** The details of the heatmap cell under a click or tap, in words, below the heatmap. */
+    /** The details of the heatmap cell under a click or tap, in words, below the heatmap (kept in the window: CSS). */
     showCell(node, ev) {
       const area = node.querySelector('.nsewdrag'), traces = node.data;
       if (!area || !traces || !traces.length) return;
@@ -1033,7 +1073,7 @@
     Explorer,
     mount(root, payload, options) { return new Explorer(root, payload, options); },
     // the pure parts, for tests and readers
-    EXACT, initialState, update, affected, DataSource,
+    EXACT, RETRIES, initialState, update, affected, arrived, DataSource,
     views: {scoredQuery, menuOptions, rankingTable, storageInfo, storageTable, dimensionTables, changesTable, shown,
       heatmapSpec, cellText, contributionsSpec, highlightSpec, pairSpec, wrapTitle},
   };
