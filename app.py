@@ -3,11 +3,14 @@
 Loads the default model once (``COLBERT_VIZ_MODEL``, else jinaai/jina-colbert-v2;
 the offline model when that cannot be loaded), builds the page and serves it on
 ``GRADIO_SERVER_NAME``:``GRADIO_SERVER_PORT`` (default 127.0.0.1:7860).
+SIGTERM (how Spaces and containers stop a process) stops it as Ctrl-C does, so the
+same clean-up runs: the private collections, the exports and the demo folder go.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -16,7 +19,14 @@ from colbert_viz.app.registry import ModelRegistry
 from colbert_viz.app.ui import build_app, launch_options
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM raise ``KeyboardInterrupt``, as Ctrl-C does: Gradio closes its server,
+    ``main`` returns and the exit handlers remove the process's folders."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def main() -> None:
+    stop_on_sigterm()
     registry = ModelRegistry.from_env()
     model = registry.start()
     if registry.startup_note:

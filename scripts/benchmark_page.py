@@ -2,6 +2,7 @@
 
     python scripts/benchmark_page.py                 # everything, screenshots into assets/
     python scripts/benchmark_page.py --skip-large --no-screenshots
+    python scripts/benchmark_page.py --search-only   # Search on the demo collection, click → explorer
 
 Serves the app on a tiny random checkpoint in jina-colbert-v2's layout (the
 renderer's cost does not depend on the weights; the Berlin set has 8 documents
@@ -12,7 +13,8 @@ the control is about is redrawn: the heatmap, or the "why A above B" chart for
 the A/B menus), and to the frame after every view is drawn
 (``.cv-explorer[data-pending]`` back to 0). Medians over ``--repeats`` events.
 Run is timed from the click to the new heatmap (the model's vector cache
-cleared before each), less the server's encode time printed in the status line.
+cleared before each), less the server's encode time printed in the status line;
+Search the same way, on the demo collection (top 10 at 64 dimensions).
 
 Payload sizes are the JSON the server sends (``run_payload`` /
 ``document_payload``, compact), for the Berlin Run and for 64 documents of
@@ -171,12 +173,70 @@ def screenshots(browser, page, analysis, folder: Path) -> list[Path]:
     return out
 
 
+def time_searches(page, model, query: str, repeats: int) -> tuple[float, float]:
+    """Medians (ms) from the Search click (the demo collection, top 10, at 64 dimensions) to the
+    new explorer's heatmap at 64, and of the server's part (status line); the vector cache cleared first."""
+    page.get_by_role("tab", name="Search a collection").click()
+    page.locator("#search-query textarea").fill(query)
+    page.click("#search-dimensions input")
+    page.get_by_role("option", name="64", exact=True).click()
+    totals, server = [], []
+    for _ in range(repeats):
+        model.cache.clear()
+        page.evaluate("() => { const bar = document.querySelector('.cv-bar'); if (bar) bar.__old = true;"
+                      " window.__t0 = performance.now(); }")
+        page.click("#search")
+        ms = page.wait_for_function(
+            "() => { const bar = document.querySelector('.cv-bar');"
+            " return !!bar && !bar.__old && document.querySelector('#heatmap')?.dataset.dimension === '64'"
+            " && !!document.querySelector('#heatmap .main-svg') && (performance.now() - window.__t0); }",
+            polling="raf").json_value()
+        status = page.evaluate("() => document.querySelector('#search-status').innerText")
+        totals.append(ms)
+        server.append(1000 * float(re.search(r" in (\d+\.\d+) s", status).group(1)))
+    return statistics.median(totals), statistics.median(server)
+
+
+def search_only(model, query: str, repeats: int) -> None:
+    """Serve the page with the demo collection (indexed with ``model``) and print ``time_searches``."""
+    from playwright.sync_api import sync_playwright
+    from serving import free_port, launch_chromium
+
+    from colbert_viz.app.collection_shelf import CollectionShelf
+    from colbert_viz.app.limits import Limits
+    from colbert_viz.app.registry import ModelRegistry
+    from colbert_viz.app.ui import build_app, launch_options
+
+    shelf = CollectionShelf()
+    demo = build_app(ModelRegistry({"tiny-jina": model}), limits=Limits(), collections=shelf, demo_collection=True)
+    shelf.demo_thread.join()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
+                            **launch_options(Limits()))
+    try:
+        with sync_playwright() as p:
+            browser = launch_chromium(p)
+            page = browser.new_page(viewport={"width": 1300, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(url)
+            page.wait_for_selector("#explorer .cv-mount")
+            total, server = time_searches(page, model, query, repeats)
+            browser.close()
+    finally:
+        demo.close()
+        shelf.close()
+    print(f"\nSearch on the demo collection ({shelf.demo_report.points} documents, tiny random checkpoint), "
+          f"top 10 at 64 dimensions, Chromium, medians of {repeats}:")
+    print(f"| Search click → explorer at 64 (heatmap drawn) | {total:.1f} ms |")
+    print(f"| of which the server (query encode, Qdrant, the Run; status line) | {server:.1f} ms |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=12, help="events per control (at least 10 is sensible)")
     parser.add_argument("--skip-large", action="store_true", help="skip the 64 × 8192-token payload")
     parser.add_argument("--no-screenshots", action="store_true")
     parser.add_argument("--run-only", action="store_true", help="time Run only (no controls, payloads, screenshots)")
+    parser.add_argument("--search-only", action="store_true", help="time Search on the demo collection only")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -192,6 +252,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = colbert_viz.load(str(write_checkpoint(folder / "tiny-jina", seed=0)), dtype="float32", device="cpu")
+        if args.search_only:
+            return search_only(model, berlin["query"], args.repeats)
         analysis = model.analyze(berlin["query"], berlin["documents"])
         dims = list(analysis.dimensions)
         order = ranking(analysis.scores(dims[0])).tolist()

@@ -24,7 +24,7 @@ def page_ids(url: str, http: httpx.Client) -> tuple[dict[str, int], int]:
         for target, trigger in dep["targets"]:
             name = {("run", "click"): "run", ("explorer", "export"): "export",
                     ("int8-compare", "click"): "int8", ("search", "click"): "search", ("index", "click"): "index",
-                    ("collection", "input"): "collection"}.get((elem.get(target), trigger))
+                    ("collection", "input"): "collection", ("collection", "focus"): "menu"}.get((elem.get(target), trigger))
             if name:
                 events[name] = dep["id"]
     events["shown"] = next(d["id"] for d in config["dependencies"] if d.get("trigger_after") == events["run"])
@@ -92,25 +92,29 @@ class PageClient:
 
     def search(self, session: str, collection: str, query: str, top_k: int = 10, dimensions: str | None = None,
                rescore: bool = True, model: str | None = None) -> dict:
-        """Press Search: ``{"key", "payload", "status", "hits"}`` (key, payload and hits ``None``
-        on an error; ``hits``: the hits table's rows: rank, document, score, exact, text)."""
+        """Press Search: ``{"key", "payload", "status", "hits", "collections"}`` (key, payload and hits
+        ``None`` on an error; ``hits``: the hits table's rows: rank, document, score, exact, text;
+        ``collections``: the collection menu's choices after it)."""
         message = self.event("search", [collection, query, top_k, dimensions, rescore, model, None], session)
         if not message.get("success", True) and "output" not in message:
             raise RuntimeError(str(message))
         data = message["output"].get("data")
         if data is None:
             raise RuntimeError(str(message["output"]))
-        _, status, payload, *_, hits = data
+        _, status, payload, *_, menu, hits = data
+        collections = [c[1] if isinstance(c, list | tuple) else c for c in menu.get("choices", [])] \
+            if isinstance(menu, dict) and "choices" in menu else None
         if isinstance(payload, dict) and payload.get("__type__") == "update":
             payload = payload.get("value")
         payload = json.loads(payload) if isinstance(payload, str) and payload else payload
         if not isinstance(payload, dict) or "schema" not in payload:
-            return {"key": None, "payload": None, "status": status, "hits": None}
+            return {"key": None, "payload": None, "status": status, "hits": None, "collections": collections}
         value = hits.get("value") if isinstance(hits, dict) else hits
         rows = [{"rank": int(r), "document": int(d), "score": float(sc), "exact": float(ex), "text": html.unescape(t)}
                 for r, d, sc, ex, t in re.findall(r'<tr data-rank="(\d+)" data-document="(\d+)" data-score="([^"]+)" '
-                                                  r'data-exact="([^"]+)">.*?<td>([^<]*)</td></tr>', value)]
-        return {"key": payload["run_key"], "payload": payload, "status": status, "hits": rows}
+                                                  r'data-exact="([^"]+)"[^>]*>.*?<td>([^<]*)</td></tr>', value)]
+        return {"key": payload["run_key"], "payload": payload, "status": status, "hits": rows,
+                "collections": collections}
 
     def upload(self, paths: list) -> list[dict]:
         """Upload files as the page does: their values for a ``gr.File`` input."""
@@ -127,6 +131,11 @@ class PageClient:
         choices = [c[1] if isinstance(c, list | tuple) else c for c in menu.get("choices", [])] \
             if isinstance(menu, dict) and "choices" in menu else None
         return {"status": status, "collections": choices}
+
+    def menu(self, session: str, name: str) -> list[str]:
+        """Open the collection menu (with ``name`` chosen): its choices."""
+        update = self.event("menu", [name], session)["output"]["data"][0]
+        return [c[1] if isinstance(c, list | tuple) else c for c in update["choices"]]
 
     def collection(self, session: str, name: str, model: str) -> dict:
         """Pick collection ``name``: the dimension menu's update."""

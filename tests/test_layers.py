@@ -94,3 +94,52 @@ def test_a_forbidden_import_is_found(tmp_path):
         "def show(a):\n    from colbert_viz.explorer.html import show\n    import pandas\n    return show(a)\n")
     assert violations(package) == ["colbert_viz/maths/analysis.py: colbert_viz.explorer.html.show",
                                    "colbert_viz/maths/analysis.py: pandas"]
+
+
+def module_of(path: Path, package: Path = PACKAGE) -> str:
+    """``colbert_viz/app/ui.py`` → ``app.ui``; ``colbert_viz/app/__init__.py`` → ``app``."""
+    return ".".join(path.relative_to(package).with_suffix("").parts).removesuffix(".__init__")
+
+
+def cycles(package: Path = PACKAGE) -> list[list[str]]:
+    """The import cycles between the package's modules (every import counted, as in ``violations``),
+    each as the modules along it."""
+    modules = {module_of(p, package): p for p in package.rglob("*.py")}
+    edges = {}
+    for name, path in modules.items():
+        targets = set()
+        for target in imported(ast.parse(path.read_text(encoding="utf-8"))):
+            parts = target.removeprefix("colbert_viz.").split(".") if target.startswith("colbert_viz.") else []
+            while parts and ".".join(parts) not in modules:
+                parts.pop()  # ``app.ui.status_html`` → the module ``app.ui``
+            if parts and ".".join(parts) != name:
+                targets.add(".".join(parts))
+        edges[name] = targets
+    found, done = [], set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            found.append(path[path.index(name):] + [name])
+            return
+        if name in done:
+            return
+        for target in sorted(edges[name]):
+            visit(target, [*path, name])
+        done.add(name)
+
+    for name in sorted(edges):
+        visit(name, [])
+    return found
+
+
+def test_no_two_app_modules_import_each_other():
+    """The page's tabs share ``app.ui_shared``; neither imports the other back (not even inside a function)."""
+    assert [c for c in cycles() if any(m.startswith("app.") for m in c)] == []
+
+
+def test_an_import_cycle_is_found(tmp_path):
+    package = tmp_path / "colbert_viz"
+    (package / "app").mkdir(parents=True)
+    (package / "app" / "ui.py").write_text("from colbert_viz.app.ui_search import wire\n")
+    (package / "app" / "ui_search.py").write_text("def wire():\n    from colbert_viz.app.ui import session_of\n")
+    assert cycles(package) == [["app.ui", "app.ui_search", "app.ui"]]

@@ -4,10 +4,13 @@
   is a Qdrant Edge shard, a URL a Qdrant server; each server's key from
   ``QDRANT_API_KEYS="URL=KEY,…"``, else ``QDRANT_API_KEY`` where all URLs are one server;
   a key that would go over plain http to another machine is logged and said on the page);
-- the demo collection (``DEMO``): the example sets, indexed with the default model into
-  an app-owned folder at first start (``COLBERT_VIZ_DEMO_COLLECTION``: the folder, or
-  ``off``; default ``<cache dir>/demo-collections/<model>``), in the background, one
-  example set per encode slot; idempotent, so a restart reuses it;
+- the demo collection (``DEMO``): the example sets, indexed with the default model at
+  start, in the background, one example set per encode slot, into a folder of this
+  process (removed at exit: two apps on one machine never share one, as Qdrant Edge
+  locks a folder to the process that opened it), or ``COLBERT_VIZ_DEMO_COLLECTION``
+  (a folder, reused by a restart: indexing is idempotent; ``off``: no demo). When it
+  cannot be built or opened (its folder held by another process) the search says so in
+  one sentence, and the next search tries again;
 - each session's private collection (``PRIVATE``): documents a visitor uploads,
   indexed into a Qdrant Edge shard in a folder of the process (removed at exit),
   offered to that session only, removed when the session ends. At most
@@ -28,10 +31,8 @@ Every failure is a ``LimitError`` with one line that names the collection by its
 from __future__ import annotations
 
 import atexit
-import hashlib
 import logging
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -47,6 +48,7 @@ from colbert_viz.checks import positive_int_env
 from colbert_viz.collections import CollectionError, IndexReport, SearchResult, index, open_collection, search
 from colbert_viz.collections.backends import (
     Backend,
+    CollectionLocked,
     api_key_for,
     check_target,
     configured_keys,
@@ -106,19 +108,24 @@ def configured_api_keys(targets: Mapping[str, str], environ: Mapping[str, str] |
     return {name: key for name, key in keys.items() if key}
 
 
-def demo_folder(model_name: str, environ: Mapping[str, str] | None = None) -> Path | None:
-    """Where the demo collection of ``model_name`` lives (``None``: ``COLBERT_VIZ_DEMO_COLLECTION=off``)."""
-    from colbert_viz.engine.dtype_cache import cache_dir
-
+def demo_folder(environ: Mapping[str, str] | None = None) -> Path | None:
+    """Where the demo collection lives: ``COLBERT_VIZ_DEMO_COLLECTION`` (``None`` for ``off``),
+    else a new folder of this process, removed at exit."""
     environ = os.environ if environ is None else environ
     value = environ.get(DEMO_ENV, "").strip()
     if value.lower() == "off":
         return None
     if value:
         return Path(value).expanduser()
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model_name.rstrip("/")).name or "model")[:48]
-    digest = hashlib.sha256(model_name.encode()).hexdigest()[:10]
-    return cache_dir(environ) / "demo-collections" / f"{slug}-{digest}"
+    folder = Path(tempfile.mkdtemp(prefix="colbert-viz-demo-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def demo_failure(entry: Entry, err: Exception) -> str:
+    """Why the demo collection cannot be searched now, in one sentence (retried at the next search)."""
+    why = "its folder is in use by another process" if isinstance(err, CollectionLocked) else entry.message(err)
+    return f"The demo collection cannot be opened now ({why}); the next search tries again."
 
 
 @dataclass(eq=False)
@@ -131,7 +138,8 @@ class Entry:
     target: str
     model_name: str | None = None
     session: str | None = None
-    building: str = ""  # why it cannot be searched yet (the demo while it is built)
+    building: str = ""  # why it cannot be searched yet (the demo while it is built, or why it failed)
+    retry: Callable[[], None] | None = None  # the demo's build, after it failed: run again at the next search
     documents: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     backend: Backend | None = None
@@ -227,6 +235,8 @@ class CollectionShelf:
         """The sizes of the collection's MaxSim vectors among ``offered``, largest first, and
         whether any is quantized (``[]`` when it cannot be read now)."""
         entry = self.entry(name, session)
+        if entry.retry is not None:
+            entry.retry()
         if entry.building:
             return [], False
         try:
@@ -246,6 +256,8 @@ class CollectionShelf:
         encode slot, the calls to Qdrant outside it; at most ``max_tokens`` stored vectors
         fetched); every failure a one-line ``CollectionUnavailable``."""
         entry = self.entry(name, session)
+        if entry.retry is not None:
+            entry.retry()
         if entry.building:
             raise CollectionUnavailable(entry.building)
         with entry.lock:
@@ -269,8 +281,14 @@ class CollectionShelf:
                       building=f"The demo collection is being built ({total} documents); try again in a moment.")
         with self._lock:
             self._shared = {DEMO: entry, **self._shared}
+        once = threading.Lock()  # one build at a time: a retry waits for a build under way
 
         def build() -> None:
+            with once:
+                if entry.retry is build or entry.building.startswith("The demo collection is being built"):
+                    _build()
+
+        def _build() -> None:
             started = time.perf_counter()
             written = skipped = tokens = 0
             try:
@@ -283,10 +301,10 @@ class CollectionShelf:
                     points = entry.open().count()
                 self.demo_report = IndexReport(total, written, skipped, points, tokens,
                                                time.perf_counter() - started)
-                entry.building = ""
+                entry.building, entry.retry = "", None
             except Exception as err:  # said on the page, never a traceback
                 entry.close()
-                entry.building = f"The demo collection could not be built: {entry.message(err)}"
+                entry.building, entry.retry = demo_failure(entry, err), build
 
         if background:
             self.demo_thread = threading.Thread(target=build, name="colbert-viz-demo-collection", daemon=True)

@@ -138,10 +138,11 @@ def check_top_n(value: float | int | None, n_documents: int) -> int | None:
         raise LimitError(f"top_n must be a positive whole number (or 0 for all), got {value!r}.") from None
 
 
-def check_token_budget(counts: Sequence[int], limits: Limits) -> int:
-    """The total of ``counts``; ``LimitError`` when it is over ``max_tokens``."""
+def check_token_budget(counts: Sequence[int], limits: Limits,
+                       advice: str = "Use fewer or shorter documents, or a lower document max tokens.") -> int:
+    """The total of ``counts``; ``LimitError`` (ending with ``advice``) when it is over ``max_tokens``."""
     total = int(sum(counts))
     if total > limits.max_tokens:
         raise LimitError(f"These documents make {total:,} tokens; the limit is {limits.max_tokens:,} tokens per "
-                         "request. Use fewer or shorter documents, or a lower document max tokens.")
+                         f"request. {advice}")
     return total

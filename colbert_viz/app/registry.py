@@ -7,6 +7,9 @@ The page offers a fixed list (no free-text paths, for a public Space):
 - ``offline``: the small built-in fallback;
 - extra ids from ``COLBERT_VIZ_MODELS`` (comma-separated).
 
+The menu's values are labels (``ModelRegistry.menu``: a hub id as itself, a local
+folder by its last component), never a server path; ``resolve`` maps a label back.
+
 The default is loaded at start-up (``start``); when it cannot be loaded the app
 starts on the offline model and says why. Other models load on first use, each
 under its own lock: a request on a loaded model never waits for another's load.
@@ -26,6 +29,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from colbert_viz.app.limits import MB
 from colbert_viz.checks import positive_int_env
@@ -50,6 +54,20 @@ def model_choices(default: str, environ: Mapping[str, str] | None = None) -> lis
 
 
 RETRY_AFTER_S = 60.0
+
+
+def model_label(name: str) -> str:
+    """The model menu's label for ``name``: a local folder by its last component,
+    never the server's path.
+
+    >>> model_label("/srv/models/tiny-jina/")
+    'tiny-jina (local checkpoint)'
+    >>> model_label("jinaai/jina-colbert-v2")
+    'jinaai/jina-colbert-v2'
+    """
+    if name.startswith(("/", "~", ".")) or "\\" in name or Path(name).expanduser().is_dir():
+        return f"{Path(name.rstrip('/')).name or 'model'} (local checkpoint)"
+    return name
 
 
 def model_bytes(model) -> int:
@@ -121,6 +139,26 @@ class ModelRegistry:
         default = default_model_name(environ)
         return cls(choices=model_choices(default, environ), default=default, loader=loader)
 
+    def labels(self) -> dict[str, str]:
+        """Each name on offer → its menu label (``model_label``, numbered where two are alike)."""
+        labels: dict[str, str] = {}
+        for name in self.choices:
+            label, n = model_label(name), 2
+            while label in labels.values():
+                label, n = f"{model_label(name)} {n}", n + 1
+            labels[name] = label
+        return labels
+
+    def menu(self) -> list[str]:
+        """The model menu's values: the labels, in the order of ``choices``."""
+        return list(self.labels().values())
+
+    def resolve(self, name: str) -> str:
+        """The model a menu label (or a name on offer) stands for; ``name`` itself when neither."""
+        if name in self.choices:
+            return name
+        return next((n for n, label in self.labels().items() if label == name), name)
+
     def _lock(self, name: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(name, threading.Lock())
@@ -137,9 +175,9 @@ class ModelRegistry:
     def get(self, name: str | None = None):
         """The model called ``name`` (default: the default), loading it if needed.
         Raises ``ModelLoadError`` for names not offered or that cannot load."""
-        name = name or self.default
+        name = self.resolve(name or self.default)
         if name not in self.choices:
-            raise ModelLoadError(f"{name!r} is not one of the models offered here: {', '.join(self.choices)}")
+            raise ModelLoadError(f"{name!r} is not one of the models offered here: {', '.join(self.menu())}")
         if name in self.models:  # a loaded model never waits for a lock
             return self.models[name]
         with self._lock(name):
@@ -161,7 +199,7 @@ class ModelRegistry:
         files, once; int8 on the CPU, any other dtype on the model's device;
         ``ModelLoadError`` when it does not fit in ``variant_budget`` bytes."""
         base = self.get(name)
-        key = f"{name or self.default} [{dtype}]"
+        key = f"{self.resolve(name or self.default)} [{dtype}]"
         if key in self.models:
             return self.models[key]
         with self._lock(key):

@@ -16,7 +16,8 @@ budget, on one bounded executor below the encodes; the storage settings start
 once the Run's payload has reached the page.
 
 Components are declared in ``_layout`` and named in ``Page``; handlers are
-module-level functions of named values; events are wired in ``_wire``.
+module-level functions of named values; events are wired in ``_wire``. What this
+tab and the search tab (``ui_search``) share lives in ``ui_shared``.
 """
 
 from __future__ import annotations
@@ -49,15 +50,25 @@ from colbert_viz.app.service import (
 )
 from colbert_viz.app.ui_api import add_api_endpoints
 from colbert_viz.app.ui_search import SearchPage, search_layout, wire_search
+from colbert_viz.app.ui_shared import (
+    LOADING,
+    STORAGE,
+    _storage,
+    banner_markdown,
+    failed_reply,
+    header_html,
+    on_run_shown,
+    payload_reply,
+    session_of,
+    status_html,
+)
 from colbert_viz.checks import positive_int_env
-from colbert_viz.engine.checkpoint import OFFLINE
 from colbert_viz.explorer import page_text
 from colbert_viz.explorer.html import asset, plotly_js_path
 from colbert_viz.explorer.payload import (
     document_payload,
     model_facts,
     run_payload,
-    storage_summary,
     stored_document_payload,
 )
 from colbert_viz.explorer.tables import engine_table
@@ -67,7 +78,6 @@ from colbert_viz.storage.settings import METHODS
 
 STYLE = Path(__file__).resolve().parent / "assets" / "style.css"
 DEFAULT_TOP_N = 10
-LOADING = 2  # Run or API events that may be loading a model besides those encoding
 CACHE_CLEANUP = (3600, 3600)  # Gradio's upload cache: every hour, files older than an hour
 ENGINE_BUTTONS = {"float32": "Compare with exact float32", "int8": "Compare with the int8 engine"}
 
@@ -84,39 +94,10 @@ def concurrency_from_env() -> int:
     return positive_int_env("COLBERT_VIZ_CONCURRENCY", 1)
 
 
-def banner_markdown(registry: ModelRegistry, name: str | None) -> str:
-    """The banner's text for model ``name``: empty unless it is the offline model
-    or the default could not be loaded."""
-    parts = []
-    if registry.startup_note:
-        parts.append(html.escape(user_message(registry.startup_note)))
-    if name == OFFLINE:
-        parts.append(page_text.OFFLINE_BANNER)
-    return "\n\n".join(parts)
-
-
-def status_html(message: str, error: bool = False) -> str:
-    text = html.escape(message)
-    return f'<span class="cv-error">⚠ {text}</span>' if error else text
-
-
-def model_label(name: str) -> str:
-    """The model menu's text for ``name`` (the menu's value stays ``name``): a
-    local folder by its last component, never the server's path.
-
-    >>> model_label("/srv/models/tiny-jina/")
-    'tiny-jina (local checkpoint)'
-    >>> model_label("jinaai/jina-colbert-v2")
-    'jinaai/jina-colbert-v2'
-    """
-    if name.startswith(("/", "~", ".")) or "\\" in name or Path(name).expanduser().is_dir():
-        return f"{Path(name.rstrip('/')).name or name} (local checkpoint)"
-    return name
-
-
-def header_html(facts: dict) -> str:
-    return (f'<div class="cv-header"><h1>{html.escape(page_text.TITLE)}</h1>'
-            f'<p>{html.escape(page_text.intro(facts))}</p></div>')
+def doc_max_tokens(limits: Limits, model) -> int:
+    """What "Document max tokens" shows for a loaded ``model``: the operator's limit,
+    lowered to what the model reads (``tokenizer.settings.doc_limit``)."""
+    return min(limits.max_doc_tokens, model.tokenizer.settings.doc_limit)
 
 
 def run_status(run, payload: dict, documents_text: str | None) -> str:
@@ -134,7 +115,10 @@ def run_status(run, payload: dict, documents_text: str | None) -> str:
 
 # ---- the explorer component -------------------------------------------------------
 
+PLACEHOLDERS = {"rerank": "Press Run: the ranking and its explanation appear here.",
+                "search": "Press Search: the hits and their explanation appear here."}
 EXPLORER_JS = """
+const PLACEHOLDERS = """ + json.dumps(PLACEHOLDERS) + """;
 const mount = () => {
   const root = element.querySelector('.cv-mount');
   // The payload arrives as JSON text: parsed once into a plain object, never a deep reactive proxy.
@@ -142,13 +126,14 @@ const mount = () => {
   if (!payload || !payload.schema) {
     root.replaceChildren();
     const p = document.createElement('p');
-    p.className = 'cv-small cv-placeholder';
-    p.textContent = 'Press Run: the ranking and its explanation appear here.';
+    p.className = 'cv-small cv-placeholder';  // what to do on the tab on screen (tab_js keeps it so)
+    p.textContent = PLACEHOLDERS[document.getElementById('explorer')?.dataset.mode] ?? PLACEHOLDERS.rerank;
     root.appendChild(p);
     return;
   }
   window.ColbertViz.mount(root, payload, {
     ids: true,
+    initial: payload.opens_on,
     fetchDocument: (i, method) => server.document_views(payload.run_key, i, method),
     fetchStorage: () => server.storage_summary(payload.run_key),
     onExport: state => trigger('export', state),
@@ -159,11 +144,11 @@ watch('value', mount);
 """
 
 
-def payload_text(payload: dict) -> str:
-    """The explorer's value: the payload as compact JSON text. The page parses it
-    once; as an object, Gradio would clone it and the page wrap every part of it
-    in a reactive proxy (hundreds of ms for a Berlin Run in the browser)."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+def tab_js(mode: str) -> str:
+    """What selecting tab ``mode`` does in the browser: the empty explorer says what to do there."""
+    return (f"() => {{ const e = document.getElementById('explorer'); if (!e) return; e.dataset.mode = "
+            f"{json.dumps(mode)}; const p = e.querySelector('.cv-placeholder'); "
+            f"if (p) p.textContent = {json.dumps(PLACEHOLDERS[mode])}; }}")
 
 
 def explorer_head() -> str:
@@ -208,7 +193,7 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
     banner = gr.Markdown(banner_text, visible=bool(banner_text), elem_id="banner", elem_classes="cv-banner")
     search = None
     with gr.Tabs(elem_id="mode"):
-        with gr.Tab("Rerank a list", id="rerank", elem_id="rerank-tab"), \
+        with gr.Tab("Rerank a list", id="rerank", elem_id="rerank-tab") as rerank_tab, \
                 gr.Row(equal_height=False, elem_classes="cv-inputs"):
             with gr.Column(scale=5, min_width=280, elem_classes="cv-panel"):
                 gr.Markdown("**Examples**: one click loads a set, then press Run.", elem_classes="cv-small")
@@ -225,19 +210,23 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
                 files = gr.File(label="Upload documents", file_count="multiple", file_types=list(FORMATS),
                                 type="filepath", elem_id="upload", height=120)
                 gr.Markdown(page_text.UPLOAD_HELP, elem_classes="cv-small")
-                model = gr.Dropdown([(model_label(c), c) for c in registry.choices], value=registry.default,
+                # the values are labels too (registry.menu), so no server path reaches /config
+                model = gr.Dropdown(registry.menu(), value=registry.labels()[registry.default],
                                     label="Model", elem_id="model",
                                     interactive=len(registry.choices) > 1)
                 with gr.Row():
                     # no minimum/maximum: Gradio would refuse out-of-range values with its red "Error" badge;
                     # on_run checks them (limits.check_*) and says why in the status line
-                    doc_max = gr.Number(limits.max_doc_tokens, label="Document max tokens", precision=0,
+                    doc_max = gr.Number(doc_max_tokens(limits, registry.get(registry.default)),
+                                        label="Document max tokens", precision=0,
                                         elem_id="doc-max-tokens", min_width=120)
                     top_n = gr.Number(DEFAULT_TOP_N, label="Top n (0: all)", precision=0, elem_id="top-n", min_width=120)
                 gr.Markdown(limits.describe(), elem_classes="cv-small")
         if shelf is not None:
-            with gr.Tab("Search a collection", id="search", elem_id="search-tab"):
+            with gr.Tab("Search a collection", id="search", elem_id="search-tab") as search_tab:
                 search = search_layout(shelf, limits, list(facts["dimensions"]))
+            search_tab.select(None, js=tab_js("search"))
+            rerank_tab.select(None, js=tab_js("rerank"))
     stale = gr.Markdown(page_text.STALE_NOTE, visible=False, elem_id="stale", elem_classes="cv-stale-note")
     explorer = gr.HTML(None, html_template='<div class="cv-mount"></div>', js_on_load=EXPLORER_JS,
                        head=explorer_head(), elem_id="explorer", server_functions=server_functions)
@@ -273,17 +262,6 @@ class Context:
     shelf: ExportShelf
 
 
-def session_of(request) -> str | None:
-    """The Gradio session of a call: ``gr.Request.session_hash`` for events; for a
-    server function (``/component_server``, which hands over the raw request)
-    the ``session_hash`` of the JSON body Gradio has already read."""
-    session = getattr(request, "session_hash", None) if isinstance(request, gr.Request) else None
-    if session is None:
-        body = getattr(request, "_json", None)
-        session = body.get("session_hash") if isinstance(body, dict) else None
-    return session if isinstance(session, str) and session else None
-
-
 def on_example(ctx: Context, example: ExampleSet) -> dict:
     p = ctx.page
     return {p.query: example.query, p.documents: example.documents_text, p.top_n: example.top_n, p.files: None,
@@ -291,8 +269,12 @@ def on_example(ctx: Context, example: ExampleSet) -> dict:
 
 
 def on_model(ctx: Context, name: str) -> dict:
+    """The banner of model ``name``; "Document max tokens" at its limit once it is loaded
+    (a model not loaded yet: Run lowers the value to its limit and says so)."""
     text = banner_markdown(ctx.registry, name)
-    return {ctx.page.banner: gr.Markdown(value=text, visible=bool(text))}
+    model = ctx.registry.models.get(ctx.registry.resolve(name))
+    doc_max = gr.Number(value=doc_max_tokens(ctx.limits, model)) if model is not None else gr.Number()
+    return {ctx.page.banner: gr.Markdown(value=text, visible=bool(text)), ctx.page.doc_max: doc_max}
 
 
 def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, model_name: str,
@@ -317,39 +299,14 @@ def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, mo
                                                                         unit="batches"))
     except user_errors() as err:
         ctx.slots.release(session)
-        message = user_message(err)
-        gr.Warning(html.escape(message))
-        return {p.status: status_html(message, error=True),
-                p.stale: gr.Markdown(visible=run_key is not None),
-                p.explorer: gr.HTML(elem_classes=["cv-stale"] if run_key is not None else [])}
+        return failed_reply(ctx, p.status, user_message(err), run_key)
     key = ctx.store.put(run, session)
     facts = model_facts(model)
     payload = run_payload(run.analysis, top_n=run.top_n, summary=run.summary(), display_name=run.display_name,
                           is_fallback=run.is_fallback, run_key=key, model=facts)
     return {**payload_reply(ctx, key, payload, facts, model_name),
-            p.status: status_html(run_status(run, payload, documents))}
-
-
-def payload_reply(ctx: Context, key: str, payload: dict, facts: dict, model_name: str) -> dict:
-    """What a new Run (a pasted list or a search) changes on the page besides its status line."""
-    p = ctx.page
-    text = banner_markdown(ctx.registry, model_name)
-    return {p.run_key: key, p.explorer: gr.HTML(value=payload_text(payload), elem_classes=[]),
-            p.banner: gr.Markdown(value=text, visible=bool(text)), p.exports: gr.File(value=None, visible=False),
-            p.how_to_read: page_text.how_to_read(facts), p.header: header_html(facts),
-            p.storage_help: page_text.storage_help(facts), p.stale: gr.Markdown(visible=False)}
-
-
-def on_run_shown(ctx: Context, run_key: str | None, request: gr.Request) -> None:
-    """Once the Run's payload is on the page: start its storage settings (seconds of
-    k-means and clustering) on the executor, so the storage control answers at once."""
-    session = session_of(request)
-    ctx.slots.release(session)
-    if run_key is not None:
-        ctx.store.start(run_key, session, STORAGE, _storage)
-
-
-STORAGE = ("storage",)
+            p.status: status_html(run_status(run, payload, documents)),
+            p.doc_max: gr.Number(value=run.doc_max_tokens) if run.model_doc_limit else gr.Number()}
 
 
 def engine_summary(result: dict) -> str:
@@ -363,10 +320,6 @@ def engine_summary(result: dict) -> str:
             f"{result['seconds']:.2f} s (the Run: {result['reference_seconds']:.2f} s, "
             f"{html.escape(result['reference_engine'])}). Kendall tau {tau}, largest rank change "
             f"{result['largest_rank_change']}, largest score change {result['largest_score_change']:.3f}.")
-
-
-def _storage(run) -> dict:
-    return storage_summary(run.stored)
 
 
 def on_engine(ctx: Context, engine: str, run_key: str | None, request: gr.Request) -> dict:
@@ -454,7 +407,7 @@ def _wire(ctx: Context, concurrency: int, shelf: CollectionShelf | None = None, 
     for example, button in p.examples:
         button.click(partial(on_example, ctx, example), None, [p.query, p.documents, p.top_n, p.files, p.status],
                      **quick)
-    p.model.input(partial(on_model, ctx), p.model, p.banner, **quick)
+    p.model.input(partial(on_model, ctx), p.model, [p.banner, p.doc_max], **quick)
     def run(query, documents, files, model_name, doc_max, top_n, run_key, request: gr.Request,
             progress=gr.Progress()) -> dict:  # noqa: B008 (Gradio reads the hints here)
         return on_run(ctx, query, documents, files, model_name, doc_max, top_n, run_key, request, progress)
@@ -467,7 +420,7 @@ def _wire(ctx: Context, concurrency: int, shelf: CollectionShelf | None = None, 
 
     p.run.click(run, [p.query, p.documents, p.files, p.model, p.doc_max, p.top_n, p.run_key],
                 [p.run_key, p.status, p.explorer, p.banner, p.exports, p.how_to_read, p.header, p.storage_help,
-                 p.stale],
+                 p.stale, p.doc_max],
                 api_visibility="private", concurrency_limit=concurrency + LOADING, concurrency_id="encode",
                 show_progress_on=p.status).success(shown, p.run_key, None, api_visibility="private", queue=False)
     p.explorer.export(export, p.run_key, p.exports, api_visibility="private", concurrency_limit=2,
@@ -505,7 +458,7 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
     default_model = registry.get(registry.default)
     facts = model_facts(default_model)
     shelf = collections if collections is not None else CollectionShelf.from_env()
-    folder = demo_folder(default_model.info.name) if demo_collection else None
+    folder = demo_folder() if demo_collection else None
     if folder is not None:
         shelf.add_demo(folder, registry.default, default_model, [ex.documents for ex in load_examples()],
                        encoding=slots.encoding)

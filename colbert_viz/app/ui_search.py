@@ -6,8 +6,11 @@ the top k, and the hits' stored vectors (fetched, not encoded again) become a
 ``service.Run`` kept in the ``RunStore`` for the session, shown by the same explorer
 as a pasted list, with every view, dimension and storage setting. The hits table
 puts Qdrant's rank and score beside the exact MaxSim of the stored vectors.
-A visitor can index uploaded documents into a collection of their own session
-(``collection_shelf.CollectionShelf``), removed when the session ends.
+The explorer opens at the dimension searched, on the first hit; a click on a row of
+the hits table (or Enter on it) shows that document in the explorer, at the dimension
+on screen. A visitor can index uploaded documents into a collection of their own session
+(``collection_shelf.CollectionShelf``), removed when the session ends; the collection menu
+is read again from the shelf at each search and when it is opened.
 """
 
 from __future__ import annotations
@@ -20,9 +23,18 @@ import gradio as gr
 import pandas as pd
 
 from colbert_viz.app.collection_shelf import PRIVATE, CollectionShelf
-from colbert_viz.app.limits import LimitError, Limits, check_documents
+from colbert_viz.app.limits import LimitError, Limits, check_documents, check_query, check_token_budget
 from colbert_viz.app.service import Run, gather_documents, user_errors, user_message
+from colbert_viz.app.ui_shared import (
+    LOADING,
+    failed_reply,
+    on_run_shown,
+    payload_reply,
+    session_of,
+    status_html,
+)
 from colbert_viz.checks import positive_int
+from colbert_viz.explorer.payload import model_facts, run_payload
 from colbert_viz.explorer.tables import document_label
 from colbert_viz.inputs import FORMATS
 
@@ -32,6 +44,22 @@ SEARCH_HELP = ("Search a Qdrant collection: Qdrant returns the top k for the que
                "them from the vectors Qdrant stored (nothing is encoded again but the query). The hits table puts "
                "Qdrant's score beside the exact MaxSim of those vectors: equal for a collection without "
                "quantization.")
+HITS_JS = """
+const show = row => {
+  const explorer = document.querySelector('#explorer .cv-mount')?.__colbertViz;
+  if (!row || !explorer || !explorer.live()) return;
+  explorer.set({doc: Number(row.dataset.document)});
+  element.querySelectorAll('tr[aria-current]').forEach(r => r.removeAttribute('aria-current'));
+  row.setAttribute('aria-current', 'true');
+  document.getElementById('explorer')?.scrollIntoView({block: 'start'});
+};
+element.addEventListener('click', e => show(e.target.closest('tr[data-document]')));
+element.addEventListener('keydown', e => {
+  if (e.key !== 'Enter' && e.key !== ' ') return;
+  const row = e.target.closest('tr[data-document]');
+  if (row) { e.preventDefault(); show(row); }
+});
+"""
 PRIVATE_HELP = ("**Your own collection**: upload documents (the same formats and limits as a Run) to index them "
                 "into a collection of this page only; it is removed when you close the page.")
 
@@ -78,7 +106,7 @@ def search_layout(shelf: CollectionShelf, limits: Limits, dimensions: list[int])
                              type="filepath", elem_id="collection-upload", height=120)
             index = gr.Button("Index into my collection", elem_id="index", size="sm")
             index_status = gr.Markdown("", elem_id="index-status", elem_classes="cv-status")
-    hits = gr.HTML("", elem_id="hits", visible=False)
+    hits = gr.HTML("", elem_id="hits", visible=False, js_on_load=HITS_JS)
     return SearchPage(collection, query, top_k, dims, rescore, search, status, hits, upload, index, index_status)
 
 
@@ -105,9 +133,10 @@ def hits_table(result) -> pd.DataFrame:
 
 
 def hits_html(result) -> str:
-    """``hits_table`` as an HTML table (every text escaped); each row carries ``data-rank``,
-    ``data-document`` (0-based, the explorer's), ``data-score`` (Qdrant's) and ``data-exact``
-    at full precision, and the layout's note as its cell's title."""
+    """``hits_table`` as an HTML table (every text escaped) in a box that scrolls sideways on a
+    narrow screen; each row carries ``data-rank``, ``data-document`` (0-based, the explorer's),
+    ``data-score`` (Qdrant's) and ``data-exact`` at full precision, and the layout's note as its
+    cell's title; a row is focusable, and a click or Enter shows its document (``HITS_JS``)."""
     table = hits_table(result)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = []
@@ -115,9 +144,10 @@ def hits_html(result) -> str:
         cells = [html.escape(str(v)) for v in row]
         cells[5] = f'<span title="{html.escape(hit.note)}">{cells[5]}</span>'
         body.append(f'<tr data-rank="{hit.rank}" data-document="{hit.index}" data-score="{hit.score!r}" '
-                    f'data-exact="{hit.exact!r}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+                    f'data-exact="{hit.exact!r}" tabindex="0">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (f'<div class="cv-hits"><p class="cv-small"><b>Hits: Qdrant\'s ranking</b> (Document: the explorer\'s '
-            f'label)</p><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
+            f'label; click a row to show it in the explorer)</p><div class="cv-hits-scroll"><table><thead><tr>{head}'
+            f'</tr></thead><tbody>{"".join(body)}</tbody></table></div></div>')
 
 
 def search_status(result, name: str, model_name: str, seconds: float) -> str:
@@ -132,10 +162,7 @@ def search_status(result, name: str, model_name: str, seconds: float) -> str:
 def search_run(result, model, model_name: str, seconds: float, limits: Limits) -> Run:
     """The hits as a Run, like a pasted list's (within the token limit of a request)."""
     analysis = result.analysis
-    total = sum(len(d) for d in analysis.documents)
-    if total > limits.max_tokens:
-        raise LimitError(f"The hits hold {total:,} tokens; the limit is {limits.max_tokens:,} per request. "
-                         "Lower top k.")
+    total = check_token_budget([len(d) for d in analysis.documents], limits, advice="Lower top k.")
     info = model.info
     return Run(analysis=analysis, model_name=model_name, display_name=info.display_name,
                is_fallback=info.is_fallback, note=info.note, top_n=None,
@@ -143,10 +170,15 @@ def search_run(result, model, model_name: str, seconds: float, limits: Limits) -
                dtype=info.dtype, dtype_reason=getattr(info, "dtype_reason", ""))
 
 
+def collection_menu(shelf: CollectionShelf, session: str | None, name: str | None) -> gr.Dropdown:
+    """The collection menu as ``session`` may use it now (its own collection gone once removed),
+    ``name`` kept where it is still on offer."""
+    names = shelf.names(session)
+    return gr.Dropdown(choices=names, value=name if name in names else (names[0] if names else None))
+
+
 def on_collection(ctx, shelf: CollectionShelf, name: str | None, model_name: str, request: gr.Request) -> dict:
     """The dimensions the chosen collection offers; the rescore switch where it is quantized."""
-    from colbert_viz.app.ui import session_of
-
     s = ctx.page.search
     try:
         entry = shelf.entry(name, session_of(request))
@@ -162,53 +194,42 @@ def on_collection(ctx, shelf: CollectionShelf, name: str | None, model_name: str
 
 def on_search(ctx, shelf: CollectionShelf, name: str | None, query: str, top_k, dims, rescore: bool,
               model_name: str, run_key: str | None, request: gr.Request) -> dict:
-    """Search, keep the hits as the session's Run, send the explorer its payload and the hits table.
+    """Search, keep the hits as the session's Run, send the explorer its payload (opening at the
+    dimension searched, on the first hit) and the hits table; the collection menu read again.
     Bad input: one line in the search status; the last Run stays, marked as the previous one."""
-    from colbert_viz.app.ui import payload_reply, session_of
-    from colbert_viz.explorer.payload import model_facts, run_payload
-
-    p, s = ctx.page, ctx.page.search
+    s = ctx.page.search
     session = session_of(request)
     ctx.slots.hold(session)
     try:
         entry = shelf.entry(name, session)
-        if not isinstance(query, str) or not query.strip():
-            raise LimitError("Enter a query.")
-        if len(query) > ctx.limits.max_chars:
-            raise LimitError(f"The query has {len(query):,} characters; the limit is {ctx.limits.max_chars:,}.")
+        query = check_query(query, ctx.limits)
         top_k = check_top_k(top_k, ctx.limits)
         used = entry.model_name or model_name
         model = ctx.registry.get(used)
         dim = int(dims) if dims not in (None, "") else None
         started = time.perf_counter()
-        result = shelf.search(name, session, model, query.strip(), top_k, dim, bool(rescore),
+        result = shelf.search(name, session, model, query, top_k, dim, bool(rescore),
                               encoding=ctx.slots.encoding, max_tokens=ctx.limits.max_tokens)
         seconds = time.perf_counter() - started
         run = search_run(result, model, used, seconds, ctx.limits)
     except (*user_errors(), ValueError) as err:
         ctx.slots.release(session)
-        message = user_message(err)
-        gr.Warning(html.escape(message))
-        from colbert_viz.app.ui import status_html
-
-        return {s.status: status_html(message, error=True), p.stale: gr.Markdown(visible=run_key is not None),
-                p.explorer: gr.HTML(elem_classes=["cv-stale"] if run_key is not None else [])}
-    from colbert_viz.app.ui import status_html
-
+        return {**failed_reply(ctx, s.status, user_message(err), run_key),
+                s.collection: collection_menu(shelf, session, name)}
     key = ctx.store.put(run, session)
     facts = model_facts(model)
     summary = search_status(result, name, run.display_name, seconds) + (f" Warning: {entry.warning}."
                                                                          if entry.warning else "")
     payload = run_payload(run.analysis, top_n=None, summary=summary, display_name=run.display_name,
                           is_fallback=run.is_fallback, run_key=key, model=facts)
+    order = [hit.index for hit in result.hits]
+    payload["opens_on"] = {"dim": result.dim, "doc": order[0], "a": order[0], "b": order[min(1, len(order) - 1)]}
     return {**payload_reply(ctx, key, payload, facts, used), s.status: status_html(summary),
-            s.hits: gr.HTML(value=hits_html(result), visible=True)}
+            s.collection: collection_menu(shelf, session, name), s.hits: gr.HTML(value=hits_html(result), visible=True)}
 
 
 def on_index(ctx, shelf: CollectionShelf, files: list[str] | None, model_name: str, request: gr.Request) -> dict:
     """Index the uploaded documents into the session's collection (the upload limits of a Run)."""
-    from colbert_viz.app.ui import session_of, status_html
-
     s = ctx.page.search
     session = session_of(request)
     try:
@@ -220,9 +241,7 @@ def on_index(ctx, shelf: CollectionShelf, files: list[str] | None, model_name: s
         check_documents(texts, ctx.limits)
         model = ctx.registry.get(model_name)
         counts = [len(t) for t in model.tokenizer.tokenize_documents(texts, model.tokenizer.settings.doc_maxlen)]
-        if sum(counts) > ctx.limits.max_tokens:
-            raise LimitError(f"These documents make {sum(counts):,} tokens; the limit is {ctx.limits.max_tokens:,} "
-                             "per request.")
+        check_token_budget(counts, ctx.limits, advice="Upload fewer or shorter documents.")
         report = shelf.add_private(session, model_name, model, texts, encoding=ctx.slots.encoding)
     except (*user_errors(), ValueError) as err:
         message = user_message(err)
@@ -238,15 +257,11 @@ def on_index(ctx, shelf: CollectionShelf, files: list[str] | None, model_name: s
 
 def on_unload(shelf: CollectionShelf, request: gr.Request) -> None:
     """The session ended (the page was closed): remove its collection."""
-    from colbert_viz.app.ui import session_of
-
     shelf.remove_session(session_of(request))
 
 
 def wire_search(ctx, shelf: CollectionShelf, concurrency: int, demo: gr.Blocks) -> None:
     """The search tab's events; Search shares the encode slots (and their queue) with Run."""
-    from colbert_viz.app.ui import LOADING
-
     p, s = ctx.page, ctx.page.search
 
     def collection_changed(name, model_name, request: gr.Request) -> dict:
@@ -261,11 +276,14 @@ def wire_search(ctx, shelf: CollectionShelf, concurrency: int, demo: gr.Blocks) 
     def unloaded(request: gr.Request) -> None:
         on_unload(shelf, request)
 
+    def menu(name, request: gr.Request) -> gr.Dropdown:
+        return collection_menu(shelf, session_of(request), name)
+
     s.collection.input(collection_changed, [s.collection, p.model], [s.dimensions, s.rescore],
                        api_visibility="private", concurrency_limit=2, concurrency_id="collections")
+    s.collection.focus(menu, s.collection, s.collection, api_visibility="private", concurrency_limit=None)
     outputs = [p.run_key, s.status, p.explorer, p.banner, p.exports, p.how_to_read, p.header, p.storage_help,
-               p.stale, s.hits]
-    from colbert_viz.app.ui import on_run_shown
+               p.stale, s.collection, s.hits]
 
     def shown(run_key: str | None, request: gr.Request) -> None:
         on_run_shown(ctx, run_key, request)

@@ -42,6 +42,10 @@ class CollectionAccessDenied(CollectionError):
     """The server refused the API key."""
 
 
+class CollectionLocked(CollectionError):
+    """Another process holds the Qdrant Edge folder (Edge opens a folder in one process at a time)."""
+
+
 class CollectionSettingsError(CollectionError):
     """The collection's vector settings do not fit the model (size, distance, comparator)."""
 

@@ -22,6 +22,7 @@ import numpy as np
 from colbert_viz.collections.backends import (
     QUANTIZATIONS,
     CollectionError,
+    CollectionLocked,
     CollectionNotFound,
     ScoredPoint,
     StoredPoint,
@@ -97,8 +98,9 @@ def _edge_errors(what: str) -> Iterator[None]:
     except Exception as err:  # qdrant_edge raises plain Exception with the engine's message
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         if "WouldBlock" in message:  # the write-ahead log is locked by another process
-            message = ("another process holds this folder (Qdrant Edge opens a folder in one process at a time); "
-                       "close it there, or serve the collection with a Qdrant server")
+            raise CollectionLocked(f"{what}: another process holds this folder (Qdrant Edge opens a folder in one "
+                                   "process at a time); close it there, or serve the collection with a Qdrant server"
+                                   ) from None
         raise CollectionError(f"{what}: {message}") from None
 
 

@@ -212,6 +212,9 @@ PAYLOAD = Obj("everything the explorer draws for one Run (explorer.run_payload)"
     "storage": replace(STORAGE, optional=True),
     "stored_views": Each("<method>", "embedded storage views: per method, per document index",
                          Each("<index>", "each document", STORED_VIEWS), optional=True),
+    "opens_on": Obj("the view the page opens on (a search: the dimension searched, the hits' first two)", {
+        "dim": Leaf("int", "the dimension"), "doc": Leaf("int", "the document shown"),
+        "a": Leaf("int", "document A"), "b": Leaf("int", "document B")}, optional=True),
 })
 
 

@@ -30,7 +30,7 @@ def error_text(client, **kwargs) -> str:
 
 def test_api_error_is_the_plain_message_without_server_paths(client):
     message = error_text(client, query="q", documents="a\nb", model=HOSTILE)
-    assert message == f"\"{HOSTILE}\" is not one of the models offered here: tiny-jina"
+    assert message == f"\"{HOSTILE}\" is not one of the models offered here: tiny-jina (local checkpoint)"
 
 
 def test_api_document_limit_message(client):

@@ -303,3 +303,57 @@ def test_index_then_search_uses_the_indexing_model(tmp_path, tiny_model):
     with EdgeBackend(tmp_path / "x") as other:  # a shelf's folder is its own: another backend elsewhere is fine
         index(tiny_model, other, ["x"])
     shelf.close()
+
+
+def test_the_explorer_opens_at_the_dimension_searched_in_the_hits_order(app, berlin):
+    found = app.client.search(new_session(), DEMO, berlin["query"], top_k=6, dimensions="64", model="tiny")
+    assert found["status"].startswith(f"Found 6 in “{DEMO}” at 64 dimensions"), found["status"]
+    order = [h["document"] for h in found["hits"]]
+    assert found["payload"]["opens_on"] == {"dim": 64, "doc": order[0], "a": order[0], "b": order[1]}
+    ranking = found["payload"]["rankings"]["64"]
+    scores = {h["document"]: h["score"] for h in found["hits"]}
+    # the explorer's ranking at 64 is the hits' order, but for near-ties (float noise)
+    for above, below in zip(ranking["order"], ranking["order"][1:]):
+        assert scores[above] >= scores[below] - 1e-5, (ranking["order"], order)
+    assert ranking["order"][0] == order[0] or abs(scores[ranking["order"][0]] - scores[order[0]]) < 1e-5
+
+
+def test_a_removed_private_collection_leaves_the_sessions_menu(app, tiny_model, tmp_path):
+    alice = new_session()
+    assert app.client.index(alice, [_jsonl(tmp_path / "a.jsonl", ["Aardvarks dig."])], "tiny")["collections"][-1] \
+        == PRIVATE
+    for other in range(app.shelf.private_count):  # others' uploads push alice's out (least recently used)
+        app.shelf.add_private(f"other-{other}", "tiny", tiny_model, [f"document {other}"])
+    assert PRIVATE not in app.shelf.names(alice)
+    assert app.client.menu(alice, PRIVATE) == app.shelf.names(alice)
+    found = app.client.search(alice, PRIVATE, "Which animal digs?", top_k=1, model="tiny")
+    assert found["key"] is None and "no uploaded collection" in found["status"]
+    assert found["collections"] == app.shelf.names(alice) and PRIVATE not in found["collections"]
+
+
+def test_a_demo_folder_held_by_another_process_says_so_and_the_next_search_tries_again(tmp_path, tiny_model):
+    import qdrant_edge as q
+
+    from colbert_viz.app.collection_shelf import CollectionUnavailable, demo_folder
+
+    folder = tmp_path / "demo"
+    built = CollectionShelf()
+    built.add_demo(folder, "tiny", tiny_model, [["Berlin has 3.7 million people."]], background=False)
+    built.close()
+    held = q.EdgeShard.load(str(folder))  # as another app's process holds it: its WAL lock
+    shelf = CollectionShelf()
+    shelf.add_demo(folder, "tiny", tiny_model, [["Berlin has 3.7 million people."]], background=False)
+    with pytest.raises(CollectionUnavailable) as refused:
+        shelf.search(DEMO, None, tiny_model, "Berlin", 1, None, None)
+    message = str(refused.value)
+    assert message == ("The demo collection cannot be opened now (its folder is in use by another process); "
+                       "the next search tries again."), message
+    held.close()
+    del held
+    assert shelf.search(DEMO, None, tiny_model, "Berlin", 1, None, None).hits[0].rank == 1
+    shelf.close()
+    # by default each process (each app) has a folder of its own
+    first, second = demo_folder({}), demo_folder({})
+    assert first != second and first.is_dir() and second.is_dir()
+    assert demo_folder({"COLBERT_VIZ_DEMO_COLLECTION": str(folder)}) == folder
+    assert demo_folder({"COLBERT_VIZ_DEMO_COLLECTION": "off"}) is None
