@@ -312,3 +312,39 @@ def test_pooled_setting_equals_pylate_on_berlin(pylate_pool, berlin_run, dim, po
     run = apply(StorageSetting(f"pool-{pool_factor}", dim), q, docs)
     for stored, vectors in zip(run.documents, stored_tokens(docs, dim)):
         assert_same_pooled(stored.vectors, pylate_pool(vectors, pool_factor), q.at_dim(dim))
+
+
+def near_duplicates(n_pairs: int, seed: int) -> np.ndarray:
+    """(1 + 2 n_pairs, 128): a first (protected) row, then pairs of equal rows of norm 1 + 1e-6 (a float32
+    rounding of a unit vector): ``1 - x·x`` is about -2e-6 for each pair, a negative cosine distance whatever
+    the CPU."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1 + n_pairs, 128))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True) * (1 + 1e-6)).astype(np.float32)
+    return np.concatenate([x[:1], np.repeat(x[1:], 2, axis=0)])
+
+
+@pytest.mark.parametrize("pool_factor", [2, 3])
+def test_pooling_clamps_negative_distances_where_pylate_stops(pylate_pool, pool_factor):
+    """Equal vectors give a cosine distance just below 0 in float32: PyLate 1.6.0 stops with scipy's
+    error; pooling clamps it to 0, which is PyLate's pooling with that one change (and equal rows pool together)."""
+    x = near_duplicates(20, seed=pool_factor)
+    distances = (np.float32(1.0) - x[1:] @ x[1:].T)[np.triu_indices(40, k=1)]
+    assert distances.min() < 0
+    with pytest.raises(ValueError, match="negative distances"):
+        pylate_pool(x, pool_factor)
+    pooled, groups = codecs.pool_tokens(x, pool_factor)
+    clamped = pylate_pool_clamped(pylate_pool, x, pool_factor)
+    assert_same_pooled(pooled, clamped, x[:4])
+    if pool_factor == 2:  # 20 pairs of equal rows into 20 clusters: each pair is one cluster
+        assert groups[1:] == [[i, i + 1] for i in range(1, 41, 2)]
+
+
+def pylate_pool_clamped(pylate_pool, vectors: np.ndarray, pool_factor: int) -> np.ndarray:
+    """PyLate's pooling with its condensed distances clamped at 0 before Ward linkage."""
+    from scipy.cluster import hierarchy
+
+    linkage = hierarchy.linkage
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hierarchy, "linkage", lambda y, method: linkage(np.maximum(y, 0), method=method))
+        return pylate_pool(vectors, pool_factor)
