@@ -100,7 +100,7 @@ def rescore_order(quantized: np.ndarray, exact: np.ndarray, limit: int = RESCORE
     """Qdrant v1.19's rescoring: the ``floor(oversampling * limit)`` best documents by
     the quantized scores (the whole part, as Qdrant casts to an integer) are rescored
     with the original vectors and sorted by that; the others follow in quantized order
-    (Qdrant would not return them at all).
+    (Qdrant would not return them at all). Equal scores go by document index.
 
     Returns ``(order, candidates)``: document indices best first, and the rescored ones.
 
@@ -113,7 +113,7 @@ def rescore_order(quantized: np.ndarray, exact: np.ndarray, limit: int = RESCORE
     first = ranking(quantized)
     n = min(len(first), math.floor(oversampling * limit))
     candidates = first[:n]
-    rescored = candidates[np.argsort(-exact[candidates], kind="stable")]
+    rescored = candidates[np.lexsort((candidates, -exact[candidates]))]  # ties by document index
     return np.concatenate([rescored, first[n:]]), np.sort(candidates)
 
 
@@ -236,7 +236,8 @@ def apply(setting: StorageSetting, query: TokenVectors, documents: list[TokenVec
     with the range ``codecs.int8_range`` gives all the stored tokens together (Qdrant
     quantizes a multivector collection's token vectors, not its documents).
     binary pair score: ``(dim - 2 * hamming(bits(q), bits(x))) / dim``, Qdrant's
-    score divided by ``dim``.
+    score divided by ``dim``; a document's score is an integer over ``dim``, computed
+    exactly, so documents Qdrant ties tie here too (and go by document index).
     """
     if setting.dim > query.dim:
         raise ValueError(f"cannot store {query.dim}-d vectors at {setting.dim} dimensions")
@@ -254,6 +255,8 @@ def apply(setting: StorageSetting, query: TokenVectors, documents: list[TokenVec
         stored.append(StoredDocument(vectors=encode(pooled), groups=[positions[r].tolist() for r in rows],
                                      n_bytes=per_token * len(rows)))
     scores = np.array([score_of((q @ d.vectors.T).max(axis=1)) for d in stored], dtype=np.float64)
+    if name in ("binary", "binary+rescore"):  # integers over dim: exact, so ties do not depend on float noise
+        scores = np.rint(scores * dim) / dim
     order, candidates = ranking(scores), np.array([], dtype=np.int64)
     if name == "binary+rescore":
         exact = np.array([score_of((query.at_dim(dim) @ v.T).max(axis=1)) for v in cut], dtype=np.float64)

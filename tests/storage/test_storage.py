@@ -118,6 +118,14 @@ def test_rescore_order_follows_qdrant_oversampling():
         storage.rescore_order(quantized, exact, limit=1, oversampling=0.5)
 
 
+def test_equal_scores_go_by_document_index():
+    assert ranks(np.array([1.0, 2.0, 1.0, 2.0])).tolist() == [3, 1, 4, 2]
+    # candidates 1, 2, 0 in binary order; 0 and 1 tie on the exact score: 0 first
+    order, candidates = storage.rescore_order(np.array([1.0, 3.0, 2.0, 0.0]), np.array([5.0, 5.0, 2.0, 9.0]),
+                                              limit=1, oversampling=3.0)
+    assert candidates.tolist() == [0, 1, 2] and order.tolist() == [0, 1, 2, 3]
+
+
 def test_binary_rescore_gives_candidates_their_exact_scores():
     q, docs = small_run(n_documents=5)
     run = apply(StorageSetting("binary+rescore", DIM), q, docs, limit=1, oversampling=2.0)
