@@ -53,6 +53,10 @@ MAX_POOL_TOKENS = 1024      # Ward clustering of one document is O(n³): ~0.6 s 
 EXACT = METHODS[0]          # the vectors as encoded
 
 
+class StorageLimitError(ValueError):
+    """A Run over a storage setting's documented limit (``MAX_RESIDUAL_TOKENS``, ``MAX_POOL_TOKENS``)."""
+
+
 def merges_words(method: str) -> bool:
     """Whether sub-words merge into words under storage method ``method``: not
     for pooled items (``pool-*``), which already stand for several tokens.
@@ -120,7 +124,7 @@ def rescore_order(quantized: np.ndarray, exact: np.ndarray, limit: int = RESCORE
 # --- bytes --------------------------------------------------------------------------
 
 
-def bytes_per_token(name: str, dim: int) -> float:
+def bytes_per_token(name: str, dim: int) -> int:
     """Bytes one stored document vector takes, as each system stores it.
 
     float32 4·dim; float16 2·dim; int8: Qdrant's codes padded to a multiple of 16
@@ -128,11 +132,11 @@ def bytes_per_token(name: str, dim: int) -> float:
     in u8 words padded to 1-, 4-, 8- or 16-byte chunks (``codecs.binary_bytes``: 16 at
     96 dimensions, not 12; binary+rescore also keeps the float32 originals, see
     ``keeps_originals``); residual-b: Stanford ColBERT's int32 centroid id (4 bytes)
-    + b·dim/8 bytes of packed buckets; pool-f: float32 per pooled vector (there are
+    + b·dim/8 bytes of packed buckets (whole bytes); pool-f: float32 per pooled vector (there are
     fewer of them).
 
     >>> [bytes_per_token(m, 96) for m in ("float32", "int8", "binary", "residual-2bit")]
-    [384, 100, 16, 28.0]
+    [384, 100, 16, 28]
     """
     if name in ("float32", "pool-2", "pool-3"):
         return 4 * dim
@@ -143,7 +147,7 @@ def bytes_per_token(name: str, dim: int) -> float:
     if name in ("binary", "binary+rescore"):
         return binary_bytes(dim)
     if name.startswith("residual-"):
-        return 4 + int(name[len("residual-")]) * dim / 8
+        return 4 + math.ceil(int(name[len("residual-")]) * dim / 8)
     raise ValueError(f"unknown storage method {name!r}")
 
 
@@ -153,11 +157,11 @@ def bytes_per_token(name: str, dim: int) -> float:
 @dataclass(frozen=True)
 class StoredDocument:
     """One document as stored. vectors: (n_stored, dim) float32, what the system
-    scores (decoded); groups[k]: original token positions behind row k."""
+    scores (decoded); groups[k]: original token positions behind row k; n_bytes: what it takes."""
 
     vectors: np.ndarray
     groups: list[list[int]]
-    n_bytes: float
+    n_bytes: int
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ class StoredRun:
     documents: list[StoredDocument]
     scores: np.ndarray
     order: np.ndarray
-    bytes_per_token: float
+    bytes_per_token: int
     shared_bytes: int
     keeps_originals: bool
     candidates: list[int] = field(default_factory=list)
@@ -209,17 +213,19 @@ def _codec(name: str, tokens: np.ndarray, seed: int):
 
 def check_limits(documents: list[TokenVectors], residual: bool = True, pooling: bool = True) -> None:
     """Refuse, before any work, a Run too large for the residual codec (all stored tokens
-    together) or for pooling (one document's stored tokens), naming the limit."""
+    together) or for pooling (one document's stored tokens): ``StorageLimitError`` naming
+    the limit. Pooling is not applied to the documents that fit and skipped for the others:
+    a ranking with some documents pooled and one not is not one PyLate would give."""
     if not documents:
         raise ValueError("storage needs at least one document")
     sizes = [int(np.count_nonzero(d.scored)) for d in documents]
     if residual and sum(sizes) > MAX_RESIDUAL_TOKENS:
-        raise ValueError(f"residual storage settings handle at most {MAX_RESIDUAL_TOKENS:,} document tokens in all; "
-                         f"these documents have {sum(sizes):,}")
+        raise StorageLimitError(f"the residual codec handles at most {MAX_RESIDUAL_TOKENS:,} document tokens in all, "
+                                f"and these documents have {sum(sizes):,}")
     largest = int(np.argmax(sizes))
     if pooling and sizes[largest] > MAX_POOL_TOKENS:
-        raise ValueError(f"token pooling handles at most {MAX_POOL_TOKENS:,} tokens per document; "
-                         f"document {largest + 1} has {sizes[largest]:,}")
+        raise StorageLimitError(f"token pooling handles at most {MAX_POOL_TOKENS:,} tokens per document, "
+                                f"and document {largest + 1} has {sizes[largest]:,}")
 
 
 def apply(setting: StorageSetting, query: TokenVectors, documents: list[TokenVectors], *,
@@ -309,28 +315,31 @@ def _label(record: TokenVectors, group: list[int]) -> str:
     return "+".join(parts)
 
 
-def compression_rows(query: TokenVectors, documents: list[TokenVectors],
-                     dimensions: tuple[int, ...], stored=None) -> list[dict]:
-    """One JSON-ready row per setting × dimension, compared with exact float32 at ``dimensions[0]``.
+def compression_rows(query: TokenVectors, documents: list[TokenVectors], dimensions: tuple[int, ...],
+                     stored=None, methods: tuple[str, ...] = METHODS) -> list[dict]:
+    """One JSON-ready row per setting × dimension of ``methods``, compared with exact float32
+    at ``dimensions[0]``.
 
     stored : ``setting -> StoredRun`` (default: ``apply`` each one), so a caller
         that keeps stored runs (``StoredAnalysis.stored``) computes each once.
+    methods : the methods to store (``StoredAnalysis`` leaves out those it cannot).
 
     bytes_per_document : mean over documents of stored vectors × bytes per vector.
     kendall_tau : tau-b between the setting's ranking and the reference scores
         (scores, or for binary+rescore its final order); ``None`` if undefined.
     largest_rank_change / largest_score_change : max over documents of |change|.
     """
-    check_limits(documents)
     stored = stored or (lambda setting: apply(setting, query, documents))
     reference = stored(StorageSetting("float32", dimensions[0]))
     rows = []
     for setting in all_settings(dimensions):
+        if setting.name not in methods:
+            continue
         run = stored(setting)
         per_doc = [d.n_bytes for d in run.documents]
         rows.append({
             "setting": setting.id, "method": setting.name, "dimensions": setting.dim,
-            "bytes_per_token": float(run.bytes_per_token),
+            "bytes_per_token": int(run.bytes_per_token),
             "bytes_per_document": float(np.mean(per_doc)),
             "stored_vectors_per_document": float(np.mean([len(d.groups) for d in run.documents])),
             "shared_bytes": run.shared_bytes, "keeps_originals": run.keeps_originals,
