@@ -699,20 +699,6 @@ def test_decision_table_rows_explore_their_setting(page, tiny_model, berlin):
     assert page.evaluate("() => document.querySelector('#merge-words input').disabled")  # no words for pooled items
 
 
-def test_a_run_over_the_storage_limits_says_why(page, berlin, monkeypatch):
-    import colbert_viz.storage.settings
-
-    monkeypatch.setattr(colbert_viz.storage.settings, "MAX_POOL_TOKENS", 10)  # every Berlin document is over it
-    assert run(page, berlin["query"], berlin["documents"]).startswith("Ranked 8 documents")
-    page.select_option("#storage select", "int8")
-    page.wait_for_function("() => /at most 10 tokens per document/.test(document.querySelector('#ranking').innerText)")
-    page.click("#storage-panel summary")
-    page.wait_for_function("() => /at most 10 tokens/.test(document.querySelector('#storage-table').innerText)")
-    page.select_option("#storage select", "float32")  # exact still works
-    page.wait_for_function("() => document.querySelectorAll('#ranking tr[data-doc]').length === 8")
-    page.click("#storage-panel summary")
-
-
 JS_ENGINE_CELLS = """() => {
   const rows = {};
   for (const el of document.querySelectorAll('#engine-table [data-testid^="cell-"]')) {
