@@ -281,7 +281,9 @@ def explain_stored(run: StoredRun, query: TokenVectors, document: TokenVectors, 
     tokens joined by ``+``, e.g. ``Berlin+population``, and ``groups`` lists them)
     plus the skipped tokens, not stored, shown with their encoded vectors but
     never matched. Items run in text order of their first token. A rescored
-    binary candidate is explained with the exact vectors, as it was scored.
+    binary candidate is explained with the exact vectors, as it was scored. Its
+    score is the run's (the contributions add up to it but for float noise), so a
+    binary score on a half shows the same two decimals in every view.
     """
     stored = run.documents[index]
     dim = run.setting.dim
@@ -302,7 +304,7 @@ def explain_stored(run: StoredRun, query: TokenVectors, document: TokenVectors, 
     idx, best = best_matches(sim, axis.scored)
     return Explanation(dim=dim, query_text=query.text, document_text=document.text, query=token_axis(query),
                        document=axis, similarity=sim, best_index=idx, best_similarity=best,
-                       contributions=best.astype(np.float64), score=score_of(best),
+                       contributions=best.astype(np.float64), score=float(run.scores[index]),
                        n_query_tokens=len(query), truncated=document.truncated)
 
 

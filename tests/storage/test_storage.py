@@ -276,11 +276,11 @@ def test_setting_ids_and_bad_names():
 
 @pytest.mark.parametrize("name", storage.METHODS)
 def test_every_explanation_adds_up_to_the_setting_score(name):
-    q, docs = small_run()
-    run = apply(StorageSetting(name, DIM), q, docs)
+    q, docs = small_run(dim=96)  # 1/sqrt(96): binary similarities with float noise
+    run = apply(StorageSetting(name, 96), q, docs)
     for i, doc in enumerate(docs):
         expl = storage.explain_stored(run, q, doc, i)
-        assert expl.score == pytest.approx(run.scores[i], abs=1e-9)
+        assert expl.score == run.scores[i]  # the same, so every view rounds it the same way
         assert expl.contributions.sum() == pytest.approx(expl.score)
         json.dumps(expl.to_dict(), allow_nan=False)
 
