@@ -366,14 +366,25 @@ def test_a_stored_analysis_keeps_what_it_computed_the_analysis_nothing(monkeypat
     assert list(kept_by_owner) == [("stored", "64/int8")]  # the owner's keep holds it
 
 
-def test_cli_compress_prints_the_table(tiny_checkpoint, tmp_path):
+def test_cli_compress_prints_the_table(tiny_checkpoint, tmp_path, monkeypatch):
     docs = tmp_path / "docs.json"
     docs.write_text(json.dumps(["Berlin has 3.9 million people.", "Mount Berlin is a volcano.", "Hello."]))
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = cli.main(["compress", "--model", str(tiny_checkpoint), "--dtype", "float32", "--device", "cpu",
-                         "--query", "population of Berlin", "--documents", str(docs)])
-    assert code == 0
-    rows = json.loads(out.getvalue())["storage"]
+
+    def compress() -> dict:
+        out = io.StringIO()
+        with redirect_stdout(out):
+            code = cli.main(["compress", "--model", str(tiny_checkpoint), "--dtype", "float32", "--device", "cpu",
+                             "--query", "population of Berlin", "--documents", str(docs)])
+        assert code == 0
+        return json.loads(out.getvalue())
+
+    monkeypatch.setattr(storage, "MAX_RESIDUAL_TOKENS", 5)  # the rows of the others, and why not these
+    printed = compress()
+    assert set(printed["unavailable"]) == {"residual-1bit", "residual-2bit", "residual-4bit"}
+    assert not any(r["method"].startswith("residual-") for r in printed["storage"])
+    monkeypatch.undo()
+    printed = compress()
+    rows = printed["storage"]
+    assert printed["unavailable"] == {}
     assert [r["setting"] for r in rows] == [s.id for s in storage.all_settings((128, 96, 64))]
     assert rows[0]["kendall_tau"] == 1.0
