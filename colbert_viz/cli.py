@@ -187,7 +187,8 @@ def run(args: argparse.Namespace) -> dict:
     elif args.command == "compress":
         from colbert_viz.storage.analysis import StoredAnalysis
 
-        out["storage"] = StoredAnalysis(model.analyze(args.query, documents, args.doc_maxlen)).compression_table()
+        stored = StoredAnalysis(model.analyze(args.query, documents, args.doc_maxlen))
+        out["storage"], out["unavailable"] = stored.compression_table(), stored.unavailable()
     else:
         explanation = model.explain(args.query, args.document, dim, args.merge_words, args.doc_maxlen)
         out["explanation"] = explanation.to_dict()

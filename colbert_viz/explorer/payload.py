@@ -213,28 +213,29 @@ def storage_summary(run: Analysis | StoredAnalysis) -> dict:
     """The storage control's data (``colbert_viz.storage.settings``): for every method
     at every dimension the ranking as that system scores it and the bytes it
     stores, for every method Kendall tau between its dimensions' rankings, and
-    the decision table (``StoredAnalysis.compression_table``). A Run over the storage
-    limits gets ``{"error": message}`` instead. A ``StoredAnalysis`` keeps what is
-    computed for the next call; an ``Analysis`` gets one for this call."""
+    the decision table (``StoredAnalysis.compression_table``); a method this Run
+    cannot be stored under is left out of them and named in ``unavailable`` with
+    why. A ``StoredAnalysis`` keeps what is computed for the next call; an
+    ``Analysis`` gets one for this call."""
     stored = as_stored(run)
     analysis = stored.analysis
-    try:
-        table = stored.compression_table()
-    except ValueError as err:
-        return {"methods": list(METHODS), "error": str(err)}
+    unavailable = stored.unavailable()
+    table = stored.compression_table()
     n_query = len(analysis.query)
     rankings = {}
     for setting in all_settings(analysis.dimensions):
+        if setting.name in unavailable:
+            continue
         run = stored.stored(setting)
         columns = ranking_columns(analysis.dimensions, setting.dim, stored=True)
         rankings[setting.id] = {
             **_ranking(run.scores, run.ranks, run.order, n_query, columns), "rescored": list(run.candidates),
-            "bytes_per_token": float(run.bytes_per_token),
-            "bytes_per_document": [float(d.n_bytes) for d in run.documents],
+            "bytes_per_token": int(run.bytes_per_token),
+            "bytes_per_document": [int(d.n_bytes) for d in run.documents],
             "stored_vectors": [len(d.groups) for d in run.documents],
         }
-    taus = {m: _taus(stored.compare_dimensions(m)) for m in METHODS if m != EXACT}
-    return {"methods": list(METHODS), "table": table, "rankings": rankings, "tau": taus,
+    taus = {m: _taus(stored.compare_dimensions(m)) for m in METHODS if m != EXACT and m not in unavailable}
+    return {"methods": list(METHODS), "unavailable": unavailable, "table": table, "rankings": rankings, "tau": taus,
             "exact": f"{analysis.dimensions[0]}/float32", "exact_bytes_per_token": 4 * analysis.dimensions[0]}
 
 
@@ -321,7 +322,5 @@ def run_payload(run: Analysis | StoredAnalysis, *, top_n: int | None = None, sum
 
 def _storage_payload(stored: StoredAnalysis, documents, methods: Sequence[str]) -> dict:
     summary = storage_summary(stored)
-    if "error" in summary:
-        return {"storage": summary}
-    return {"storage": summary,
-            "stored_views": {m: {str(i): stored_document_payload(stored, i, m) for i in documents} for m in methods}}
+    return {"storage": summary, "stored_views": {m: {str(i): stored_document_payload(stored, i, m) for i in documents}
+                                                 for m in methods if m not in summary["unavailable"]}}

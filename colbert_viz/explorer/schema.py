@@ -148,26 +148,25 @@ TAU = Items("Kendall tau between every two dimensions' rankings", Obj("one pair"
 
 STORAGE = Obj("the storage settings (explorer.storage_summary): here when embedded, else fetched", {
     "methods": Leaf("list[str]", "every storage method"),
-    "error": Leaf("str", "why a Run over the storage limits has no storage views (then nothing else)",
-                  optional=True),
+    "unavailable": Each("<method>", "the methods this Run cannot be stored under (left out of the rest)",
+                        Leaf("str", "why, one sentence naming the method")),
     "table": Items("the decision table (StoredAnalysis.compression_table)", Obj("one setting", {
         "setting": Leaf("str", "dimension/method"), "method": Leaf("str", "the method"),
-        "dimensions": Leaf("int", "the dimension"), "bytes_per_token": Leaf("float", "bytes stored per token"),
+        "dimensions": Leaf("int", "the dimension"), "bytes_per_token": Leaf("int", "bytes stored per token"),
         "bytes_per_document": Leaf("float", "mean bytes per document"),
         "stored_vectors_per_document": Leaf("float", "mean vectors stored per document"),
         "shared_bytes": Leaf("int", "bytes shared by every document (codebooks)"),
         "keeps_originals": Leaf("bool", "rescoring keeps the exact vectors too"),
         "kendall_tau": Leaf("float|null", "against exact float32 at the native size"),
-        "largest_rank_change": Leaf("int", "the same"), "largest_score_change": Leaf("float", "the same")}),
-        optional=True),
-    "rankings": Each("<setting>", "the ranking as each setting scores it", _ranking({
+        "largest_rank_change": Leaf("int", "the same"), "largest_score_change": Leaf("float", "the same")})),
+    "rankings": Each("<setting>", "the ranking as each available setting scores it", _ranking({
         "rescored": Leaf("list[int]", "documents rescored with the exact vectors (binary+rescore)"),
-        "bytes_per_token": Leaf("float", "bytes stored per token"),
-        "bytes_per_document": Leaf("list[float]", "bytes stored for each document"),
-        "stored_vectors": Leaf("list[int]", "vectors stored for each document")}), optional=True),
-    "tau": Each("<method>", "Kendall tau between the dimensions under each method", TAU, optional=True),
-    "exact": Leaf("str", "the exact setting's id (native/float32)", optional=True),
-    "exact_bytes_per_token": Leaf("int", "its bytes per token", optional=True),
+        "bytes_per_token": Leaf("int", "bytes stored per token"),
+        "bytes_per_document": Leaf("list[int]", "bytes stored for each document"),
+        "stored_vectors": Leaf("list[int]", "vectors stored for each document")})),
+    "tau": Each("<method>", "Kendall tau between the dimensions under each available method", TAU),
+    "exact": Leaf("str", "the exact setting's id (native/float32)"),
+    "exact_bytes_per_token": Leaf("int", "its bytes per token"),
 })
 
 PAYLOAD = Obj("everything the explorer draws for one Run (explorer.run_payload)", {

@@ -88,7 +88,7 @@ def ranking_table(run: Analysis | StoredAnalysis, dim: int, top_n: int | None = 
                  "tokens": tokens_label(analysis.documents[i]),
                  "preview": analysis.texts[i] if preview_chars is None else preview(analysis.texts[i], preview_chars)}
         if stored is not None:
-            cells.update(exact_rank=int(exact_ranks[i]), stored_bytes=float(stored.documents[i].n_bytes))
+            cells.update(exact_rank=int(exact_ranks[i]), stored_bytes=int(stored.documents[i].n_bytes))
         row = {}
         for c in columns:
             if c["key"] == "preview" and preview_chars is None:

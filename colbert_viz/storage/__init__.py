@@ -10,7 +10,7 @@ once and kept by its owner. Their public names are re-exported here:
 
 from __future__ import annotations
 
-from colbert_viz.storage.analysis import StoredAnalysis, as_stored
+from colbert_viz.storage.analysis import StorageUnavailable, StoredAnalysis, as_stored
 from colbert_viz.storage.settings import (
     EXACT,
     MAX_POOL_TOKENS,
@@ -19,6 +19,7 @@ from colbert_viz.storage.settings import (
     OVERSAMPLING,
     QUANTIZED_QUERY,
     RESCORE_LIMIT,
+    StorageLimitError,
     StorageSetting,
     StoredDocument,
     StoredRun,
@@ -40,7 +41,9 @@ __all__ = [
     "OVERSAMPLING",
     "QUANTIZED_QUERY",
     "RESCORE_LIMIT",
+    "StorageLimitError",
     "StorageSetting",
+    "StorageUnavailable",
     "StoredAnalysis",
     "StoredDocument",
     "StoredRun",

@@ -7,10 +7,15 @@ and clustering for some) and the decision table once, and keeps them through
 (a notebook, the CLI, a file export); the app's ``RunStore`` passes one that
 charges what is kept to its memory budget. The ``Analysis`` itself stays a
 value: nothing is written into it.
+
+A setting that cannot be computed for a Run (over a documented limit, or a
+failure) is unavailable: ``stored`` raises ``StorageUnavailable``, whose one
+sentence names the method and says why, and every other setting still works.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -22,9 +27,33 @@ from colbert_viz.maths.compare import DimensionComparison, DocumentComparison, c
 from colbert_viz.maths.explain import Explanation, merge
 from colbert_viz.maths.scoring import check_dim
 from colbert_viz.storage import settings
-from colbert_viz.storage.settings import EXACT, StorageSetting, StoredRun, explain_stored, merges_words
+from colbert_viz.storage.settings import (
+    EXACT,
+    METHODS,
+    StorageLimitError,
+    StorageSetting,
+    StoredRun,
+    explain_stored,
+    merges_words,
+)
 
 Keep = Callable[[Hashable, Callable[[], object]], object]
+logger = logging.getLogger(__name__)
+
+
+class StorageUnavailable(ValueError):
+    """A storage setting a Run cannot be stored under: the message names the method and says why."""
+
+
+def _attempt(setting: StorageSetting, query, documents) -> StoredRun | StorageUnavailable:
+    """``settings.apply``, or why it cannot be (kept like a result, so it is not tried again)."""
+    try:
+        return settings.apply(setting, query, documents)
+    except StorageLimitError as err:
+        return StorageUnavailable(f"{setting.name} is unavailable for this Run: {err}")
+    except Exception:  # one setting that fails never takes the others down
+        logger.exception("storage setting %s failed", setting.id)
+        return StorageUnavailable(f"{setting.name} is unavailable for this Run: it could not be computed")
 
 
 def own_keep() -> Keep:
@@ -57,20 +86,37 @@ class StoredAnalysis:
 
     def stored(self, setting: StorageSetting | str) -> StoredRun:
         """The documents stored under ``setting`` (a ``StorageSetting`` or an id like
-        ``"64/int8"``) and the query scored against them."""
+        ``"64/int8"``) and the query scored against them; ``StorageUnavailable`` if
+        the Run cannot be stored so."""
         setting = setting if isinstance(setting, StorageSetting) else StorageSetting.parse(setting)
         if setting.dim not in self.dimensions:
             raise ValueError(f"dimensions must be one of {', '.join(map(str, self.dimensions))}; got {setting.dim}")
         a = self.analysis
-        return self.keep(("stored", setting.id), lambda: settings.apply(setting, a.query, a.documents))
+        run = self.keep(("stored", setting.id), lambda: _attempt(setting, a.query, a.documents))
+        if isinstance(run, StorageUnavailable):
+            raise run
+        return run
+
+    def unavailable(self) -> dict[str, str]:
+        """``{method: why}`` for each method this Run cannot be stored under at one of its
+        dimensions (each setting computed once, as ``stored``); the others are available."""
+        out = {}
+        for setting in settings.all_settings(self.dimensions):
+            if setting.name not in out:
+                try:
+                    self.stored(setting)
+                except StorageUnavailable as err:
+                    out[setting.name] = str(err)
+        return out
 
     def compression_table(self) -> list[dict]:
-        """For every storage setting × dimension: bytes, Kendall tau, largest rank and
-        score change against exact float32 at the native size (rows of plain values,
-        JSON-ready; see ``settings.compression_rows``)."""
+        """For every available storage setting × dimension (``unavailable`` says which are
+        not): bytes, Kendall tau, largest rank and score change against exact float32 at the
+        native size (rows of plain values, JSON-ready; see ``settings.compression_rows``)."""
         a = self.analysis
+        methods = tuple(m for m in METHODS if m not in self.unavailable())
         rows = self.keep(("table",), lambda: settings.compression_rows(a.query, a.documents, a.dimensions,
-                                                                       stored=self.stored))
+                                                                       stored=self.stored, methods=methods))
         return [dict(row) for row in rows]
 
     def explain(self, index: int, dim: int, merge_words: bool = False, storage: str = EXACT) -> Explanation:

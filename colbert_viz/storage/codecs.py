@@ -260,7 +260,10 @@ def pool_tokens(vectors: np.ndarray, pool_factor: int, protected: int = 1) -> tu
 
     The first ``protected`` rows (``<s>``) stay alone; the other ``m`` rows are
     clustered by Ward linkage (``scipy.cluster.hierarchy``) on the condensed matrix
-    of cosine distances ``1 - x·y`` (float32, as PyLate computes it), cut into
+    of cosine distances ``1 - x·y`` (float32, as PyLate computes it; clamped at 0,
+    where PyLate is not: two equal or nearly equal vectors can give ``x·y`` just
+    above 1, and PyLate 1.6.0 then stops with scipy's "Linkage 'Z' contains negative
+    distances"; elsewhere the clamp changes nothing), cut into
     ``max(m // pool_factor, 1)`` clusters, and each cluster is replaced by the mean
     of its vectors (not re-normalised). Nothing is pooled when that would not reduce
     the count (``pool_factor`` 1, or ``m`` < 2). ``groups[k]`` lists the input rows
@@ -283,7 +286,7 @@ def pool_tokens(vectors: np.ndarray, pool_factor: int, protected: int = 1) -> tu
     if n_clusters >= len(rest):
         return vectors.copy(), head + [[int(i)] for i in rest]
     x = np.asarray(vectors[rest], dtype=np.float32)
-    distances = (np.float32(1.0) - x @ x.T)[np.triu_indices(len(rest), k=1)]
+    distances = np.maximum(np.float32(1.0) - x @ x.T, 0)[np.triu_indices(len(rest), k=1)]
     labels = hierarchy.fcluster(hierarchy.linkage(distances, method="ward"), t=n_clusters, criterion="maxclust")
     clusters = sorted((rest[labels == c].tolist() for c in np.unique(labels)), key=lambda g: g[0])
     groups = head + clusters

@@ -53,6 +53,10 @@ MAX_POOL_TOKENS = 1024      # Ward clustering of one document is O(n³): ~0.6 s 
 EXACT = METHODS[0]          # the vectors as encoded
 
 
+class StorageLimitError(ValueError):
+    """A Run over a storage setting's documented limit (``MAX_RESIDUAL_TOKENS``, ``MAX_POOL_TOKENS``)."""
+
+
 def merges_words(method: str) -> bool:
     """Whether sub-words merge into words under storage method ``method``: not
     for pooled items (``pool-*``), which already stand for several tokens.
@@ -100,7 +104,7 @@ def rescore_order(quantized: np.ndarray, exact: np.ndarray, limit: int = RESCORE
     """Qdrant v1.19's rescoring: the ``floor(oversampling * limit)`` best documents by
     the quantized scores (the whole part, as Qdrant casts to an integer) are rescored
     with the original vectors and sorted by that; the others follow in quantized order
-    (Qdrant would not return them at all).
+    (Qdrant would not return them at all). Equal scores go by document index.
 
     Returns ``(order, candidates)``: document indices best first, and the rescored ones.
 
@@ -113,14 +117,14 @@ def rescore_order(quantized: np.ndarray, exact: np.ndarray, limit: int = RESCORE
     first = ranking(quantized)
     n = min(len(first), math.floor(oversampling * limit))
     candidates = first[:n]
-    rescored = candidates[np.argsort(-exact[candidates], kind="stable")]
+    rescored = candidates[np.lexsort((candidates, -exact[candidates]))]  # ties by document index
     return np.concatenate([rescored, first[n:]]), np.sort(candidates)
 
 
 # --- bytes --------------------------------------------------------------------------
 
 
-def bytes_per_token(name: str, dim: int) -> float:
+def bytes_per_token(name: str, dim: int) -> int:
     """Bytes one stored document vector takes, as each system stores it.
 
     float32 4·dim; float16 2·dim; int8: Qdrant's codes padded to a multiple of 16
@@ -128,11 +132,11 @@ def bytes_per_token(name: str, dim: int) -> float:
     in u8 words padded to 1-, 4-, 8- or 16-byte chunks (``codecs.binary_bytes``: 16 at
     96 dimensions, not 12; binary+rescore also keeps the float32 originals, see
     ``keeps_originals``); residual-b: Stanford ColBERT's int32 centroid id (4 bytes)
-    + b·dim/8 bytes of packed buckets; pool-f: float32 per pooled vector (there are
+    + b·dim/8 bytes of packed buckets (whole bytes); pool-f: float32 per pooled vector (there are
     fewer of them).
 
     >>> [bytes_per_token(m, 96) for m in ("float32", "int8", "binary", "residual-2bit")]
-    [384, 100, 16, 28.0]
+    [384, 100, 16, 28]
     """
     if name in ("float32", "pool-2", "pool-3"):
         return 4 * dim
@@ -143,7 +147,7 @@ def bytes_per_token(name: str, dim: int) -> float:
     if name in ("binary", "binary+rescore"):
         return binary_bytes(dim)
     if name.startswith("residual-"):
-        return 4 + int(name[len("residual-")]) * dim / 8
+        return 4 + math.ceil(int(name[len("residual-")]) * dim / 8)
     raise ValueError(f"unknown storage method {name!r}")
 
 
@@ -153,11 +157,11 @@ def bytes_per_token(name: str, dim: int) -> float:
 @dataclass(frozen=True)
 class StoredDocument:
     """One document as stored. vectors: (n_stored, dim) float32, what the system
-    scores (decoded); groups[k]: original token positions behind row k."""
+    scores (decoded); groups[k]: original token positions behind row k; n_bytes: what it takes."""
 
     vectors: np.ndarray
     groups: list[list[int]]
-    n_bytes: float
+    n_bytes: int
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ class StoredRun:
     documents: list[StoredDocument]
     scores: np.ndarray
     order: np.ndarray
-    bytes_per_token: float
+    bytes_per_token: int
     shared_bytes: int
     keeps_originals: bool
     candidates: list[int] = field(default_factory=list)
@@ -209,17 +213,19 @@ def _codec(name: str, tokens: np.ndarray, seed: int):
 
 def check_limits(documents: list[TokenVectors], residual: bool = True, pooling: bool = True) -> None:
     """Refuse, before any work, a Run too large for the residual codec (all stored tokens
-    together) or for pooling (one document's stored tokens), naming the limit."""
+    together) or for pooling (one document's stored tokens): ``StorageLimitError`` naming
+    the limit. Pooling is not applied to the documents that fit and skipped for the others:
+    a ranking with some documents pooled and one not is not one PyLate would give."""
     if not documents:
         raise ValueError("storage needs at least one document")
     sizes = [int(np.count_nonzero(d.scored)) for d in documents]
     if residual and sum(sizes) > MAX_RESIDUAL_TOKENS:
-        raise ValueError(f"residual storage settings handle at most {MAX_RESIDUAL_TOKENS:,} document tokens in all; "
-                         f"these documents have {sum(sizes):,}")
+        raise StorageLimitError(f"the residual codec handles at most {MAX_RESIDUAL_TOKENS:,} document tokens in all, "
+                                f"and these documents have {sum(sizes):,}")
     largest = int(np.argmax(sizes))
     if pooling and sizes[largest] > MAX_POOL_TOKENS:
-        raise ValueError(f"token pooling handles at most {MAX_POOL_TOKENS:,} tokens per document; "
-                         f"document {largest + 1} has {sizes[largest]:,}")
+        raise StorageLimitError(f"token pooling handles at most {MAX_POOL_TOKENS:,} tokens per document, "
+                                f"and document {largest + 1} has {sizes[largest]:,}")
 
 
 def apply(setting: StorageSetting, query: TokenVectors, documents: list[TokenVectors], *,
@@ -236,7 +242,8 @@ def apply(setting: StorageSetting, query: TokenVectors, documents: list[TokenVec
     with the range ``codecs.int8_range`` gives all the stored tokens together (Qdrant
     quantizes a multivector collection's token vectors, not its documents).
     binary pair score: ``(dim - 2 * hamming(bits(q), bits(x))) / dim``, Qdrant's
-    score divided by ``dim``.
+    score divided by ``dim``; a document's score is an integer over ``dim``, computed
+    exactly, so documents Qdrant ties tie here too (and go by document index).
     """
     if setting.dim > query.dim:
         raise ValueError(f"cannot store {query.dim}-d vectors at {setting.dim} dimensions")
@@ -254,6 +261,8 @@ def apply(setting: StorageSetting, query: TokenVectors, documents: list[TokenVec
         stored.append(StoredDocument(vectors=encode(pooled), groups=[positions[r].tolist() for r in rows],
                                      n_bytes=per_token * len(rows)))
     scores = np.array([score_of((q @ d.vectors.T).max(axis=1)) for d in stored], dtype=np.float64)
+    if name in ("binary", "binary+rescore"):  # integers over dim: exact, so ties do not depend on float noise
+        scores = np.rint(scores * dim) / dim
     order, candidates = ranking(scores), np.array([], dtype=np.int64)
     if name == "binary+rescore":
         exact = np.array([score_of((query.at_dim(dim) @ v.T).max(axis=1)) for v in cut], dtype=np.float64)
@@ -272,7 +281,9 @@ def explain_stored(run: StoredRun, query: TokenVectors, document: TokenVectors, 
     tokens joined by ``+``, e.g. ``Berlin+population``, and ``groups`` lists them)
     plus the skipped tokens, not stored, shown with their encoded vectors but
     never matched. Items run in text order of their first token. A rescored
-    binary candidate is explained with the exact vectors, as it was scored.
+    binary candidate is explained with the exact vectors, as it was scored. Its
+    score is the run's (the contributions add up to it but for float noise), so a
+    binary score on a half shows the same two decimals in every view.
     """
     stored = run.documents[index]
     dim = run.setting.dim
@@ -293,7 +304,7 @@ def explain_stored(run: StoredRun, query: TokenVectors, document: TokenVectors, 
     idx, best = best_matches(sim, axis.scored)
     return Explanation(dim=dim, query_text=query.text, document_text=document.text, query=token_axis(query),
                        document=axis, similarity=sim, best_index=idx, best_similarity=best,
-                       contributions=best.astype(np.float64), score=score_of(best),
+                       contributions=best.astype(np.float64), score=float(run.scores[index]),
                        n_query_tokens=len(query), truncated=document.truncated)
 
 
@@ -306,28 +317,31 @@ def _label(record: TokenVectors, group: list[int]) -> str:
     return "+".join(parts)
 
 
-def compression_rows(query: TokenVectors, documents: list[TokenVectors],
-                     dimensions: tuple[int, ...], stored=None) -> list[dict]:
-    """One JSON-ready row per setting × dimension, compared with exact float32 at ``dimensions[0]``.
+def compression_rows(query: TokenVectors, documents: list[TokenVectors], dimensions: tuple[int, ...],
+                     stored=None, methods: tuple[str, ...] = METHODS) -> list[dict]:
+    """One JSON-ready row per setting × dimension of ``methods``, compared with exact float32
+    at ``dimensions[0]``.
 
     stored : ``setting -> StoredRun`` (default: ``apply`` each one), so a caller
         that keeps stored runs (``StoredAnalysis.stored``) computes each once.
+    methods : the methods to store (``StoredAnalysis`` leaves out those it cannot).
 
     bytes_per_document : mean over documents of stored vectors × bytes per vector.
     kendall_tau : tau-b between the setting's ranking and the reference scores
         (scores, or for binary+rescore its final order); ``None`` if undefined.
     largest_rank_change / largest_score_change : max over documents of |change|.
     """
-    check_limits(documents)
     stored = stored or (lambda setting: apply(setting, query, documents))
     reference = stored(StorageSetting("float32", dimensions[0]))
     rows = []
     for setting in all_settings(dimensions):
+        if setting.name not in methods:
+            continue
         run = stored(setting)
         per_doc = [d.n_bytes for d in run.documents]
         rows.append({
             "setting": setting.id, "method": setting.name, "dimensions": setting.dim,
-            "bytes_per_token": float(run.bytes_per_token),
+            "bytes_per_token": int(run.bytes_per_token),
             "bytes_per_document": float(np.mean(per_doc)),
             "stored_vectors_per_document": float(np.mean([len(d.groups) for d in run.documents])),
             "shared_bytes": run.shared_bytes, "keeps_originals": run.keeps_originals,

@@ -185,6 +185,9 @@ def test_every_exported_file_is_the_view_on_screen(exported_run, method):
         if method != "float32":
             assert table["Exact rank"].tolist() == [payload["rankings"]["128"]["ranks"][i]
                                                     for i in ranking_shown["order"]]
+            assert table["Stored bytes"].dtype.kind == "i"  # whole bytes, as the page shows them
+            assert table["Stored bytes"].tolist() == [ranking_shown["bytes_per_document"][i]
+                                                      for i in ranking_shown["order"]]
 
         data = json.loads(explanation.read_text(encoding="utf-8"))
         assert (data["index"], data["dimensions"], data["storage"], data["merged_words"]) == (doc, dim, method, words)

@@ -54,7 +54,7 @@ test('fetched views are kept by the source, not written into the payload', async
   assert.equal(V.pairSpec(source, update(s, {a: other, b: first})).table.rows.length, p.query.axes.tokens.labels.length);
 });
 
-test('what cannot come says why: a file without the views, a failed fetch, a Run over the storage limits', async () => {
+test('what cannot come says why: a file without the views, a failed fetch', async () => {
   const {p, first} = lazy();
   const s = initialState(p, null, true), other = (first + 1) % 3;
   assert.equal(new DataSource(p).request([{what: 'document', index: other, method: 'float32'}]),
@@ -63,11 +63,30 @@ test('what cannot come says why: a file without the views, a failed fetch, a Run
   assert.equal(failing.request(failing.missing(s, [other])), null);
   await Promise.all(failing.pending.values());
   assert.equal(failing.request(failing.missing(s, [other])), 'The Run has expired.');
-  const over = new DataSource(p, {fetchStorage: () => ({methods: ['float32'], error: 'Too large to store.'})});
-  over.request([{what: 'storage'}]);
-  await Promise.all(over.pending.values());
-  assert.equal(over.request(over.missing(update(s, {storage: 'pool-2'}), [])), 'Too large to store.');
-  assert.deepEqual(V.storageTable(over, s), {error: 'Too large to store.'});
+  const gone = new DataSource(p, {fetchStorage: () => ({error: 'The Run has expired.'})});
+  gone.request([{what: 'storage'}]);
+  await Promise.all(gone.pending.values());
+  assert.equal(gone.request(gone.missing(update(s, {storage: 'pool-2'}), [])), 'The Run has expired.');
+  assert.equal(V.storageTable(gone, s), null);
+});
+
+test('a method the Run cannot be stored under is unavailable, with why; the others are not', async () => {
+  const {full, p} = lazy();
+  const why = 'pool-2 is unavailable for this Run: token pooling handles at most 1,024 tokens per document, ' +
+    'and document 3 has 6,405';
+  const rankings = Object.fromEntries(Object.entries(full.storage.rankings).filter(([id]) => !id.endsWith('/pool-2')));
+  const summary = Object.assign({}, full.storage, {unavailable: {'pool-2': why}, rankings,
+    table: full.storage.table.filter(r => r.method !== 'pool-2')});
+  const source = new DataSource(p, {fetchStorage: () => summary});
+  source.request([{what: 'storage'}]);
+  await Promise.all(source.pending.values());
+  assert.equal(V.unavailable(source, 'pool-2'), why);
+  assert.equal(V.unavailable(source, 'int8'), null);
+  const s = initialState(p, null, true);
+  const rows = V.storageTable(source, s).rows;
+  assert.deepEqual(rows.filter(r => r.unavailable).map(r => [r.setting, r.cells.at(-1).text]), [['pool-2', why]]);
+  assert.equal(rows.filter(r => !r.unavailable).length, full.storage.table.length - p.model.dimensions.length);
+  assert.equal(V.rankingTable(source, update(s, {storage: 'int8', dim: 64})).rows.length, p.top_n);
 });
 
 const tick = ms => new Promise(resolve => setTimeout(resolve, ms));

@@ -118,6 +118,14 @@ def test_rescore_order_follows_qdrant_oversampling():
         storage.rescore_order(quantized, exact, limit=1, oversampling=0.5)
 
 
+def test_equal_scores_go_by_document_index():
+    assert ranks(np.array([1.0, 2.0, 1.0, 2.0])).tolist() == [3, 1, 4, 2]
+    # candidates 1, 2, 0 in binary order; 0 and 1 tie on the exact score: 0 first
+    order, candidates = storage.rescore_order(np.array([1.0, 3.0, 2.0, 0.0]), np.array([5.0, 5.0, 2.0, 9.0]),
+                                              limit=1, oversampling=3.0)
+    assert candidates.tolist() == [0, 1, 2] and order.tolist() == [0, 1, 2, 3]
+
+
 def test_binary_rescore_gives_candidates_their_exact_scores():
     q, docs = small_run(n_documents=5)
     run = apply(StorageSetting("binary+rescore", DIM), q, docs, limit=1, oversampling=2.0)
@@ -250,7 +258,7 @@ def test_bytes_per_token_formulas():
     expected = {"float32": 512, "float16": 256, "int8": 132, "binary": 16, "binary+rescore": 16,
                 "residual-1bit": 20, "residual-2bit": 36, "residual-4bit": 68, "pool-2": 512, "pool-3": 512}
     assert {m: storage.bytes_per_token(m, 128) for m in storage.METHODS} == expected
-    assert storage.bytes_per_token("residual-2bit", 64) == 4 + 2 * 64 / 8
+    assert storage.bytes_per_token("residual-2bit", 64) == 4 + 2 * 64 // 8
     # Qdrant pads: 96 bits in 8-byte chunks take 16 bytes; int8 codes to a multiple of 16
     assert [storage.bytes_per_token("binary", d) for d in (96, 64, 384)] == [16, 8, 48]
     assert [storage.bytes_per_token("int8", d) for d in (96, 64, 100)] == [100, 68, 116]
@@ -268,11 +276,11 @@ def test_setting_ids_and_bad_names():
 
 @pytest.mark.parametrize("name", storage.METHODS)
 def test_every_explanation_adds_up_to_the_setting_score(name):
-    q, docs = small_run()
-    run = apply(StorageSetting(name, DIM), q, docs)
+    q, docs = small_run(dim=96)  # 1/sqrt(96): binary similarities with float noise
+    run = apply(StorageSetting(name, 96), q, docs)
     for i, doc in enumerate(docs):
         expl = storage.explain_stored(run, q, doc, i)
-        assert expl.score == pytest.approx(run.scores[i], abs=1e-9)
+        assert expl.score == run.scores[i]  # the same, so every view rounds it the same way
         assert expl.contributions.sum() == pytest.approx(expl.score)
         json.dumps(expl.to_dict(), allow_nan=False)
 
@@ -281,19 +289,36 @@ def test_limits_are_checked_before_the_work(monkeypatch):
     q, docs = small_run(n_documents=3)  # stored (scored) tokens: 10, 12, 15
     monkeypatch.setattr(storage, "MAX_POOL_TOKENS", 14)
     monkeypatch.setattr(storage, "MAX_RESIDUAL_TOKENS", 30)
-    with pytest.raises(ValueError, match="document 3 has 15"):
+    monkeypatch.setattr(storage, "pool_tokens", lambda *a: pytest.fail("worked before checking"))
+    with pytest.raises(storage.StorageLimitError, match="at most 14 tokens per document, and document 3 has 15"):
         apply(StorageSetting("pool-2", DIM), q, docs)
-    with pytest.raises(ValueError, match="at most 30 document tokens in all; these documents have 37"):
+    with pytest.raises(storage.StorageLimitError, match="at most 30 document tokens in all, and these documents have 37"):
         apply(StorageSetting("residual-1bit", DIM), q, docs)
-    apply(StorageSetting("int8", DIM), q, docs)  # the cheap settings have no limit
-    monkeypatch.setattr(storage, "apply", lambda *a, **k: pytest.fail("worked before checking"))
-    with pytest.raises(ValueError, match="residual storage settings"):
-        storage.compression_rows(q, docs, (DIM,))
-    monkeypatch.setattr(storage, "MAX_RESIDUAL_TOKENS", 37)
-    with pytest.raises(ValueError, match="token pooling"):
-        storage.compression_rows(q, docs, (DIM,))
     with pytest.raises(ValueError, match="at least one document"):
-        storage.compression_rows(q, [], (DIM,))
+        apply(StorageSetting("int8", DIM), q, [])
+
+
+def test_a_setting_over_its_limit_is_unavailable_and_the_others_work(monkeypatch):
+    analysis = make_analysis(n_documents=3, n_words=8)  # stored tokens: 10, 12, 15
+    monkeypatch.setattr(storage, "MAX_POOL_TOKENS", 14)
+    stored = StoredAnalysis(analysis)
+    why = "is unavailable for this Run: token pooling handles at most 14 tokens per document, and document 3 has 15"
+    assert stored.unavailable() == {"pool-2": f"pool-2 {why}", "pool-3": f"pool-3 {why}"}
+    with pytest.raises(ValueError, match=f"pool-2 {why}"):
+        stored.stored("64/pool-2")
+    available = [m for m in storage.METHODS if not m.startswith("pool-")]
+    assert [r["setting"] for r in stored.compression_table()] == [s.id for s in storage.all_settings((128, 96, 64))
+                                                                 if s.name in available]
+    for method in available:
+        assert stored.compare_dimensions(method).dimensions == (128, 96, 64)
+
+
+def test_a_setting_that_fails_is_unavailable_in_one_sentence(monkeypatch):
+    analysis = make_analysis(n_documents=3, n_words=8)
+    monkeypatch.setattr(storage, "int8_range", lambda *a, **k: 1 / 0)
+    stored = StoredAnalysis(analysis)
+    assert stored.unavailable() == {"int8": "int8 is unavailable for this Run: it could not be computed"}
+    assert stored.stored("128/binary").setting.id == "128/binary"
 
 
 def test_table_reference_row_and_a_changed_ranking():
@@ -332,7 +357,8 @@ def test_a_stored_analysis_keeps_what_it_computed_the_analysis_nothing(monkeypat
     assert calls == []
     StoredAnalysis(analysis).compression_table()
     StoredAnalysis(analysis).stored("64/int8")
-    assert calls == ["table", "stored"]  # each StoredAnalysis keeps its own; the Analysis keeps nothing
+    # each StoredAnalysis keeps its own (every setting once, then the table); the Analysis keeps nothing
+    assert calls == ["stored"] * len(storage.all_settings(analysis.dimensions)) + ["table", "stored"]
     kept_by_owner = {}
     owned = StoredAnalysis(analysis, keep=lambda name, compute: kept_by_owner.setdefault(name, compute()))
     monkeypatch.undo()
@@ -340,14 +366,25 @@ def test_a_stored_analysis_keeps_what_it_computed_the_analysis_nothing(monkeypat
     assert list(kept_by_owner) == [("stored", "64/int8")]  # the owner's keep holds it
 
 
-def test_cli_compress_prints_the_table(tiny_checkpoint, tmp_path):
+def test_cli_compress_prints_the_table(tiny_checkpoint, tmp_path, monkeypatch):
     docs = tmp_path / "docs.json"
     docs.write_text(json.dumps(["Berlin has 3.9 million people.", "Mount Berlin is a volcano.", "Hello."]))
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = cli.main(["compress", "--model", str(tiny_checkpoint), "--dtype", "float32", "--device", "cpu",
-                         "--query", "population of Berlin", "--documents", str(docs)])
-    assert code == 0
-    rows = json.loads(out.getvalue())["storage"]
+
+    def compress() -> dict:
+        out = io.StringIO()
+        with redirect_stdout(out):
+            code = cli.main(["compress", "--model", str(tiny_checkpoint), "--dtype", "float32", "--device", "cpu",
+                             "--query", "population of Berlin", "--documents", str(docs)])
+        assert code == 0
+        return json.loads(out.getvalue())
+
+    monkeypatch.setattr(storage, "MAX_RESIDUAL_TOKENS", 5)  # the rows of the others, and why not these
+    printed = compress()
+    assert set(printed["unavailable"]) == {"residual-1bit", "residual-2bit", "residual-4bit"}
+    assert not any(r["method"].startswith("residual-") for r in printed["storage"])
+    monkeypatch.undo()
+    printed = compress()
+    rows = printed["storage"]
+    assert printed["unavailable"] == {}
     assert [r["setting"] for r in rows] == [s.id for s in storage.all_settings((128, 96, 64))]
     assert rows[0]["kendall_tau"] == 1.0

@@ -21,6 +21,7 @@ import importlib.util
 import sys
 import textwrap
 import types
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -149,9 +150,34 @@ def test_binary_scores_and_bytes_equal_qdrant_edge(qdrant, tmp_path, berlin_run,
     scores, ids, per_vector = qdrant_search(qdrant, tmp_path, q.at_dim(dim), stored_tokens(docs, dim),
                                             binary_config(qdrant))
     # Qdrant's pair score is dims - 2·Hamming; colbert-viz divides it by dims
-    np.testing.assert_allclose(run.scores * dim, scores, rtol=0, atol=SCORE_TOLERANCE)
-    assert sorted(ids[:3], key=lambda i: (-scores[i], i)) == run.order[:3].tolist()
+    np.testing.assert_array_equal(run.scores, scores / dim)  # integers over dim, exactly
+    assert_same_up_to_ties(run, ids, scores)
     assert run.bytes_per_token == per_vector  # 16 bytes at 96 dimensions: u8 words padded to 8-byte chunks
+
+
+def assert_same_up_to_ties(run: storage.StoredRun, ids: list[int], scores: np.ndarray):
+    """colbert-viz's order is Qdrant's, documents of equal score by index: Qdrant returns equal
+    scores in an order of its own (its top-k heap's, which changes with the limit)."""
+    assert run.order.tolist() == sorted(ids, key=lambda i: (-scores[i], i))
+
+
+@pytest.mark.parametrize("dim", DIMS)
+def test_binary_ties_go_by_document_index_where_qdrant_ties(qdrant, tmp_path, dim):
+    """Documents with the same signs and other magnitudes tie exactly under binary quantization,
+    whatever the CPU: their scores are equal integers in Qdrant and here, listed by index here."""
+    rng = np.random.default_rng(dim)
+    q = query_record(["population", "of", "Berlin"], n_expansion=2, dim=dim, seed=dim)
+    docs = [document_record(filler_words(5), dim=dim, seed=dim + i) for i in range(4)]
+    patterns = [0, 1, 0, 2, 1, 3, 0, 2, 1, 0]  # documents 0, 2, 6, 9 share signs; 1, 4, 8; 3, 7
+    tied = [replace(docs[p], vectors=docs[p].vectors * rng.uniform(0.5, 2.0, docs[p].vectors.shape).astype(np.float32))
+            for p in patterns]
+    run = apply(StorageSetting("binary", dim), q, tied)
+    scores, ids, _ = qdrant_search(qdrant, tmp_path, q.at_dim(dim), stored_tokens(tied, dim), binary_config(qdrant))
+    np.testing.assert_array_equal(run.scores, scores / dim)
+    for group in ([0, 2, 6, 9], [1, 4, 8], [3, 7]):
+        assert len(set(run.scores[group])) == 1
+        assert [i for i in run.order if i in group] == group
+    assert_same_up_to_ties(run, ids, scores)
 
 
 # seeds where rescoring floor(1.5 · 3) = 4 candidates and ceil(1.5 · 3) = 5 return different top 3s
@@ -312,3 +338,39 @@ def test_pooled_setting_equals_pylate_on_berlin(pylate_pool, berlin_run, dim, po
     run = apply(StorageSetting(f"pool-{pool_factor}", dim), q, docs)
     for stored, vectors in zip(run.documents, stored_tokens(docs, dim)):
         assert_same_pooled(stored.vectors, pylate_pool(vectors, pool_factor), q.at_dim(dim))
+
+
+def near_duplicates(n_pairs: int, seed: int) -> np.ndarray:
+    """(1 + 2 n_pairs, 128): a first (protected) row, then pairs of equal rows of norm 1 + 1e-6 (a float32
+    rounding of a unit vector): ``1 - x·x`` is about -2e-6 for each pair, a negative cosine distance whatever
+    the CPU."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1 + n_pairs, 128))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True) * (1 + 1e-6)).astype(np.float32)
+    return np.concatenate([x[:1], np.repeat(x[1:], 2, axis=0)])
+
+
+@pytest.mark.parametrize("pool_factor", [2, 3])
+def test_pooling_clamps_negative_distances_where_pylate_stops(pylate_pool, pool_factor):
+    """Equal vectors give a cosine distance just below 0 in float32: PyLate 1.6.0 stops with scipy's
+    error; pooling clamps it to 0, which is PyLate's pooling with that one change (and equal rows pool together)."""
+    x = near_duplicates(20, seed=pool_factor)
+    distances = (np.float32(1.0) - x[1:] @ x[1:].T)[np.triu_indices(40, k=1)]
+    assert distances.min() < 0
+    with pytest.raises(ValueError, match="negative distances"):
+        pylate_pool(x, pool_factor)
+    pooled, groups = codecs.pool_tokens(x, pool_factor)
+    clamped = pylate_pool_clamped(pylate_pool, x, pool_factor)
+    assert_same_pooled(pooled, clamped, x[:4])
+    if pool_factor == 2:  # 20 pairs of equal rows into 20 clusters: each pair is one cluster
+        assert groups[1:] == [[i, i + 1] for i in range(1, 41, 2)]
+
+
+def pylate_pool_clamped(pylate_pool, vectors: np.ndarray, pool_factor: int) -> np.ndarray:
+    """PyLate's pooling with its condensed distances clamped at 0 before Ward linkage."""
+    from scipy.cluster import hierarchy
+
+    linkage = hierarchy.linkage
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hierarchy, "linkage", lambda y, method: linkage(np.maximum(y, 0), method=method))
+        return pylate_pool(vectors, pool_factor)

@@ -164,8 +164,8 @@
     /** What the views of ``docs`` under ``state`` need that is not here: the storage summary first. */
     missing(state, docs) {
       const out = [];
-      const stored = state.storage !== EXACT, summary = this.storage();
-      if (stored && (!summary || summary.error)) return [{what: 'storage'}];
+      const stored = state.storage !== EXACT;
+      if (stored && !this.storage()) return [{what: 'storage'}];
       for (const i of docs) {
         if (!this.views(i, EXACT)) out.push({what: 'document', index: i, method: EXACT});
         if (stored && !this.views(i, state.storage)) out.push({what: 'document', index: i, method: state.storage});
@@ -178,8 +178,6 @@
     request(needs) {
       for (const need of needs) {
         const key = need.what === 'storage' ? 'storage' : `document:${need.index}:${need.method}`;
-        const summary = need.what === 'storage' ? this.storage() : null;
-        if (summary && summary.error) return summary.error;  // a Run over the storage limits: it says why
         const failure = this.failed.get(key);
         if (failure && (failure.final || Date.now() < failure.retryAt)) return failure.message;
         const fetcher = need.what === 'storage' ? this.fetchStorage : this.fetchDocument;
@@ -208,13 +206,7 @@
 
     /** Keep what the server sent; false if it is not what was asked for. */
     keep(key, need, data) {
-      // A storage summary that could not be computed (a Run over the storage limits) is kept: it says why.
-      if (need.what === 'storage') {
-        if (!data || !data.methods) return false;
-        this.fetched.set(key, data);
-        return !data.error;
-      }
-      if (!data || data.error || data.index !== need.index) return false;
+      if (!data || data.error || (need.what === 'storage' ? !data.methods : data.index !== need.index)) return false;
       this.fetched.set(key, data);
       return true;
     }
@@ -288,6 +280,12 @@
       note: n < r.order.length ? `Showing the top ${n} of ${r.order.length} documents (top n).` : null};
   }
 
+  /** Why this Run cannot be stored under ``method`` (the storage summary says), or null. */
+  function unavailable(src, method) {
+    const summary = src.storage();
+    return (summary && summary.unavailable[method]) || null;
+  }
+
   /** The decision-table row of setting ``id`` (e.g. "64/int8"). */
   function storageRow(summary, id) { return summary && summary.table ? summary.table.find(r => r.setting === id) : null; }
 
@@ -307,7 +305,6 @@
   function storageTable(src, s) {
     const summary = src.storage();
     if (!summary) return null;
-    if (summary.error) return {error: summary.error};
     const current = settingId(s);
     return {columns: ['Setting', 'Bytes/token', 'Bytes/document', 'Vectors/document', 'Kendall tau',
       'Largest rank change', 'Largest score change', 'Notes'],
@@ -321,7 +318,8 @@
         {text: fixed(r.largest_score_change, 3), class: 'cv-num'},
         {text: [r.shared_bytes ? `${count(r.shared_bytes)} B shared` : '', r.keeps_originals ? 'keeps the originals' : '']
           .filter(Boolean).join(' · '), class: 'cv-nowrap'}]};
-    })};
+    }).concat(Object.entries(summary.unavailable).map(([method, why]) => ({setting: method, method, unavailable: true,
+      selected: false, cells: [{text: method}, ...Array(6).fill({text: '–', class: 'cv-num'}), {text: why}]})))};
   }
 
   /** The rankings at every dimension and Kendall tau between them, under the storage setting. */
@@ -768,6 +766,7 @@
 
     /** Change any part of the state and redraw what depends on it. */
     set(changes) {
+      this.notice = null;
       const before = this.state;
       this.state = update(before, changes);
       this.draw(affected(before, this.state));
@@ -778,25 +777,30 @@
      *  ``root.dataset.pending`` is "1" until everything is drawn, a document's views still being
      *  fetched included. */
     draw(what) {
-      const all = what.includes('all');
-      this.syncControls();
-      if (all && stored(this.state) && !this.ready([])) {
-        this.deferred.clear();  // views of the state before: all of it is drawn again when the storage summary comes
-        this.storageInfo.textContent = storageInfo(this.source, this.state);
-        this.views.ranking.replaceChildren(loading(this.fetchError ||
-          `Storing the documents as ${this.state.storage} at every dimension…`));
-        return;
+      let all = what.includes('all');
+      if (stored(this.state)) {
+        const waiting = !this.ready([]);  // the storage summary: here, on its way, or why it cannot come
+        const why = waiting ? this.fetchError : unavailable(this.source, this.state.storage);
+        if (why) {  // a method this Run cannot be stored under: the exact views, and why
+          this.state = Object.assign({}, this.state, {storage: EXACT});
+          this.notice = why;
+          all = true;
+        } else if (waiting) {
+          this.drawWaiting();
+          return;
+        }
       }
+      this.syncControls();
       if (all) {
         this.drawRanking();
         this.drawMenus();
         this.drawDimensionTables();
-        this.storageInfo.textContent = storageInfo(this.source, this.state);
+        this.storageInfo.textContent = this.notice || storageInfo(this.source, this.state);
         this.drawStorageTable(false);
       } else {
         if (what.includes('rankingSelection')) this.markSelectedRow();
         if (what.includes('storage')) {  // the storage summary came: the line beside the menu, the panel
-          this.storageInfo.textContent = storageInfo(this.source, this.state);
+          this.storageInfo.textContent = this.notice || storageInfo(this.source, this.state);
           this.drawStorageTable(false);
         }
       }
@@ -809,6 +813,27 @@
       else if (all || what.includes('pair')) this.deferred.add('pair');
       this.root.dataset.dimension = this.state.dim;
       this.root.dataset.document = this.state.doc;
+      this.schedule();
+    }
+
+    /** While the storage summary is on its way: every view says so, stamped with the state (none shows the
+     *  state before, whatever the dimension control says). */
+    drawWaiting() {
+      const text = `Storing the documents as ${this.state.storage} at every dimension…`;
+      this.syncControls();
+      this.deferred.clear();
+      this.storageInfo.textContent = '';
+      for (const name of ['ranking', 'heatmap', 'contributions', 'highlight', 'dimensionTable', 'tau', 'changes',
+        'difference']) {
+        const node = this.views[name];
+        this.purge(node);
+        node.replaceChildren(loading(text));
+        this.stamp(node);
+      }
+      for (const name of ['heatmap', 'contributions', 'highlight']) this.views[name].dataset.loading = '1';
+      this.views.differenceTable.replaceChildren();
+      this.waiting = true;
+      this.root.dataset.dimension = this.state.dim;
       this.schedule();
     }
 
@@ -843,12 +868,20 @@
 
     syncControls() {
       const s = this.state;
+      for (const option of this.storageSelect.options) {  // a method this Run cannot be stored under: disabled
+        const why = unavailable(this.source, option.value);
+        option.disabled = !!why;
+        option.title = why || '';
+        option.textContent = `${option.value === EXACT ? 'exact (float32)' : option.value}${why ? ' (unavailable)' : ''}`;
+      }
       this.storageSelect.value = s.storage;
       this.inputs.merge.disabled = pooled(s);
+      this.inputs.merge.parentElement.classList.toggle('cv-disabled', pooled(s));
       this.inputs.merge.parentElement.title = pooled(s) ? 'A pooled vector already stands for several tokens: ' +
         'sub-words are not merged under pooling.' : '';
       for (const input of this.dimInputs) input.checked = Number(input.value) === s.dim;
       for (const [k, input] of Object.entries(this.inputs)) input.checked = !!s[k];
+      this.inputs.merge.checked = variantName(s) === 'words';  // what the views show: never words under pooling
       this.rawInput.checked = s.raw;
     }
 
@@ -895,9 +928,9 @@
           : loading('Storing the documents every way at every dimension…'));
         return;
       }
-      if (spec.error) { node.replaceChildren(el('p', {class: 'cv-note', text: spec.error})); return; }
       node.replaceChildren(tableEl(spec, {class: 'cv-table cv-clickable'}, k => {
         const r = spec.rows[k];
+        if (r.unavailable) return {class: 'cv-unavailable', 'data-setting': r.setting};
         return {class: 'cv-row' + (r.selected ? ' cv-selected' : ''), 'data-setting': r.setting, tabindex: 0,
           onclick: () => this.set({dim: r.dim, storage: r.method})};
       }));
@@ -1074,7 +1107,8 @@
     mount(root, payload, options) { return new Explorer(root, payload, options); },
     // the pure parts, for tests and readers
     EXACT, RETRIES, initialState, update, affected, arrived, DataSource,
-    views: {scoredQuery, menuOptions, rankingTable, storageInfo, storageTable, dimensionTables, changesTable, shown,
+    views: {scoredQuery, menuOptions, rankingTable, unavailable, storageInfo, storageTable, dimensionTables, changesTable,
+      shown,
       heatmapSpec, cellText, contributionsSpec, highlightSpec, pairSpec, wrapTitle},
   };
   global.ColbertViz = api;
