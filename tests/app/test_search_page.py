@@ -52,14 +52,27 @@ def bad(tmp_path_factory, tiny_model):
     notext.upsert([StoredPoint(point_id("x", "y"), {"title": "no text"},
                                {"colbert-128": np.eye(128, dtype=np.float32)[:4]})])
     notext.close()
+    only96 = _foreign_edge(root / "only96", size=96)  # a MaxSim multivector of 96 dimensions alone
+    only96.close()
     with keyed_qdrant("the server's key") as refused:  # the shelf has no key for it
         yield {"missing": str(root / "missing"), "empty": str(root / "empty"), "small": str(root / "small"),
-               "notext": str(root / "notext"), "unreachable": "http://127.0.0.1:9/collections/docs",
+               "notext": str(root / "notext"), "only96": str(root / "only96"), "unreachable": "http://127.0.0.1:9/collections/docs",
                "refused": f"{refused}/collections/docs"}
 
 
 @pytest.fixture(scope="module")
-def app(tiny_model, tmp_path_factory, bad):
+def other_model(tmp_path_factory):
+    """Another tiny checkpoint (another seed): the page's menu may name it while a collection
+    was indexed with ``tiny``."""
+    import colbert_viz
+    from colbert_viz.engine.synthetic import write_checkpoint
+
+    return colbert_viz.load(str(write_checkpoint(tmp_path_factory.mktemp("ckpt") / "other", seed=1)),
+                            dtype="float32", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def app(tiny_model, other_model, tmp_path_factory, bad):
     from colbert_viz.app.ui import build_app, launch_options
 
     demo_dir = tmp_path_factory.mktemp("demo") / "collection"
@@ -71,7 +84,7 @@ def app(tiny_model, tmp_path_factory, bad):
                                 private_count=3)
         store = RunStore(2**30)
         started = time.perf_counter()
-        demo = build_app(ModelRegistry({"tiny": tiny_model}), limits=LIMITS, store=store, collections=shelf,
+        demo = build_app(ModelRegistry({"tiny": tiny_model, "other": other_model}), limits=LIMITS, store=store, collections=shelf,
                          demo_collection=True)
         shelf.demo_thread.join(300)
         built = time.perf_counter() - started
@@ -129,8 +142,12 @@ def test_search_through_the_page_becomes_the_sessions_run(app, berlin, tiny_mode
 
 
 def test_the_dimension_menu_follows_the_collection(app):
-    update = app.client.collection(new_session(), DEMO, "tiny")
-    assert [c[1] if isinstance(c, list) else c for c in update["choices"]] == ["128", "96", "64"]
+    def menu(name: str) -> list[str]:
+        update = app.client.collection(new_session(), name, "tiny")
+        return [c[1] if isinstance(c, list) else c for c in update["choices"]]
+
+    assert menu(DEMO) == ["128", "96", "64"]
+    assert menu("only96") == ["96"]  # the collection's sizes, not the model's
 
 
 def _jsonl(path: Path, texts: list[str]) -> Path:
@@ -295,7 +312,24 @@ def test_a_search_fits_the_top_k_limit(app):
     assert found["key"] is None and "Top k must be a whole number from 1 to 10" in found["status"]
 
 
-def test_index_then_search_uses_the_indexing_model(tmp_path, tiny_model):
+def test_a_search_uses_the_model_that_indexed_the_collection(app, tmp_path, tiny_model, other_model):
+    """The page's menu names ``other``; the session's collection was indexed with ``tiny``:
+    the query is encoded with ``tiny``, so the scores are ``tiny``'s MaxSim, not ``other``'s."""
+    session, query = new_session(), "Which animal digs burrows?"
+    texts = ["Aardvarks dig burrows at night.", "Zebras graze on the savanna.", "Owls hunt mice in the dark."]
+    assert app.client.index(session, [_jsonl(tmp_path / "mine.jsonl", texts)], "tiny")["status"].startswith("Indexed")
+    found = app.client.search(session, PRIVATE, query, top_k=2, dimensions="128", model="other")
+    indexed = tiny_model.analyze(query, texts).scores(128)
+    menu = other_model.analyze(query, texts).scores(128)
+    assert len(found["hits"]) == 2
+    for hit in found["hits"]:
+        at = texts.index(hit["text"])
+        assert hit["score"] == pytest.approx(float(indexed[at]), abs=1e-4)
+        assert abs(hit["score"] - float(menu[at])) > 1e-3
+    app.client.close_page(session)
+
+
+def test_a_shelf_folder_is_its_own(tmp_path, tiny_model):
     shelf = CollectionShelf(private_root=tmp_path)
     shelf.add_private("s", "tiny", tiny_model, ["Berlin has 3.7 million people."])
     result = shelf.search(PRIVATE, "s", tiny_model, "Berlin", 1, None, None)
