@@ -189,6 +189,9 @@ def test_chart_titles_are_whole_inside_their_charts(page, berlin, width):
         label = page.evaluate("p => Math.min(...[...document.querySelectorAll(p + ' .yaxislayer-above .ytick text')]"
                               ".map(t => t.getBoundingClientRect().top))", plot)
         assert rect(page, f"{plot} .gtitle-subtitle")["bottom"] <= label, plot
+    for plot in ("#contributions", "#difference"):  # the axis title whole, not cut at the chart's right edge
+        svg, title = rect(page, f"{plot} .main-svg"), rect(page, f"{plot} .xtitle")
+        assert svg["left"] <= title["left"] and title["right"] <= svg["right"], (plot, title, svg)
 
 
 def test_the_storage_summary_arriving_redraws_only_what_shows_it(page, berlin):

@@ -146,3 +146,17 @@ test('the scored query shows each token once, the expansion tokens as one "× n"
   assert.deepEqual(spec.chips.map(c => c.kind), ['special', 'marker', 'text', 'text', 'text', 'special', 'expansion']);
   assert.equal(spec.note, p.query.scored.note);
 });
+
+test('an axis title wraps to the plot area of a narrow chart, and the bottom margin grows by its lines', () => {
+  const {source, state} = setup();
+  const wide = V.wrapTitle(V.contributionsSpec(source, state).layout, 1400);
+  assert.ok(!wide.xaxis.title.text.includes('<br>'));
+  const plain = V.contributionsSpec(source, state).layout;
+  const narrow = V.wrapTitle(V.contributionsSpec(source, state).layout, 360);
+  const rows = narrow.xaxis.title.text.split('<br>');
+  assert.ok(rows.length > 1, narrow.xaxis.title.text);
+  assert.equal(rows.join(' '), plain.xaxis.title.text);  // the same words, only broken
+  const room = 360 - narrow.margin.l - narrow.margin.r;
+  assert.ok(rows.every(r => r.length * 7.5 <= room), `${rows} in ${room} px`);
+  assert.equal(narrow.margin.b - plain.margin.b, 17 * (rows.length - 1));
+});

@@ -32,6 +32,7 @@
   // Top margins: under a one-line title and subtitle (whose text plotly draws down to 77 px), and what each
   // further line adds (a title line moves the subtitle 36 px down; a subtitle line takes 16 px, given 19)
   const TITLE_TOP = 84, TITLE_LINE = 36, SUBTITLE_LINE = 19;
+  const AXIS_CHAR = 7.5, AXIS_LINE = 17;  // an axis title's px per character and per line (plotly's 14 px font)
   const SPECIAL_KINDS = ['special', 'marker'];
   const RETRY_MS = 1000, RETRIES = 4;  // a fetch that may succeed later: retried after 1, 2, 4, 8 s, then when asked
   const ISOLATE = s => '\u2068' + s + '\u2069';  // FSI … PDI: bidi controls inside cannot leak out
@@ -371,8 +372,8 @@
    *  chart), growing the top margin by the lines added. Changes ``layout`` (a spec just built), returns it. */
   function wrapTitle(layout, width) {
     if (!width) return layout;
-    const lines = (text, px) => {
-      const max = Math.max(12, Math.floor((width - 16) / px)), out = [];
+    const lines = (text, px, room = width - 16) => {
+      const max = Math.max(12, Math.floor(room / px)), out = [];
       for (const word of String(text).split(' ')) {
         const last = out.length ? out[out.length - 1] : null;
         const visible = t => t.replace(/&[a-z#0-9]+;/g, '&').replace(/<[^>]*>/g, '').length;
@@ -390,6 +391,13 @@
     if (extra) {
       layout.margin.t += extra;
       layout.height += extra;
+    }
+    const axis = layout.xaxis && layout.xaxis.title;
+    if (axis && axis.text) {  // centred under the plot area: wrapped to its width, the bottom margin grown to match
+      const x = lines(axis.text, AXIS_CHAR, width - layout.margin.l - layout.margin.r);
+      axis.text = x.join('<br>');
+      layout.margin.b += AXIS_LINE * (x.length - 1);
+      layout.height += AXIS_LINE * (x.length - 1);
     }
     return layout;
   }
