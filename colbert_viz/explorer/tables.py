@@ -5,6 +5,8 @@ tables give documents and tokens."""
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import numpy as np
 import pandas as pd
 
@@ -15,6 +17,16 @@ from colbert_viz.maths.explain import Explanation
 from colbert_viz.maths.scoring import check_dim
 from colbert_viz.storage.analysis import StoredAnalysis, as_stored
 from colbert_viz.storage.settings import EXACT
+
+
+def fixed(x: float, places: int) -> float:
+    """``x`` rounded to ``places`` decimals as the page shows it (JavaScript's ``toFixed``: an
+    exact half goes away from zero), where Python's ``round`` sends it to the even digit.
+
+    >>> fixed(22.125, 2), round(22.125, 2), fixed(-0.0625, 3)
+    (22.13, 22.12, -0.063)
+    """
+    return float(Decimal(x).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
 
 
 def document_label(index: int) -> str:
@@ -83,8 +95,8 @@ def ranking_table(run: Analysis | StoredAnalysis, dim: int, top_n: int | None = 
     rows = []
     for rank, i in enumerate(order[:top_n], start=1):
         score = float(scores[i])
-        cells = {"rank": rank, "doc": int(i) + 1, "score": round(score, 2) if rounded else score,
-                 "per_token": round(score / n_query, 3) if rounded else score / n_query,
+        cells = {"rank": rank, "doc": int(i) + 1, "score": fixed(score, 2) if rounded else score,
+                 "per_token": fixed(score / n_query, 3) if rounded else score / n_query,
                  "tokens": tokens_label(analysis.documents[i]),
                  "preview": analysis.texts[i] if preview_chars is None else preview(analysis.texts[i], preview_chars)}
         if stored is not None:
