@@ -50,6 +50,10 @@ def intro(facts: dict) -> str:
 def dimension_note(facts: dict) -> str:
     """One line under the dimension control, for the model in use."""
     native, others = facts["native_dim"], facts["dimensions"][1:]
+    if facts["dimensions"][0] != native:  # a search's hits: the sizes the collection stores, from the one searched
+        sizes = " and ".join(map(str, facts["dimensions"]))
+        return (f"{sizes} dimensions: the stored vectors of the size searched and smaller ({native} is the model's "
+                "native size; search at it to see it). Every view follows, without encoding again.")
     if not others:
         return f"{native} dimensions."
     how = {True: " (Matryoshka)", False: " (this model was not trained for it)"}.get(facts["matryoshka"], "")

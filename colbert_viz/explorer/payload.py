@@ -297,6 +297,8 @@ def run_payload(run: Analysis | StoredAnalysis, *, top_n: int | None = None, sum
     query_words = merge(analysis.explain(first, dims[0])).query
     methods = list(METHODS) if isinstance(storage, bool) else [EXACT, *(m for m in storage if m != EXACT)]
     facts = model or query_facts(analysis.query, dims, display_name, is_fallback, dtype)
+    if list(facts["dimensions"]) != [int(d) for d in dims]:  # a Run with fewer sizes than its model (a search's hits)
+        facts = {**facts, "dimensions": [int(d) for d in dims]}
     return {
         "schema": SCHEMA,
         "model": facts,

@@ -350,6 +350,9 @@ def test_the_explorer_opens_at_the_dimension_searched_in_the_hits_order(app, ber
     for above, below in zip(ranking["order"], ranking["order"][1:]):
         assert scores[above] >= scores[below] - 1e-5, (ranking["order"], order)
     assert ranking["order"][0] == order[0] or abs(scores[ranking["order"][0]] - scores[order[0]]) < 1e-5
+    # the explorer offers the sizes the Run holds (the renderer opens on the first; 128 was not fetched)
+    assert found["payload"]["model"]["dimensions"] == [64] and set(found["payload"]["rankings"]) == {"64"}
+    assert found["payload"]["texts"]["dimension_note"].startswith("64 dimensions: the stored vectors")
 
 
 def test_a_removed_private_collection_leaves_the_sessions_menu(app, tiny_model, tmp_path):

@@ -184,40 +184,44 @@ def _shoot(page, name: str) -> None:
 
 @pytest.mark.parametrize("width", [WIDE, NARROW])
 def test_search_click_a_hit_search_again_every_view_follows(search_page, width):
-    """Search at 64, switch the explorer to 128, click a hit, search at 96, click another (and Enter on a
+    """Search at 96, switch the explorer to 64, click a hit, search at 64, click another (and Enter on a
     third): after each step the dimension, the document, the titles and the rows are the expected ones,
-    and the page is never wider than the window."""
+    the explorer offers the sizes the hits hold (the searched one and smaller), and the page is never
+    wider than the window."""
     page, shelf, model, errors = search_page
     page.set_viewport_size({"width": width, "height": 1000})
     page.wait_for_function(f"() => window.innerWidth === {width}")
-    assert search(page, QUERY, TOP_K, 64).startswith(f"Found {TOP_K} in “{DEMO}” at 64 dimensions")
+    assert search(page, QUERY, TOP_K, 96).startswith(f"Found {TOP_K} in “{DEMO}” at 96 dimensions")
+    offered = "() => [...document.querySelectorAll('#dimension input')].map(i => Number(i.value))"
+    assert page.evaluate(offered) == [96, 64]
     first = page.evaluate(JS_HITS)
     top, second = first[0]["document"], first[1]["document"]
-    _check(page, shelf, model, 64, {"doc": top, "dim": 64, "a": top, "b": second, "hideExpansion": False,
+    _check(page, shelf, model, 96, {"doc": top, "dim": 96, "a": top, "b": second, "hideExpansion": False,
                                     "hideSpecial": False, "merge": False})
     assert page.evaluate(JS_SCROLL_WIDTH) == width
-    _shoot(page, f"search-64-{width}")
-    page.click('#dimension input[value="128"]')
-    state = {"doc": top, "dim": 128, "a": top, "b": second, "hideExpansion": False, "hideSpecial": False,
-             "merge": False}
-    _check(page, shelf, model, 64, state)
-    page.locator('#hits tr[data-rank="3"]').click()
-    third = first[2]["document"]
-    _check(page, shelf, model, 64, {**state, "doc": third})
-    assert page.evaluate(JS_CURRENT_HIT) == [third]
-    _shoot(page, f"search-64-click-{width}")
-    assert search(page, QUERY, TOP_K, 96).startswith(f"Found {TOP_K} in “{DEMO}” at 96 dimensions")
-    again = page.evaluate(JS_HITS)
-    top, second = again[0]["document"], again[1]["document"]
-    state = {"doc": top, "dim": 96, "a": top, "b": second, "hideExpansion": False, "hideSpecial": False,
+    _shoot(page, f"search-96-{width}")
+    page.click('#dimension input[value="64"]')
+    state = {"doc": top, "dim": 64, "a": top, "b": second, "hideExpansion": False, "hideSpecial": False,
              "merge": False}
     _check(page, shelf, model, 96, state)
+    page.locator('#hits tr[data-rank="3"]').click()
+    third = first[2]["document"]
+    _check(page, shelf, model, 96, {**state, "doc": third})
+    assert page.evaluate(JS_CURRENT_HIT) == [third]
+    _shoot(page, f"search-96-click-{width}")
+    assert search(page, QUERY, TOP_K, 64).startswith(f"Found {TOP_K} in “{DEMO}” at 64 dimensions")
+    assert page.evaluate(offered) == [64]
+    again = page.evaluate(JS_HITS)
+    top, second = again[0]["document"], again[1]["document"]
+    state = {"doc": top, "dim": 64, "a": top, "b": second, "hideExpansion": False, "hideSpecial": False,
+             "merge": False}
+    _check(page, shelf, model, 64, state)
     assert page.evaluate(JS_CURRENT_HIT) == []
     page.locator('#hits tr[data-rank="4"]').click()
-    _check(page, shelf, model, 96, {**state, "doc": again[3]["document"]})
+    _check(page, shelf, model, 64, {**state, "doc": again[3]["document"]})
     page.locator('#hits tr[data-rank="2"]').focus()
     page.keyboard.press("Enter")
-    _check(page, shelf, model, 96, {**state, "doc": again[1]["document"]})
+    _check(page, shelf, model, 64, {**state, "doc": again[1]["document"]})
     assert page.evaluate(JS_SCROLL_WIDTH) == width
     box = page.evaluate("""() => { const s = document.querySelector('#hits .cv-hits-scroll');
       return {scroll: s.scrollWidth, client: s.clientWidth, overflow: getComputedStyle(s).overflowX}; }""")
@@ -225,6 +229,6 @@ def test_search_click_a_hit_search_again_every_view_follows(search_page, width):
     if width == NARROW:
         assert box["scroll"] > box["client"], box  # the table scrolls in its box
     page.evaluate("() => document.querySelector('#search-tab').scrollIntoView()")
-    _shoot(page, f"search-96-click-{width}")
+    _shoot(page, f"search-64-click-{width}")
     page.set_viewport_size({"width": WIDE, "height": 1000})
     assert not errors
