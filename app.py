@@ -4,7 +4,8 @@ Loads the default model once (``COLBERT_VIZ_MODEL``, else jinaai/jina-colbert-v2
 the offline model when that cannot be loaded), builds the page and serves it on
 ``GRADIO_SERVER_NAME``:``GRADIO_SERVER_PORT`` (default 127.0.0.1:7860).
 ``python app.py --mcp`` (or ``GRADIO_MCP_SERVER=True``) also serves the API as MCP
-tools (streamable HTTP at ``/gradio_api/mcp/``).
+tools (streamable HTTP at ``/gradio_api/mcp/``). On a ZeroGPU Space the encodes run
+inside ``spaces.GPU`` (``colbert_viz.engine.zerogpu``), decorated before the launch.
 SIGTERM (how Spaces and containers stop a process) stops it as Ctrl-C does, so the
 same clean-up runs: the private collections, the exports and the demo folder go.
 """
@@ -20,6 +21,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from colbert_viz.app.limits import Limits
 from colbert_viz.app.registry import ModelRegistry
 from colbert_viz.app.ui import build_app, launch_options
+from colbert_viz.engine import zerogpu
 
 
 def stop_on_sigterm() -> None:
@@ -38,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     stop_on_sigterm()
+    if zerogpu.gpu_function() is not None:  # before any model loads; ZeroGPU wants it decorated before launch
+        print("colbert-viz: ZeroGPU: each encode runs in spaces.GPU, the model moved to the GPU there")
     registry = ModelRegistry.from_env()
     model = registry.start()
     if registry.startup_note:
