@@ -31,8 +31,9 @@ from colbert_viz.inputs import InputError, TooManyDocuments, check_file_size, re
 from colbert_viz.maths.analysis import Analysis
 from colbert_viz.maths.compare import agreement
 from colbert_viz.maths.explain import Explanation
-from colbert_viz.storage.analysis import StoredAnalysis
-from colbert_viz.storage.settings import EXACT
+from colbert_viz.storage import settings
+from colbert_viz.storage.analysis import StorageUnavailable, StoredAnalysis
+from colbert_viz.storage.settings import EXACT, METHODS, StorageSetting
 
 Progress = Callable[[int, int], None]
 
@@ -265,8 +266,37 @@ def rerank_payload(run: Run, dim: int) -> dict:
     return {
         "model": run.display_name, "dimensions": dim, "results": results,
         "kendall_tau": {f"{a}-{b}": tau for (a, b), tau in comparison.tau.items()},
-        "usage": {"total_tokens": run.total_tokens},
+        "usage": {"total_tokens": len(analysis.query) + run.total_tokens},
     }
+
+
+def compress_payload(run: Run, method: str = "") -> dict:
+    """What each storage setting of ``method`` (default: every method) does to the
+    Run's ranking: ``settings.compression_rows`` (bytes, Kendall tau, largest rank and
+    score change against exact float32 at the native size), each with ``ranking``
+    (the setting's order, each document's rank and score beside the exact ones), and
+    ``unavailable`` (``{method: why}``) for those the Run cannot be stored under."""
+    if method and method not in METHODS:
+        raise LimitError(f"Unknown storage method {method!r}: choose one of {', '.join(METHODS)}.")
+    stored, dims = run.stored, run.analysis.dimensions
+    unavailable = {}
+    for name in (method,) if method else METHODS:
+        try:
+            for dim in dims:
+                stored.stored(StorageSetting(name, dim))
+        except StorageUnavailable as err:
+            unavailable[name] = str(err)
+    methods = tuple(m for m in ((method,) if method else METHODS) if m not in unavailable)
+    exact = stored.stored(StorageSetting(EXACT, dims[0]))
+    rows = settings.compression_rows(run.analysis.query, run.analysis.documents, dims, stored=stored.stored,
+                                     methods=methods)
+    for row in rows:
+        result = stored.stored(row["setting"])
+        row["ranking"] = [{"index": int(i), "rank": int(result.ranks[i]), "score": float(result.scores[i]),
+                           "exact_rank": int(exact.ranks[i]), "exact_score": float(exact.scores[i])}
+                          for i in result.order]
+    return {"model": run.display_name, "reference": f"{dims[0]}/{EXACT}", "settings": rows,
+            "unavailable": unavailable}
 
 
 def explain_payload(run: Run, index: int, dim: int, merge_words: bool = False, storage: str = EXACT) -> dict:

@@ -469,7 +469,7 @@ def build_app(models: ModelRegistry | Mapping[str, object], default_name: str | 
                        shelf)
         exports_shelf = ExportShelf.from_env(cache_copy=partial(_cache_copy, page.exports))
         _wire(Context(registry, limits, store, page, slots, exports_shelf), concurrency, shelf, demo)
-        add_api_endpoints(registry, limits, slots, concurrency + LOADING)
+        add_api_endpoints(registry, limits, slots, concurrency + LOADING, shelf)
     demo.queue(default_concurrency_limit=4)
     return demo
 

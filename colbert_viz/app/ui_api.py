@@ -1,28 +1,33 @@
-"""The app's API for ``gradio_client``: stateless endpoints that encode (the
-model caches documents) and answer JSON.
+"""The app's API: stateless endpoints that encode (the model caches documents)
+and answer JSON, for ``gradio_client`` and, served with ``mcp_server=True``, as
+MCP tools (name, description and parameters from each function's name, type
+hints and docstring).
 
-``/rerank``: the ranking, shaped like the hosted rerank API plus per-token
-scores and the ranks at every dimension; ``/explain``: ``Explanation.to_dict``
-of one document; ``/compare``: why document ``a`` scores above or below ``b``.
+``rerank``, ``explain``, ``compare``, ``compress`` and ``search``; the page's own
+events are ``api_visibility="private"``: neither on the API page nor tools.
 ``documents`` is text-box text: one per line, or blank-line separated.
 
-Errors reach ``gradio_client`` as plain text (``user_message``: no server
-paths), not HTML-escaped: these endpoints are never drawn on the page. (Gradio
-6.31 renders a ``gr.Error`` message on the page as HTML through its sanitizer,
-so page handlers escape theirs with ``html.escape``.)
+Errors reach ``gradio_client`` and MCP clients as plain text (``user_message``:
+no server paths), not HTML-escaped: these endpoints are never drawn on the page.
+(Gradio 6.31 renders a ``gr.Error`` message on the page as HTML through its
+sanitizer, so page handlers escape theirs with ``html.escape``.)
 """
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
 from colbert_viz.app.background import EncodeSlots
-from colbert_viz.app.limits import Limits
+from colbert_viz.app.collection_shelf import CollectionShelf, CollectionUnavailable
+from colbert_viz.app.limits import LimitError, Limits, check_query, check_token_budget
 from colbert_viz.app.registry import ModelRegistry
 from colbert_viz.app.service import (
     Run,
     analyze_request,
     compare_payload,
+    compress_payload,
     explain_payload,
     gather_documents,
     rerank_payload,
@@ -30,12 +35,43 @@ from colbert_viz.app.service import (
     user_message,
 )
 
+MAX_TOP_MATCHES = 64
 
-def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlots, concurrency: int) -> None:
-    """Add ``/rerank``, ``/explain`` and ``/compare`` to the Blocks being built.
-    They share the encode slots (``slots``) and Gradio's ``concurrency`` limit
-    with the page's Run button; a model loads before a slot is taken."""
-    errors = user_errors()
+
+def mcp_json_text() -> None:
+    """Make Gradio's MCP server send a tool's dict or list as JSON text (it writes
+    ``str(value)``, a Python repr, otherwise). Applied once; files are left alone."""
+    from gradio.mcp import GradioMCPServer
+    from gradio_client.utils import is_file_obj_with_meta
+
+    original = GradioMCPServer.postprocess_output_data
+    if getattr(original, "json_text", False):
+        return
+
+    def postprocess(self, data, root_url):
+        data = [json.dumps(x, ensure_ascii=False) if isinstance(x, dict | list) and not is_file_obj_with_meta(x)
+                else x for x in data]
+        return original(self, data, root_url)
+
+    postprocess.json_text = True
+    GradioMCPServer.postprocess_output_data = postprocess
+
+
+def check_top_matches(value, n_query_tokens: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value \
+            or not 1 <= value <= MAX_TOP_MATCHES:
+        raise LimitError(f"top_matches must be a whole number from 1 to {MAX_TOP_MATCHES}; got {value!r}.")
+    return min(int(value), n_query_tokens)
+
+
+def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlots, concurrency: int,
+                      shelf: CollectionShelf | None = None) -> None:
+    """Add the endpoints to the Blocks being built. Those that encode share the
+    encode slots (``slots``) and Gradio's ``concurrency`` limit with the page's
+    Run button; a model loads before a slot is taken. ``shelf``: the collections
+    ``search`` offers (the operator's and the demo, never a session's own)."""
+    errors = (*user_errors(), CollectionUnavailable)
+    mcp_json_text()
 
     def guarded(fn):
         try:
@@ -54,24 +90,123 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlot
 
     def rerank(query: str, documents: str, top_n: int = 0, dimensions: int = 0, doc_max_tokens: int = 0,
                model: str = "") -> dict:
-        """Rank the documents (text-box format: one per line, or blank-line separated) for the query."""
+        """Rank documents for a query by late-interaction MaxSim (jina-colbert-v2), shaped like Jina's
+        /v1/rerank answer: results best first, each with index (0-based, input order), relevance_score
+        (the MaxSim: the sum over query tokens of the best similarity), the document's text, and its rank at
+        every dimension the model offers; usage.total_tokens counts the query and document tokens encoded.
+
+        Args:
+            query: The search query (at most the page's character limit).
+            documents: The documents as one text: one per line, or blocks separated by blank lines.
+            top_n: How many results to return, best first; 0 returns every document.
+            dimensions: Vector size to score at (128, 96 or 64 for jina-colbert-v2); 0 means the largest.
+            doc_max_tokens: Tokens read per document, markers included (0: the page's default).
+            model: A model offered by this server (see the page's model menu); empty means the default.
+        """
         run = encoded(query, documents, doc_max_tokens, model, top_n)
         return guarded(lambda: rerank_payload(run, run.dim_or_native(dimensions)))
 
     def explain(query: str, documents: str, index: int = 0, dimensions: int = 0, merge_words: bool = False,
-                doc_max_tokens: int = 0, model: str = "") -> dict:
-        """Token-level explanation of document ``index`` (0-based, input order)."""
+                top_matches: int = 5, include_similarity: bool = False, doc_max_tokens: int = 0,
+                model: str = "") -> dict:
+        """Explain why one document got its MaxSim score, token by token: for every query token, the
+        document token it matched best (document_position, 0-based), their cosine similarity and the
+        token's contribution to the score (the contributions add up to score). top_matches lists the query
+        tokens that contributed most, largest first.
+
+        Args:
+            query: The search query.
+            documents: The documents as one text: one per line, or blank-line separated blocks.
+            index: Which document to explain: its 0-based position in documents.
+            dimensions: Vector size to score at (128, 96 or 64 for jina-colbert-v2); 0 means the largest.
+            merge_words: Merge sub-word tokens into whole words (each word keeps its best match).
+            top_matches: How many of the strongest query-token matches to list in top_matches (1 to 64).
+            include_similarity: Also return the full query-token by document-token similarity matrix.
+            doc_max_tokens: Tokens read per document, markers included (0: the page's default).
+            model: A model offered by this server; empty means the default.
+        """
         run = encoded(query, documents, doc_max_tokens, model)
-        return guarded(lambda: explain_payload(run, run.check_index(index), run.dim_or_native(dimensions),
-                                               merge_words))
+
+        def payload() -> dict:
+            out = explain_payload(run, run.check_index(index), run.dim_or_native(dimensions), merge_words)
+            n = check_top_matches(top_matches, len(out["matches"]))
+            out["top_matches"] = sorted(out["matches"], key=lambda m: -m["contribution"])[:n]
+            if not include_similarity:
+                del out["similarity"]
+            return out
+
+        return guarded(payload)
 
     def compare(query: str, documents: str, a: int = 0, b: int = 1, dimensions: int = 0,
                 merge_words: bool = False, doc_max_tokens: int = 0, model: str = "") -> dict:
-        """Why document ``a`` scores above or below document ``b`` (0-based), per query token."""
+        """Why document a scores above or below document b, per query token: each query token's
+        contribution to a and to b and their difference (the differences add up to score_a - score_b).
+
+        Args:
+            query: The search query.
+            documents: The documents as one text: one per line, or blank-line separated blocks.
+            a: The first document's 0-based position in documents.
+            b: The second document's 0-based position in documents.
+            dimensions: Vector size to score at (128, 96 or 64 for jina-colbert-v2); 0 means the largest.
+            merge_words: Merge sub-word tokens into whole words.
+            doc_max_tokens: Tokens read per document, markers included (0: the page's default).
+            model: A model offered by this server; empty means the default.
+        """
         run = encoded(query, documents, doc_max_tokens, model)
         return guarded(lambda: compare_payload(run, run.check_index(a), run.check_index(b),
                                                run.dim_or_native(dimensions), merge_words))
 
-    for fn in (rerank, explain, compare):
-        gr.api(fn, api_name=fn.__name__, concurrency_limit=concurrency, concurrency_id="encode")
+    def compress(query: str, documents: str, storage: str = "", doc_max_tokens: int = 0, model: str = "") -> dict:
+        """What storing the document vectors compressed does to the ranking. For each storage setting
+        (method x dimensions): bytes per token, Kendall tau and the largest rank and score change against
+        exact float32 at the largest size, and the ranking that setting gives (each document's rank and
+        score beside its exact ones). Settings this request cannot use are listed in unavailable with why.
+        The methods: float32, float16, int8, binary, binary+rescore, residual-1bit, residual-2bit,
+        residual-4bit (Stanford ColBERT's codec), pool-2, pool-3 (PyLate's token pooling).
 
+        Args:
+            query: The search query.
+            documents: The documents as one text: one per line, or blank-line separated blocks.
+            storage: One storage method (names as in unavailable and settings[].method); empty means all ten.
+            doc_max_tokens: Tokens read per document, markers included (0: the page's default).
+            model: A model offered by this server; empty means the default.
+        """
+        run = encoded(query, documents, doc_max_tokens, model)
+        return guarded(lambda: compress_payload(run, storage))
+
+    def search(collection: str, query: str, top_k: int = 10, dimensions: int = 0, rescore: bool = True,
+               model: str = "") -> dict:
+        """Search a Qdrant collection this server offers and explain the hits from their stored vectors:
+        results in Qdrant's order, each with Qdrant's rank and score, the exact MaxSim of the stored
+        vectors (equal to the score without quantization), the document text and the point id.
+
+        Args:
+            collection: The collection's name, as the page's Search menu lists it.
+            query: The search query.
+            top_k: How many hits to return (1 to the page's document limit).
+            dimensions: Vector size to search at; 0 means the largest the collection holds.
+            rescore: For a quantized collection, rescore the candidates with the original vectors.
+            model: The model for the query when the collection names none; empty means the default.
+        """
+        from colbert_viz.app.ui_search import check_top_k
+
+        def found() -> dict:
+            names = shelf.names() if shelf is not None else []
+            if collection not in names:
+                offered = f"choose one of: {', '.join(names)}" if names else "this server offers none"
+                raise CollectionUnavailable(f"No collection named “{collection}”: {offered}.")
+            entry = shelf.entry(collection, None)
+            text, top = check_query(query, limits), check_top_k(top_k, limits)
+            used = entry.model_name or model
+            loaded = registry.get(used or None)
+            result = shelf.search(collection, None, loaded, text, top, dimensions or None, bool(rescore),
+                                  encoding=slots.encoding, max_tokens=limits.max_tokens)
+            check_token_budget([len(d) for d in result.analysis.documents], limits, advice="Lower top_k.")
+            return {"collection": collection, "model": loaded.info.display_name, **result.to_dict()}
+
+        return guarded(found)
+
+    for fn in (rerank, explain, compare, search):
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=concurrency, concurrency_id="encode")
+    # k-means and clustering take seconds: one at a time, beside the encodes (which still take an encode slot)
+    gr.api(compress, api_name="compress", concurrency_limit=1, concurrency_id="compress")

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from colbert_viz.engine import zerogpu
 from colbert_viz.engine.cache import VectorCache
+from colbert_viz.engine.networks import forward
 from colbert_viz.engine.tokenization import ColbertTokenizer
 from colbert_viz.maths.scoring import RerankResult, check_dim
 from colbert_viz.records import Tokenized, TokenVectors
@@ -129,25 +130,22 @@ class ColbertModel:
             batches.append(current)
         return batches
 
-    @torch.inference_mode()
     def _run(self, items: list[Tokenized]) -> list[np.ndarray]:
+        """(L_i, dim) float32 unit vectors: on a ZeroGPU Space inside ``spaces.GPU``
+        (``zerogpu.run``; not the int8 engine, which runs on the CPU only), else here."""
         attend_masks = not self.tokenizer.settings.attend_to_mask_tokens
-        sequences = [torch.from_numpy(item.ids).to(self.device) for item in items]
-        key_masks = [
-            torch.from_numpy(~item.expansion).to(self.device) if attend_masks and item.expansion.any() else None
-            for item in items
-        ]
+        ids = [item.ids for item in items]
+        key_masks = [~item.expansion if attend_masks and item.expansion.any() else None for item in items]
         with self._lock:
-            outputs = self.network(sequences, key_masks)
-        vectors = []
-        for item, out in zip(items, outputs):
-            out = F.normalize(out.float(), dim=-1)
-            if not torch.isfinite(out).all():
+            vectors = None if self.info.dtype == "int8" else zerogpu.run(self.network, ids, key_masks)
+            if vectors is None:
+                vectors = forward(self.network, ids, key_masks, self.device)
+        for item, out in zip(items, vectors):
+            if not np.isfinite(out).all():
                 raise NonFiniteOutputError(
                     f"the model returned non-finite vectors for a {item.kind} "
                     f"({item.text[:40]!r}…); check the checkpoint and the dtype"
                 )
-            vectors.append(out.cpu().numpy())
         return vectors
 
     # ---- scoring and explaining ---------------------------------------------------

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from colbert_viz.engine import dtype_cache
+from colbert_viz.engine import dtype_cache, zerogpu
 from colbert_viz.engine.backbone import JinaColbert, RotaryConfig
 from colbert_viz.engine.cache import VectorCache
 from colbert_viz.engine.checkpoint import (
@@ -63,8 +63,11 @@ def cpu_supports_bf16() -> bool:
 
 
 def pick_device(device: str) -> torch.device:
+    """``auto``: CUDA when present, except on ZeroGPU, whose ``spaces`` package makes CUDA look
+    present in the server process: there the model stays on the CPU and is moved to the GPU inside
+    each ``spaces.GPU`` call (``zerogpu``)."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if torch.cuda.is_available() and not zerogpu.enabled() else "cpu")
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise ValueError(f"device must be auto, cpu or cuda; got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():

@@ -1,7 +1,8 @@
 """The two ways a checkpoint runs: the native jina backbone, or a transformers model.
 
 Both take a list of token-id sequences and return, per sequence, its output
-vectors before normalisation: (L_i, dim) tensors.
+vectors before normalisation: (L_i, dim) tensors. ``forward`` runs either on
+numpy arrays (what crosses to a ZeroGPU worker) and returns unit vectors.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from colbert_viz.engine.backbone import JinaColbert
@@ -26,6 +29,16 @@ def quantize_linears(module: nn.Module) -> nn.Module:
         return quantize_dynamic(module, {nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
+def forward(network, ids: Sequence[np.ndarray], key_masks: Sequence[np.ndarray | None],
+            device: torch.device) -> list[np.ndarray]:
+    """``network`` on ``device``: per sequence (L_i,) int64 token ids and an optional (L_i,)
+    bool key mask (False: not attended) in, (L_i, dim) float32 unit vectors out."""
+    with torch.inference_mode():
+        outputs = network([torch.from_numpy(i).to(device) for i in ids],
+                          [None if m is None else torch.from_numpy(m).to(device) for m in key_masks])
+        return [F.normalize(out.float(), dim=-1).cpu().numpy() for out in outputs]
+
+
 class NativeNetwork:
     """jina-colbert-v2: packed sequences through ``RotaryXLMRoberta`` then ``linear``."""
 
@@ -37,6 +50,10 @@ class NativeNetwork:
     def quantize_int8(self) -> None:
         """Dynamic int8 for the backbone's linear layers; the small ColBERT head stays float32."""
         quantize_linears(self.module.roberta)
+
+    def to(self, device: torch.device) -> NativeNetwork:
+        self.module.to(device)
+        return self
 
     def __call__(self, sequences: Sequence[torch.Tensor],
                  key_masks: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
@@ -63,6 +80,12 @@ class TransformersNetwork:
     def quantize_int8(self) -> None:
         """Dynamic int8 for the transformer's linear layers; the head stays float32."""
         quantize_linears(self.model)
+
+    def to(self, device: torch.device) -> TransformersNetwork:
+        self.model.to(device)
+        if self.head is not None:
+            self.head.to(device)
+        return self
 
     def __call__(self, sequences: Sequence[torch.Tensor],
                  key_masks: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
