@@ -100,3 +100,18 @@ def test_cli_bad_key_is_exit_2_one_line(api_env, monkeypatch, capsys, key, messa
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not key or key not in err
+
+
+def test_cli_collections_and_storage_through_the_api(api_env, tiny_model, tmp_path, capsys):
+    api = ["--model", "jina-api:jina-colbert-v2"]
+    collection = str(tmp_path / "edge")
+    assert main(["index", *api, "--collection", collection, "--documents", str(api_env)]) == 0
+    capsys.readouterr()
+    assert main(["search", *api, "--collection", collection, "--query", QUERY, "--top-k", "3", "--explain"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = [DOCS[r["index"]] for r in tiny_model.rerank(QUERY, DOCS)]
+    assert [r["document"]["text"] for r in out["results"]] == expected
+    assert out["results"][0]["explanation"]["document"]["tokens"][:2] == ["<s>", "[DocumentMarker]"]
+    assert main(["compress", *api, "--query", QUERY, "--documents", str(api_env)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {row["method"] for row in out["storage"]} >= {"float16", "int8"}
