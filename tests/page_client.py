@@ -24,7 +24,7 @@ def page_ids(url: str, http: httpx.Client) -> tuple[dict[str, int], int]:
         for target, trigger in dep["targets"]:
             name = {("run", "click"): "run", ("explorer", "export"): "export",
                     ("int8-compare", "click"): "int8", ("jina-compare", "click"): "jina",
-                    ("jina-key", "input"): "jina-key", ("search", "click"): "search", ("index", "click"): "index",
+                    ("jina-key", "change"): "jina-key", ("search", "click"): "search", ("index", "click"): "index",
                     ("collection", "input"): "collection", ("collection", "focus"): "menu"}.get((elem.get(target), trigger))
             if name:
                 events[name] = dep["id"]

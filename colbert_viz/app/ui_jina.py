@@ -145,6 +145,6 @@ def wire_jina(ctx) -> None:
     def jina_compare(run_key: str | None, key: str | None, request: gr.Request) -> dict:
         return on_compare(ctx, run_key, key, request)
 
-    p.jina.key.input(jina_key_typed, [p.jina.key, p.model], p.model, api_visibility="private", queue=False)
+    p.jina.key.change(jina_key_typed, [p.jina.key, p.model], p.model, api_visibility="private", queue=False)
     p.jina.button.click(jina_compare, [p.run_key, p.jina.key], [p.jina.result, p.jina.table], api_visibility="private",
                         concurrency_limit=2, concurrency_id="derived", show_progress_on=p.jina.result)
