@@ -55,10 +55,11 @@ def test_the_menu_offers_the_api_once_a_key_is_typed(page):
     assert API not in registry.menu() and registry.menu(api=True)[-1] == API
 
 
-def test_an_api_run_ranks_as_the_local_model_and_says_the_tokens(page, berlin, berlin_text, caplog):
+def test_an_api_run_ranks_as_the_local_model_and_says_the_tokens(page, berlin, caplog):
     client, _ = page
     caplog.set_level(logging.DEBUG)
     session = new_session()
+    berlin_text = "\n".join(berlin["documents"][:4])  # four documents: the export stays quick
     local = client.run(session, berlin["query"], berlin_text, "tiny")["payload"]
     through = client.run(session, berlin["query"], berlin_text, API, api_key=KEY)
     status = html.unescape(through["status"])
@@ -109,3 +110,18 @@ def test_without_a_key_the_menu_drops_the_api_and_the_panel_says_so(page, berlin
     key = client.run(session, berlin["query"], berlin_text, "tiny")["key"]
     summary, table = client.event("jina", [key, ""], session)["output"]["data"]
     assert "needs a key" in html.unescape(summary) and not table["visible"]
+
+
+@pytest.mark.parametrize(("scripted", "message"), [
+    ((422, {}, {"detail": "Validation failed", "errors": [{"field": "input", "message": "too long"}]}),
+     "refused the request (422: Validation failed input: too long)"),
+    ((429, {"Retry-After": "120"}, {"detail": "Too many", "code": "RATE_TOKEN_LIMIT_EXCEEDED"}),
+     "rate limit outlasted 0 retries (429, asking to wait 120 s)"),
+    ((200, {}, {"data": [{"index": 0, "embeddings": "none"}]}), "unexpected shape"),
+], ids=["422", "429", "shape"])
+def test_a_bad_answer_is_one_line(page, stub, berlin, berlin_text, scripted, message):
+    client, _ = page
+    stub.script = [scripted]
+    result = client.run(new_session(), berlin["query"], berlin_text, API, api_key=KEY)
+    status = html.unescape(result["status"])
+    assert result["key"] is None and message in status and "\n" not in status and KEY not in status
