@@ -125,3 +125,11 @@ def test_a_bad_answer_is_one_line(page, stub, berlin, berlin_text, scripted, mes
     result = client.run(new_session(), berlin["query"], berlin_text, API, api_key=KEY)
     status = html.unescape(result["status"])
     assert result["key"] is None and message in status and "\n" not in status and KEY not in status
+
+
+def test_engine_comparisons_say_why_they_do_not_apply_to_an_api_run(page, berlin):
+    client, _ = page
+    session = new_session()
+    key = client.run(session, berlin["query"], "\n".join(berlin["documents"][:2]), API, api_key=KEY)["key"]
+    summary, table = client.int8(session, key)
+    assert "came from Jina's API" in html.unescape(summary) and not table["visible"]
