@@ -10,7 +10,7 @@ labelled by position with a note (``notes``), never laid onto other tokens.
 
 Everything after encoding (``analyze``, ``rerank``, ``explain``, storage,
 collections, the explorer) is ``ColbertModel``'s: only the network call differs.
-Texts go ``BATCH_TEXTS`` at a time.
+Texts go ``BATCH_TEXTS`` (and at most ``BATCH_TOKENS`` tokens) a request.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ HUB_MODEL = "jinaai/jina-colbert-v2"
 API_PREFIX = "jina-api:"
 API_MODEL = "jina-api:jina-colbert-v2"
 BATCH_TEXTS = 32
+BATCH_TOKENS = 32_768  # about 40 MB of JSON vectors an answer
 DIMENSIONS = (128, 96, 64)
 
 
@@ -108,7 +109,7 @@ class ApiEncoder(ColbertModel):
         info = ModelInfo(name=API_MODEL, path=url, family="jina", display_name="jina-colbert-v2 (Jina API)",
                          dim=dimensions, dimensions=tuple(d for d in DIMENSIONS if d <= dimensions), dtype="api",
                          device="Jina API", dtype_reason=f"vectors from Jina's API at {url}")
-        super().__init__(info, tokenizer, None, torch.device("cpu"), torch.float32)
+        super().__init__(info, tokenizer, None, torch.device("cpu"), torch.float32, batch_tokens=BATCH_TOKENS)
         self.client = client
         self.batch_texts = batch_texts
         self.notes: list[str] = []
@@ -151,7 +152,16 @@ class ApiEncoder(ColbertModel):
         return (self.info.path, self.info.dim, self.tokenizer.settings, item.kind, len(item), item.text)
 
     def _batches(self, items: list[Tokenized]) -> list[list[int]]:
-        return [list(range(i, min(i + self.batch_texts, len(items)))) for i in range(0, len(items), self.batch_texts)]
+        """Input order, at most ``batch_texts`` texts and ``batch_tokens`` tokens a request
+        (a longer text goes alone)."""
+        batches, current, total = [], [], 0
+        for i, item in enumerate(items):
+            if current and (len(current) == self.batch_texts or total + len(item) > self.batch_tokens):
+                batches.append(current)
+                current, total = [], 0
+            current.append(i)
+            total += len(item)
+        return batches + [current] if current else batches
 
     def _run(self, items: list[Tokenized]) -> list[np.ndarray]:
         if self.client is None:

@@ -81,6 +81,11 @@ def test_texts_go_in_batches(tokenizer, stub):
     api = ApiEncoder(tokenizer, None, base_url=stub.url, batch_texts=2).with_key(KEY)
     api.encode_documents(DOCS)
     assert [len(r["body"]["input"]) for r in stub.requests if r["body"]["input_type"] == "document"] == [2, 1]
+    api = ApiEncoder(tokenizer, None, base_url=stub.url).with_key(KEY)
+    api.batch_tokens = 30  # DOCS have 13, 10 and 19 tokens: 13 + 10 fit, the third would pass 30
+    stub.requests.clear()
+    api.encode_documents(DOCS)
+    assert [r["body"]["input"] for r in stub.requests] == [DOCS[:2], DOCS[2:]]
 
 
 def test_a_wrong_count_is_labelled_by_position_with_a_note(tokenizer, stub):
