@@ -21,6 +21,7 @@ from colbert_viz.maths.scoring import maxsim, maxsim_scores, rerank_results, sim
 from colbert_viz.records import Tokenized, TokenVectors
 
 if TYPE_CHECKING:
+    from colbert_viz.engine.api_compare import compare_api
     from colbert_viz.engine.checkpoint import ModelLoadError
     from colbert_viz.engine.encoder import ColbertModel, ModelInfo
     from colbert_viz.engine.loading import load
@@ -34,6 +35,7 @@ _LAZY = {
     "ModelInfo": "colbert_viz.engine.encoder",
     "ModelLoadError": "colbert_viz.engine.checkpoint",
     "show": "colbert_viz.explorer.html",
+    "compare_api": "colbert_viz.engine.api_compare",
 }
 
 
@@ -56,6 +58,7 @@ __all__ = [
     "TokenVectors",
     "Tokenized",
     "__version__",
+    "compare_api",
     "explain",
     "kendall_tau",
     "load",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m colbert_viz encode|rerank|explain|compress|index|search|make-checkpoint``, JSON on stdout.
+"""Command line: ``python -m colbert_viz encode|rerank|explain|compress|compare-api|index|search|make-checkpoint``, JSON on stdout.
 
 The output mirrors the hosted API's responses (``/v1/multi-vector`` and
 ``/v1/rerank``) with token strings added. Bad input exits with status 2 and one
@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m colbert_viz", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", default="jinaai/jina-colbert-v2",
-                        help="hub id, checkpoint folder or 'offline' (default: %(default)s)")
+                        help="hub id, checkpoint folder, 'offline', or 'jina-api:jina-colbert-v2' (Jina's API with "
+                             "JINA_API_KEY) (default: %(default)s)")
     common.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "int8"), default="auto",
                         help="auto: bfloat16 only where measured faster; int8: approximate, CPU only")
     common.add_argument("--reprobe-dtype", action="store_true",
@@ -86,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
                               help="what each storage setting (float16, int8, binary, residual, pooling) does to the ranking")
     compress.add_argument("--query", required=True)
     compress.add_argument("--documents", required=True, help=f"{', '.join(FORMATS)} file, or - for stdin")
+
+    api = sub.add_parser("compare-api", parents=[common],
+                         help="Jina's API (JINA_API_KEY) beside the open weights: /v1/rerank vs MaxSim over the "
+                              "API's vectors, its 96/64 vs the cut of its 128, and the --model's vectors if given")
+    api.add_argument("--query", required=True)
+    api.add_argument("--documents", required=True, help=f"{', '.join(FORMATS)} file, or - for stdin")
+    api.add_argument("--no-local", action="store_true", help="compare with the API only (no --model loaded)")
 
     from colbert_viz.collections.commands import add_parsers
 
@@ -160,11 +168,13 @@ def run(args: argparse.Namespace) -> dict:
     from colbert_viz.maths.scoring import check_dim
 
     texts = read_texts(args.file) if args.command == "encode" else None
-    documents = read_texts(args.documents) if args.command in ("rerank", "compress") else None
+    documents = read_texts(args.documents) if args.command in ("rerank", "compress", "compare-api") else None
     if documents is not None and not documents:
         raise InputError(f"no documents to {args.command}")
     if texts is not None and not texts:
         raise InputError("no texts to encode")
+    if args.command == "compare-api":
+        return compare_api_command(args, documents)
     model = load(args.model, dtype=args.dtype, device=args.device, skiplist=args.skiplist)
     if args.verbose:
         print(f"colbert-viz: {model.info.display_name} on {model.info.device}, {model.info.dtype_reason}",
@@ -192,7 +202,25 @@ def run(args: argparse.Namespace) -> dict:
     else:
         explanation = model.explain(args.query, args.document, dim, args.merge_words, args.doc_maxlen)
         out["explanation"] = explanation.to_dict()
+    if hasattr(model, "tokens_used"):  # Jina's API: the tokens it counted, and any note on its vectors
+        out["note"], out["api_tokens"] = model.note(), model.tokens_used
     return out
+
+
+def compare_api_command(args: argparse.Namespace, documents: list[str]) -> dict:
+    """``compare-api``: ``colbert_viz.compare_api`` with ``JINA_API_KEY``, beside ``--model`` unless ``--no-local``."""
+    from colbert_viz.engine.api_compare import compare_api
+    from colbert_viz.engine.api_encoder import API_MODEL, is_api_model, load_api
+    from colbert_viz.engine.loading import load
+
+    api = load_api(API_MODEL, skiplist=args.skiplist)
+    local = None
+    if not args.no_local and not is_api_model(args.model):
+        local = load(args.model, dtype=args.dtype, device=args.device, skiplist=args.skiplist)
+    try:
+        return compare_api(api, args.query, documents, local, args.doc_maxlen)
+    finally:
+        api.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

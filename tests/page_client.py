@@ -23,7 +23,8 @@ def page_ids(url: str, http: httpx.Client) -> tuple[dict[str, int], int]:
     for dep in config["dependencies"]:
         for target, trigger in dep["targets"]:
             name = {("run", "click"): "run", ("explorer", "export"): "export",
-                    ("int8-compare", "click"): "int8", ("search", "click"): "search", ("index", "click"): "index",
+                    ("int8-compare", "click"): "int8", ("jina-compare", "click"): "jina",
+                    ("jina-key", "change"): "jina-key", ("search", "click"): "search", ("index", "click"): "index",
                     ("collection", "input"): "collection", ("collection", "focus"): "menu"}.get((elem.get(target), trigger))
             if name:
                 events[name] = dep["id"]
@@ -78,10 +79,14 @@ class PageClient:
         raise RuntimeError(f"event {name} ended without completing")
 
     def run(self, session: str, query: str, documents: str, model: str, doc_max: int = 512,
-            top_n: int = 0) -> dict:
-        """Press Run: ``{"key", "payload", "status"}`` (key and payload ``None`` on an error).
-        The key is the payload's ``run_key`` (the page's ``gr.State`` never leaves the server)."""
-        message = self.event("run", [query, documents, None, model, doc_max, top_n, None], session)  # None: the State
+            top_n: int = 0, api_key: str | None = None) -> dict:
+        """Press Run (``api_key``: the Jina API key box): ``{"key", "payload", "status"}`` (key and
+        payload ``None`` on an error). The key is the payload's ``run_key`` (the page's ``gr.State``
+        never leaves the server)."""
+        if api_key is not None:  # typed in the key box: the menu offers the API models to this session
+            self.event("jina-key", [api_key, None], session)
+        message = self.event("run", [query, documents, None, model, doc_max, top_n, None, api_key],
+                             session)  # None: the State
         _, status, payload, *_ = message["output"]["data"]
         if isinstance(payload, dict) and payload.get("__type__") == "update":  # gr.HTML(value=…, elem_classes=…)
             payload = payload.get("value")

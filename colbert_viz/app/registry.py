@@ -10,6 +10,11 @@ The page offers a fixed list (no free-text paths, for a public Space):
 The menu's values are labels (``ModelRegistry.menu``: a hub id as itself, a local
 folder by its last component), never a server path; ``resolve`` maps a label back.
 
+Jina's API (``jina-api:jina-colbert-v2``) is on offer too (``api_models``), shown in
+the menu once the user has typed a key (``menu(api=True)``): the registry holds a
+template without a key (the tokenizer, read once); each Run calls
+``ApiEncoder.with_key`` with the key of its page, which is never kept here.
+
 The default is loaded at start-up (``start``); when it cannot be loaded the app
 starts on the offline model and says why. Other models load on first use, each
 under its own lock: a request on a loaded model never waits for another's load.
@@ -28,7 +33,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from colbert_viz.app.limits import MB
@@ -39,6 +44,7 @@ Loader = Callable[[str], object]
 VariantLoader = Callable[[str, str, str], object]  # (path, dtype, device) -> model
 VARIANT_ENV = "COLBERT_VIZ_VARIANT_MEMORY_MB"
 DEFAULT_VARIANT_MB = 6144
+API_MODELS = ("jina-api:jina-colbert-v2",)  # colbert_viz.engine.api_encoder.API_MODEL (not imported: torch)
 
 
 def default_model_name(environ: Mapping[str, str] | None = None) -> str:
@@ -89,8 +95,19 @@ def _load_variant(path: str, dtype: str, device: str):
         raise ModelLoadError(str(err)) from err
 
 
+def _load_api(name: str):
+    """The keyless template of an API model (``ApiEncoder.with_key`` makes one that calls the API)."""
+    from colbert_viz.engine.api_encoder import ApiEncoder, api_tokenizer
+
+    return ApiEncoder(api_tokenizer(), None)
+
+
 def _load(name: str):
+    from colbert_viz.engine.api_encoder import is_api_model
     from colbert_viz.engine.loading import dtype_from_env, load
+
+    if is_api_model(name):
+        return _load_api(name)
 
     try:
         dtype = dtype_from_env()
@@ -113,8 +130,9 @@ class ModelRegistry:
                  default: str | None = None, loader: Loader = _load, retry_after_s: float = RETRY_AFTER_S,
                  clock: Callable[[], float] = time.monotonic, variant_bytes: int | None = None,
                  variant_loader: VariantLoader = _load_variant,
-                 model_bytes: Callable[[object], int] = model_bytes) -> None:
+                 model_bytes: Callable[[object], int] = model_bytes, api_models: Sequence[str] = API_MODELS) -> None:
         self.models: dict[str, object] = dict(models or {})
+        self.api_models = [m for m in api_models if m not in (choices or list(self.models))]
         self.choices = list(dict.fromkeys(choices or list(self.models)))
         if not self.choices:
             raise ValueError("a model registry needs at least one model name")
@@ -140,22 +158,24 @@ class ModelRegistry:
         return cls(choices=model_choices(default, environ), default=default, loader=loader)
 
     def labels(self) -> dict[str, str]:
-        """Each name on offer → its menu label (``model_label``, numbered where two are alike)."""
+        """Each name on offer → its menu label (``model_label``, numbered where two are alike);
+        the API models last, as themselves."""
         labels: dict[str, str] = {}
         for name in self.choices:
             label, n = model_label(name), 2
             while label in labels.values():
                 label, n = f"{model_label(name)} {n}", n + 1
             labels[name] = label
-        return labels
+        return {**labels, **{name: name for name in self.api_models}}
 
-    def menu(self) -> list[str]:
-        """The model menu's values: the labels, in the order of ``choices``."""
-        return list(self.labels().values())
+    def menu(self, api: bool = False) -> list[str]:
+        """The model menu's values: the labels, in the order of ``choices``; with ``api``
+        (the page has a key), the API models after them."""
+        return [label for name, label in self.labels().items() if api or name not in self.api_models]
 
     def resolve(self, name: str) -> str:
         """The model a menu label (or a name on offer) stands for; ``name`` itself when neither."""
-        if name in self.choices:
+        if name in self.choices or name in self.api_models:
             return name
         return next((n for n, label in self.labels().items() if label == name), name)
 
@@ -176,7 +196,7 @@ class ModelRegistry:
         """The model called ``name`` (default: the default), loading it if needed.
         Raises ``ModelLoadError`` for names not offered or that cannot load."""
         name = self.resolve(name or self.default)
-        if name not in self.choices:
+        if name not in self.choices and name not in self.api_models:
             raise ModelLoadError(f"{name!r} is not one of the models offered here: {', '.join(self.menu())}")
         if name in self.models:  # a loaded model never waits for a lock
             return self.models[name]

@@ -227,7 +227,11 @@ def compare_engines(run: Run, model, dim: int | None = None) -> dict:
 
 
 def same_engine_note(run: Run, engine: str) -> str:
-    """Why encoding the Run again with ``engine`` would compare it with itself ('' when it would not)."""
+    """Why encoding the Run again with ``engine`` would compare it with itself ('' when it would not),
+    or why it cannot be (vectors from Jina's API: the API comparison is the one that applies)."""
+    if run.dtype == "api":
+        return ("This Run's vectors came from Jina's API, which has no engine to choose: use “Compare with "
+                "Jina's API” to put them beside the open weights.")
     if engine != run.dtype:
         return ""
     why = f" ({user_message(run.dtype_reason)})" if run.dtype_reason else ""

@@ -49,6 +49,7 @@ from colbert_viz.app.service import (
     user_message,
 )
 from colbert_viz.app.ui_api import add_api_endpoints
+from colbert_viz.app.ui_jina import JinaPanel, jina_panel, key_box, wire_jina, with_key
 from colbert_viz.app.ui_search import SearchPage, search_layout, wire_search
 from colbert_viz.app.ui_shared import (
     LOADING,
@@ -103,7 +104,7 @@ def doc_max_tokens(limits: Limits, model) -> int:
 def run_status(run, payload: dict, documents_text: str | None) -> str:
     """The status line after a Run: its summary, the query's cut when it was
     cut, and how the text box was split when blank lines split it."""
-    parts = [run.summary()]
+    parts = [run.summary(), *([run.note] if run.note and not run.is_fallback else [])]
     scored = payload["query"]["scored"]
     if scored["truncated"]:
         parts.append(f"The query was cut to {scored['tokens']} tokens ({scored['dropped']} dropped).")
@@ -182,6 +183,7 @@ class Page:
     engine_buttons: dict[str, gr.Button]  # by engine: "float32", "int8"
     engine_result: gr.Markdown
     engine_table: gr.DataFrame
+    jina: JinaPanel | None = None  # the API key box and the API comparison (ui_jina)
     search: SearchPage | None = None  # the search mode's components (ui_search)
 
 
@@ -213,7 +215,8 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
                 # the values are labels too (registry.menu), so no server path reaches /config
                 model = gr.Dropdown(registry.menu(), value=registry.labels()[registry.default],
                                     label="Model", elem_id="model",
-                                    interactive=len(registry.choices) > 1)
+                                    interactive=len(registry.choices) > 1 or bool(registry.api_models))
+                jina_key = key_box()
                 with gr.Row():
                     # no minimum/maximum: Gradio would refuse out-of-range values with its red "Error" badge;
                     # on_run checks them (limits.check_*) and says why in the status line
@@ -240,6 +243,7 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
                               for engine in ENGINES}
         engine_result = gr.Markdown("", elem_id="engine-result")
         engine_table = gr.DataFrame(visible=False, elem_id="engine-table", interactive=False)
+    jina = jina_panel(jina_key)
     with gr.Accordion("How to read this", open=False, elem_id="how-to-read"):
         how_to_read = gr.Markdown(page_text.how_to_read(facts))
     with gr.Accordion("Storage and compression: what the settings do", open=False, elem_id="storage-help"):
@@ -247,7 +251,7 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
     return Page(run_key=run_key, header=header, banner=banner, stale=stale, storage_help=storage_help, examples=examples, query=query, documents=documents, files=files,
                 model=model, doc_max=doc_max, top_n=top_n, run=run, status=status, explorer=explorer,
                 exports=exports, how_to_read=how_to_read, engine_buttons=engine_buttons, engine_result=engine_result,
-                engine_table=engine_table, search=search)
+                engine_table=engine_table, jina=jina, search=search)
 
 
 # ---- handlers (module level; context first, then named values) ----------------------
@@ -279,27 +283,33 @@ def on_model(ctx: Context, name: str) -> dict:
 
 def on_run(ctx: Context, query: str, documents: str, files: list[str] | None, model_name: str,
            doc_max: float | None, top_n: float | None, run_key: str | None, request: gr.Request,
-           progress=gr.Progress()) -> dict:  # noqa: B008 (Gradio idiom)
+           progress=gr.Progress(), api_key: str | None = None) -> dict:  # noqa: B008 (Gradio idiom)
     """Load the model (no encode slot held), encode once in a slot, keep the Run
     for this session, send the explorer its payload. Bad input: a message in the
     status line and a toast; the inputs and the last Run stay, the Run marked
-    as the previous one."""
+    as the previous one. ``api_key``: the key box, for Jina's API (``ui_jina``)."""
     p = ctx.page
     session = session_of(request)
     ctx.slots.hold(session)  # background work waits until this Run's payload is on the page
+    model = None
     try:
         docs = gather_documents(documents, files, ctx.limits)
         progress(0, desc="Loading the model")
-        model = ctx.registry.get(model_name)
+        model = with_key(ctx.registry.get(model_name), api_key)
         progress(0, desc="Waiting for an encode slot")
         with ctx.slots.encoding():
             progress(0, desc="Encoding")
             run = analyze_request(model, query, docs, doc_max, top_n, ctx.limits, model_name=model_name,
                                   progress=lambda done, total: progress((done, total), desc="Encoding documents",
                                                                         unit="batches"))
+        if hasattr(model, "tokens_used"):  # Jina's API: the tokens it counted, and any note on its vectors
+            run.note = model.note()
     except user_errors() as err:
         ctx.slots.release(session)
         return failed_reply(ctx, p.status, user_message(err), run_key)
+    finally:
+        if hasattr(model, "close"):
+            model.close()
     key = ctx.store.put(run, session)
     facts = model_facts(model)
     payload = run_payload(run.analysis, top_n=run.top_n, summary=run.summary(), display_name=run.display_name,
@@ -408,9 +418,9 @@ def _wire(ctx: Context, concurrency: int, shelf: CollectionShelf | None = None, 
         button.click(partial(on_example, ctx, example), None, [p.query, p.documents, p.top_n, p.files, p.status],
                      **quick)
     p.model.input(partial(on_model, ctx), p.model, [p.banner, p.doc_max], **quick)
-    def run(query, documents, files, model_name, doc_max, top_n, run_key, request: gr.Request,
+    def run(query, documents, files, model_name, doc_max, top_n, run_key, api_key, request: gr.Request,
             progress=gr.Progress()) -> dict:  # noqa: B008 (Gradio reads the hints here)
-        return on_run(ctx, query, documents, files, model_name, doc_max, top_n, run_key, request, progress)
+        return on_run(ctx, query, documents, files, model_name, doc_max, top_n, run_key, request, progress, api_key)
 
     def shown(run_key: str | None, request: gr.Request) -> None:
         on_run_shown(ctx, run_key, request)
@@ -418,7 +428,7 @@ def _wire(ctx: Context, concurrency: int, shelf: CollectionShelf | None = None, 
     def export(run_key: str | None, evt: gr.EventData, request: gr.Request) -> dict:
         return on_export(ctx, run_key, evt, request)
 
-    p.run.click(run, [p.query, p.documents, p.files, p.model, p.doc_max, p.top_n, p.run_key],
+    p.run.click(run, [p.query, p.documents, p.files, p.model, p.doc_max, p.top_n, p.run_key, p.jina.key],
                 [p.run_key, p.status, p.explorer, p.banner, p.exports, p.how_to_read, p.header, p.storage_help,
                  p.stale, p.doc_max],
                 api_visibility="private", concurrency_limit=concurrency + LOADING, concurrency_id="encode",
@@ -433,6 +443,7 @@ def _wire(ctx: Context, concurrency: int, shelf: CollectionShelf | None = None, 
     for engine, button in p.engine_buttons.items():
         button.click(compare_with(engine), p.run_key, [p.engine_result, p.engine_table], api_visibility="private",
                      concurrency_limit=2, concurrency_id="derived", show_progress_on=p.engine_result)
+    wire_jina(ctx)
     if shelf is not None and p.search is not None:
         wire_search(ctx, shelf, concurrency, demo)
 

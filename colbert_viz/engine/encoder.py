@@ -100,13 +100,17 @@ class ColbertModel:
             vectors = self._run([items[todo[j]] for j in batch])
             for j, vecs in zip(batch, vectors):
                 i = todo[j]
-                record = TokenVectors(**vars(items[i]), vectors=vecs)
+                record = self._record(items[i], vecs)
                 self.cache.put(keys[i], record)
                 results[i] = record
             done += len(batch)
             if progress is not None:
                 progress(done, len(todo))
         return results  # type: ignore[return-value]
+
+    def _record(self, item: Tokenized, vectors: np.ndarray) -> TokenVectors:
+        """The record of ``item`` with its (n, dim) vectors (an API encoder checks the count here)."""
+        return TokenVectors(**vars(item), vectors=vectors)
 
     def _cache_key(self, item: Tokenized) -> tuple:
         return (self.info.path, self.info.dtype, self.tokenizer.settings, item.kind, len(item), item.text)

@@ -324,7 +324,9 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
     """Load a late-interaction model.
 
     name_or_path : hub id (default ``jinaai/jina-colbert-v2``), a checkpoint
-        folder, or ``"offline"`` for the small built-in fallback.
+        folder, ``"offline"`` for the small built-in fallback, or
+        ``"jina-api:jina-colbert-v2"``: Jina's API with ``JINA_API_KEY``
+        (``dtype`` and ``device`` do not apply).
     dtype : ``auto`` (bfloat16 where native and measured faster, else
         float32; see ``pick_dtype``), ``float32``, ``bfloat16``, or ``int8``
         (CPU only: float32 weights, then dynamic int8 linear layers;
@@ -334,6 +336,10 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
         ``colbert_viz.engine.tokenization.skiplist_ids``.
     """
     name = str(name_or_path)
+    if name.startswith("jina-api:"):  # Jina's API with JINA_API_KEY: colbert_viz.engine.api_encoder
+        from colbert_viz.engine.api_encoder import load_api
+
+        return load_api(name, skiplist=skiplist)
     torch_device = pick_device(device)
     check_dtype_name(dtype, torch_device)
     if skiplist is not None and skiplist not in SKIPLISTS:

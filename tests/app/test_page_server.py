@@ -54,7 +54,7 @@ def berlin_text(berlin) -> str:
 
 
 def test_run_sends_the_payload_and_how_to_read_for_the_model(app, berlin, berlin_text):
-    message = app.client.event("run", [berlin["query"], berlin_text, None, "tiny", 512, 0, None], new_session())
+    message = app.client.event("run", [berlin["query"], berlin_text, None, "tiny", 512, 0, None, None], new_session())
     _, status, text, _, _, how_to_read, *_ = message["output"]["data"]  # then the header, storage help, stale note
     text = text["value"] if isinstance(text, dict) else text  # an update: the explorer's classes change too
     payload = json.loads(text)  # JSON text: parsed once in the page, never a reactive proxy
