@@ -34,6 +34,7 @@ from colbert_viz.app.service import (
     user_errors,
     user_message,
 )
+from colbert_viz.app.ui_jina import with_key
 
 MAX_TOP_MATCHES = 64
 
@@ -79,17 +80,18 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlot
         except errors as err:
             raise gr.Error(user_message(err), print_exception=False) from None
 
-    def encoded(query: str, documents: str, doc_max_tokens: int, model: str, top_n: int = 0) -> Run:
+    def encoded(query: str, documents: str, doc_max_tokens: int, model: str, top_n: int = 0,
+                jina_api_key: str = "") -> Run:
         def encode() -> Run:
             docs = gather_documents(documents, limits=limits)
-            loaded = registry.get(model or None)
+            loaded = with_key(registry.get(model or None), jina_api_key or None)
             with slots.encoding():
                 return analyze_request(loaded, query, docs, doc_max_tokens or None, top_n, limits, model_name=model)
 
         return guarded(encode)
 
     def rerank(query: str, documents: str, top_n: int = 0, dimensions: int = 0, doc_max_tokens: int = 0,
-               model: str = "") -> dict:
+               model: str = "", jina_api_key: str = "") -> dict:
         """Rank documents for a query by late-interaction MaxSim (jina-colbert-v2), shaped like Jina's
         /v1/rerank answer: results best first, each with index (0-based, input order), relevance_score
         (the MaxSim: the sum over query tokens of the best similarity), the document's text, and its rank at
@@ -102,13 +104,14 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlot
             dimensions: Vector size to score at (128, 96 or 64 for jina-colbert-v2); 0 means the largest.
             doc_max_tokens: Tokens read per document, markers included (0: the page's default).
             model: A model offered by this server (see the page's model menu); empty means the default.
+            jina_api_key: Your Jina API key, for model jina-api:jina-colbert-v2 only; used for this call, never kept.
         """
-        run = encoded(query, documents, doc_max_tokens, model, top_n)
+        run = encoded(query, documents, doc_max_tokens, model, top_n, jina_api_key)
         return guarded(lambda: rerank_payload(run, run.dim_or_native(dimensions)))
 
     def explain(query: str, documents: str, index: int = 0, dimensions: int = 0, merge_words: bool = False,
                 top_matches: int = 5, include_similarity: bool = False, doc_max_tokens: int = 0,
-                model: str = "") -> dict:
+                model: str = "", jina_api_key: str = "") -> dict:
         """Explain why one document got its MaxSim score, token by token: for every query token, the
         document token it matched best (document_position, 0-based), their cosine similarity and the
         token's contribution to the score (the contributions add up to score). top_matches lists the query
@@ -124,8 +127,9 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlot
             include_similarity: Also return the full query-token by document-token similarity matrix.
             doc_max_tokens: Tokens read per document, markers included (0: the page's default).
             model: A model offered by this server; empty means the default.
+            jina_api_key: Your Jina API key, for model jina-api:jina-colbert-v2 only; used for this call, never kept.
         """
-        run = encoded(query, documents, doc_max_tokens, model)
+        run = encoded(query, documents, doc_max_tokens, model, jina_api_key=jina_api_key)
 
         def payload() -> dict:
             out = explain_payload(run, run.check_index(index), run.dim_or_native(dimensions), merge_words)
@@ -138,7 +142,8 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlot
         return guarded(payload)
 
     def compare(query: str, documents: str, a: int = 0, b: int = 1, dimensions: int = 0,
-                merge_words: bool = False, doc_max_tokens: int = 0, model: str = "") -> dict:
+                merge_words: bool = False, doc_max_tokens: int = 0, model: str = "",
+                jina_api_key: str = "") -> dict:
         """Why document a scores above or below document b, per query token: each query token's
         contribution to a and to b and their difference (the differences add up to score_a - score_b).
 
@@ -151,12 +156,14 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlot
             merge_words: Merge sub-word tokens into whole words.
             doc_max_tokens: Tokens read per document, markers included (0: the page's default).
             model: A model offered by this server; empty means the default.
+            jina_api_key: Your Jina API key, for model jina-api:jina-colbert-v2 only; used for this call, never kept.
         """
-        run = encoded(query, documents, doc_max_tokens, model)
+        run = encoded(query, documents, doc_max_tokens, model, jina_api_key=jina_api_key)
         return guarded(lambda: compare_payload(run, run.check_index(a), run.check_index(b),
                                                run.dim_or_native(dimensions), merge_words))
 
-    def compress(query: str, documents: str, storage: str = "", doc_max_tokens: int = 0, model: str = "") -> dict:
+    def compress(query: str, documents: str, storage: str = "", doc_max_tokens: int = 0, model: str = "",
+                 jina_api_key: str = "") -> dict:
         """What storing the document vectors compressed does to the ranking. For each storage setting
         (method x dimensions): bytes per token, Kendall tau and the largest rank and score change against
         exact float32 at the largest size, and the ranking that setting gives (each document's rank and
@@ -170,8 +177,9 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlot
             storage: One storage method (names as in unavailable and settings[].method); empty means all ten.
             doc_max_tokens: Tokens read per document, markers included (0: the page's default).
             model: A model offered by this server; empty means the default.
+            jina_api_key: Your Jina API key, for model jina-api:jina-colbert-v2 only; used for this call, never kept.
         """
-        run = encoded(query, documents, doc_max_tokens, model)
+        run = encoded(query, documents, doc_max_tokens, model, jina_api_key=jina_api_key)
         return guarded(lambda: compress_payload(run, storage))
 
     def search(collection: str, query: str, top_k: int = 10, dimensions: int = 0, rescore: bool = True,

@@ -10,6 +10,7 @@ import json
 
 import httpx
 import pytest
+from jina_server import KEY, JinaStub
 from serving import free_port
 
 from colbert_viz.app.collection_shelf import CollectionShelf
@@ -24,8 +25,20 @@ TOOLS = {"rerank", "explain", "compare", "compress", "search"}
 
 
 @pytest.fixture(scope="module")
-def url(tiny_model, berlin, tmp_path_factory):
+def stub(tiny_model):
+    """Jina's API on 127.0.0.1, answering with the tiny model's vectors."""
+    server = JinaStub(tiny_model)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def url(tiny_model, berlin, tmp_path_factory, stub):
     from colbert_viz.app.ui import build_app, launch_options
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("COLBERT_VIZ_JINA_API_URL", stub.url)
+    mp.delenv("JINA_API_KEY", raising=False)  # a tool never spends the operator's key
 
     folder = tmp_path_factory.mktemp("mcp") / "berlin"
     backend = EdgeBackend(folder)
@@ -38,6 +51,7 @@ def url(tiny_model, berlin, tmp_path_factory):
     yield local.rstrip("/")
     demo.close()
     shelf.close()
+    mp.undo()
 
 
 def session(url: str, work):
@@ -168,3 +182,26 @@ def test_a_bad_input_is_one_sentence_and_the_server_stays_up(url, tool, argument
         assert text == message
     assert "Traceback" not in text and "\n" not in text
     assert answer(url, "rerank", query="q", documents="a\nb")["results"]
+
+
+API = "jina-api:jina-colbert-v2"
+
+
+def test_an_agent_reranks_through_jinas_api_with_its_own_key(url, tiny_model, berlin):
+    """model=jina-api:… with jina_api_key: the API's vectors (here the tiny model's) rank as the local model."""
+    local = answer(url, "rerank", query=berlin["query"], documents=docs_text(berlin))
+    through = answer(url, "rerank", query=berlin["query"], documents=docs_text(berlin), model=API, jina_api_key=KEY)
+    assert [r["index"] for r in through["results"]] == [r["index"] for r in local["results"]]
+    for got, want in zip(through["results"], local["results"]):
+        assert got["relevance_score"] == pytest.approx(want["relevance_score"], abs=1e-3)
+    explained = answer(url, "explain", query=berlin["query"], documents=docs_text(berlin), index=2, model=API,
+                       jina_api_key=KEY)
+    assert KEY not in json.dumps(through) + json.dumps(explained)
+
+
+@pytest.mark.parametrize("key", ["", "jina_wrongkey987654321abc"])
+def test_jinas_api_without_a_good_key_is_one_sentence_without_the_key(url, key):
+    error, text = call(url, "rerank", query="q", documents="a\nb", model=API, jina_api_key=key)
+    assert error and "\n" not in text and "Traceback" not in text and text, text
+    assert not key or key not in text
+    assert answer(url, "rerank", query="q", documents="a\nb")["results"]  # the server stays up
