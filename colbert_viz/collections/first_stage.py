@@ -181,6 +181,15 @@ def check_candidates(candidates: int, top_k: int, points: int | None = None) -> 
     return candidates
 
 
+def available() -> tuple[str, ...]:
+    """The first stages this installation can compute: MUVERA needs fastembed."""
+    try:
+        import fastembed.postprocess.muvera  # noqa: F401
+    except ImportError:
+        return ("pooled",)
+    return KINDS
+
+
 def _describe(params: MuveraParams) -> str:
     return f"k_sim={params.k_sim}, dim_proj={params.dim_proj}, r_reps={params.r_reps}, seed={params.seed}"
 
