@@ -51,6 +51,18 @@ def docstrings(limit: int, min_words: int = 20) -> tuple[list[str], str]:
     source files (read with ``ast``, nothing imported), in file order; and where from."""
     texts: list[str] = []
     used = []
+    for doc, source in _docstrings(min_words):
+        texts.append(doc)
+        used = source
+        if len(texts) >= limit:
+            break
+    return texts, ", ".join(used)
+
+
+def _docstrings(min_words: int):
+    """``(docstring, packages read so far)`` of ≥ ``min_words`` words, each once, in file order."""
+    seen: set[str] = set()
+    used: list[str] = []
     for name in PACKAGES:
         try:
             dist = metadata.distribution(name)
@@ -66,11 +78,9 @@ def docstrings(limit: int, min_words: int = 20) -> tuple[list[str], str]:
             for node in ast.walk(tree):
                 if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                     doc = ast.get_docstring(node)
-                    if doc and len(doc.split()) >= min_words and doc not in texts:
-                        texts.append(doc)
-                        if len(texts) >= limit:
-                            return texts, ", ".join(used)
-    return texts, ", ".join(used)
+                    if doc and len(doc.split()) >= min_words and doc not in seen:
+                        seen.add(doc)
+                        yield doc, list(used)
 
 
 def bench_index(args) -> dict:
@@ -226,16 +236,16 @@ CANDIDATES = (100, 400)
 def paragraphs(limit: int, min_words: int = 12) -> tuple[list[str], str]:
     """Up to ``limit`` distinct paragraphs (blank-line separated, ≥ ``min_words`` words) of the
     installed packages' docstrings, in file order; and where from."""
-    docs, source = docstrings(limit * 3, min_words=min_words)
-    out: list[str] = []
-    for doc in docs:
+    out: dict[str, None] = {}
+    used: list[str] = []
+    for doc, used in _docstrings(min_words):
         for para in doc.split("\n\n"):
             para = " ".join(para.split())
             if len(para.split()) >= min_words and para not in out:
-                out.append(para)
+                out[para] = None
                 if len(out) >= limit:
-                    return out, source
-    return out, source
+                    return list(out), ", ".join(used)
+    return list(out), ", ".join(used)
 
 
 def _stage_runs(backend, queries: list[np.ndarray], using: str, firsts: dict, exact_queries: int) -> list[dict]:
