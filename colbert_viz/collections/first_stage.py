@@ -118,6 +118,7 @@ def make(kind: str, source: int, params: MuveraParams | None = None) -> FirstSta
     params = params or MuveraParams()
     if params.dim_proj > source:
         raise ValueError(f"MUVERA dim_proj {params.dim_proj} is larger than the vectors' size {source}")
+    _muvera(source, params)  # fastembed missing: refused here, before a collection is created
     return FirstStage("muvera", source, params)
 
 

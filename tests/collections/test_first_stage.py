@@ -162,3 +162,20 @@ def test_backfill_gives_an_old_collection_the_same_first_stage(tmp_path, tiny_mo
             assert [h.id for h in got.hits] == [h.id for h in want.hits]
         with pytest.raises(CollectionSettingsError, match="has a first stage already"):
             add_first_stage(new, EdgeBackend(tmp_path / "again"))
+
+
+def test_without_fastembed_muvera_is_refused_before_anything_is_written(tmp_path, tiny_model, monkeypatch):
+    import sys
+
+    from colbert_viz.collections import first_stage
+
+    first_stage._muvera.cache_clear()
+    monkeypatch.setitem(sys.modules, "fastembed.postprocess.muvera", None)  # import fails
+    try:
+        with EdgeBackend(tmp_path / "c") as backend:
+            with pytest.raises(CollectionSettingsError, match="needs fastembed"):
+                index(tiny_model, backend, DOCS[:3])
+            assert backend.specs() is None  # no collection created
+        assert first_stage.available() == ("pooled",)
+    finally:
+        first_stage._muvera.cache_clear()
