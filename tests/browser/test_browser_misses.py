@@ -12,7 +12,7 @@ import pytest
 from test_browser_search import QUERY, open_search_tab, search, search_page  # noqa: F401 (the fixture)
 
 from colbert_viz.app.collection_shelf import DEMO
-from colbert_viz.collections.misses import misses
+from colbert_viz.collections.misses import misses, why
 
 pytestmark = pytest.mark.browser
 SCREENSHOT = Path(__file__).resolve().parents[2] / "assets" / "screenshot-misses.png"
@@ -36,6 +36,16 @@ def test_two_stage_search_and_its_misses(search_page):  # noqa: F811
     assert rows.count() == len(report.missed)
     for row, miss in zip(rows.all(), report.missed):
         assert row.locator("td").first.inner_text() == str(miss.exact_rank)
+    # a document named by its text: its ranks and token matches, from the package's why
+    named = report.missed[0].text if report.missed else shelf._use(DEMO, None, lambda b: b.existing(
+        [report.exact[0]]))[report.exact[0]]["text"]
+    page.locator("#why-document textarea").fill(named)
+    page.click("#explain-misses")
+    page.wait_for_function("() => document.querySelector('#misses-view')?.innerText.includes('token matches')")
+    want = shelf._use(DEMO, None, lambda backend: why(model, backend, QUERY, named, 3, "pooled", 3))
+    text = page.locator("#misses-view").inner_text()
+    assert f"exact rank {want.exact_rank} (MaxSim {want.exact_score:.4f})" in text
+    assert page.locator("#misses-view table").nth(-1).locator("tbody tr").count() == len(want.matches)
     if os.environ.get("COLBERT_VIZ_SCREENSHOTS"):
         page.locator("#misses-panel").screenshot(path=str(SCREENSHOT))
     assert not errors

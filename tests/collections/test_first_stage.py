@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from colbert_viz.collections import ClientBackend, EdgeBackend, index, search
-from colbert_viz.collections.backends import CollectionNotFound, CollectionSettingsError
+from colbert_viz.collections.backends import CollectionNotFound, CollectionSettingsError, ResultTooLarge
 from colbert_viz.collections.backfill import add_first_stage
 from colbert_viz.collections.first_stage import MAX_CANDIDATES, MuveraParams
 from colbert_viz.collections.misses import misses, why
@@ -133,6 +133,14 @@ def test_bad_input_is_one_sentence(store, tiny_model, tmp_path):
         search(tiny_model, store, "castle", top_k=5, first_stage="pooled", candidates=4)
     with pytest.raises(ValueError, match=f"at most {MAX_CANDIDATES:,}"):
         search(tiny_model, store, "castle", first_stage="pooled", candidates=MAX_CANDIDATES + 1)
+    import sys
+
+    module = sys.modules["colbert_viz.collections.misses"]  # the package's `misses` is the function
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "MAX_EXACT_POINTS", len(DOCS) - 1)
+        with pytest.raises(ResultTooLarge, match=f"holds {len(DOCS)} points; the misses view .* stops at"):
+            misses(tiny_model, store, "castle", first_stage="pooled")
     with pytest.raises(CollectionNotFound, match="no point 'Atlantis'"):
         why(tiny_model, store, "castle", "Atlantis", first_stage="pooled")
     with EdgeBackend(tmp_path / "plain") as plain:
