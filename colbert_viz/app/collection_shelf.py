@@ -55,6 +55,7 @@ from colbert_viz.collections.backends import (
     insecure_key_warning,
     origin,
 )
+from colbert_viz.collections.first_stage import available
 from colbert_viz.collections.searching import MAX_HIT_TOKENS
 
 ENV = "COLBERT_VIZ_COLLECTIONS"
@@ -251,10 +252,29 @@ class CollectionShelf:
 
     def search(self, name: str, session: str | None, model, query: str, top_k: int, dim: int | None,
                rescore: bool | None, encoding: Callable[[], object] | None = None,
-               max_tokens: int = MAX_HIT_TOKENS) -> SearchResult:
+               max_tokens: int = MAX_HIT_TOKENS, first_stage: str | None = None,
+               candidates: int | None = None) -> SearchResult:
         """``collections.search`` on collection ``name`` (each encode within ``encoding()``, an
         encode slot, the calls to Qdrant outside it; at most ``max_tokens`` stored vectors
-        fetched); every failure a one-line ``CollectionUnavailable``."""
+        fetched; ``first_stage``/``candidates``: two stages); every failure a one-line
+        ``CollectionUnavailable``."""
+        return self._use(name, session, lambda backend: search(
+            model, backend, query, top_k=top_k, dim=dim, rescore=rescore, max_tokens=max_tokens, encoding=encoding,
+            first_stage=first_stage, candidates=candidates))
+
+    def misses(self, name: str, session: str | None, model, query: str, top_k: int, dim: int | None,
+               first_stage: str, candidates: int | None, document: str = "",
+               encoding: Callable[[], object] | None = None):
+        """``collections.misses.misses`` on ``name``, and ``why`` of ``document`` when one is named."""
+        from colbert_viz.collections.misses import misses, why
+
+        shared = dict(top_k=top_k, dim=dim, first_stage=first_stage, candidates=candidates, encoding=encoding)
+        return self._use(name, session, lambda backend: (
+            misses(model, backend, query, **shared),
+            why(model, backend, query, document, **shared) if document.strip() else None))
+
+    def _use(self, name: str, session: str | None, work):
+        """``work(backend)`` on collection ``name``, its failures one-line ``CollectionUnavailable``s."""
         entry = self.entry(name, session)
         if entry.retry is not None:
             entry.retry()
@@ -263,8 +283,7 @@ class CollectionShelf:
         with entry.lock:
             backend = entry.open()
             try:
-                return search(model, backend, query, top_k=top_k, dim=dim, rescore=rescore, max_tokens=max_tokens,
-                              encoding=encoding)
+                return work(backend)
             except (CollectionError, ValueError) as err:
                 entry.close()  # a server that went away, a refused key: connect again next time
                 raise CollectionUnavailable(entry.message(err)) from None
@@ -294,7 +313,7 @@ class CollectionShelf:
             try:
                 for texts in document_sets:
                     with entry.lock, (encoding or nullcontext)():
-                        report = index(model, entry.open(), list(texts), batch_size=16)
+                        report = index(model, entry.open(), list(texts), batch_size=16, first_stages=available())
                     written, skipped, tokens = written + report.written, skipped + report.skipped, \
                         tokens + report.tokens
                 with entry.lock:
@@ -360,7 +379,7 @@ class CollectionShelf:
             if entry.removed or (entry.backend is None and not Path(entry.target).exists()):
                 raise CollectionUnavailable("Your uploaded collection was removed to make room: upload again.")
             try:
-                report = index(model, entry.open(), texts, encoding=encoding)
+                report = index(model, entry.open(), texts, encoding=encoding, first_stages=available())
             except CollectionError as err:
                 raise CollectionUnavailable(entry.message(err)) from None
             entry.documents = report.points

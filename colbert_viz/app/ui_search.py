@@ -34,6 +34,9 @@ from colbert_viz.app.ui_shared import (
     status_html,
 )
 from colbert_viz.checks import positive_int
+from colbert_viz.collections.first_stage import MAX_CANDIDATES
+from colbert_viz.collections.misses import MAX_EXACT_POINTS, RANK_LIMIT
+from colbert_viz.collections.searching import DEFAULT_CANDIDATES
 from colbert_viz.explorer.payload import model_facts, run_payload
 from colbert_viz.explorer.tables import document_label
 from colbert_viz.inputs import FORMATS
@@ -60,6 +63,11 @@ element.addEventListener('keydown', e => {
   if (row) { e.preventDefault(); show(row); }
 });
 """
+FIRST_STAGE_CHOICES = [("none: exact MaxSim over every point", "none"), ("pooled mean (HNSW)", "pooled"),
+                       ("MUVERA (HNSW)", "muvera")]
+MISSES_HELP = ("A two-stage search never sees a document its first stage did not fetch. This compares the two-stage "
+               f"top k with the exact MaxSim over every point (at most {MAX_EXACT_POINTS:,} points; ranks looked up "
+               f"within the top {RANK_LIMIT:,}): the documents it missed, with both scores and ranks, and recall@k.")
 PRIVATE_HELP = ("**Your own collection**: upload documents (the same formats and limits as a Run) to index them "
                 "into a collection of this page only; it is removed when you close the page.")
 
@@ -77,6 +85,11 @@ class SearchPage:
     upload: gr.File
     index: gr.Button
     index_status: gr.Markdown
+    first_stage: gr.Dropdown
+    candidates: gr.Number
+    document: gr.Textbox
+    explain_misses: gr.Button
+    misses: gr.HTML
 
 
 def search_layout(shelf: CollectionShelf, limits: Limits, dimensions: list[int]) -> SearchPage:
@@ -98,6 +111,11 @@ def search_layout(shelf: CollectionShelf, limits: Limits, dimensions: list[int])
                                    label="Search at dimensions", elem_id="search-dimensions", min_width=120)
                 rescore = gr.Checkbox(True, label="Rescore (quantized collection)", elem_id="rescore",
                                       visible=False, min_width=120)
+            with gr.Row():
+                first_stage = gr.Dropdown(FIRST_STAGE_CHOICES, value=FIRST_STAGE_CHOICES[0][1], label="First stage",
+                                          elem_id="first-stage", min_width=120)
+                candidates = gr.Number(DEFAULT_CANDIDATES, label=f"Candidates (top k to {MAX_CANDIDATES:,})",
+                                       precision=0, elem_id="candidates", min_width=120)
             search = gr.Button("Search", variant="primary", elem_id="search")
             status = gr.Markdown("", elem_id="search-status", elem_classes="cv-status")
         with gr.Column(scale=3, min_width=280, elem_classes="cv-panel"):
@@ -107,7 +125,62 @@ def search_layout(shelf: CollectionShelf, limits: Limits, dimensions: list[int])
             index = gr.Button("Index into my collection", elem_id="index", size="sm")
             index_status = gr.Markdown("", elem_id="index-status", elem_classes="cv-status")
     hits = gr.HTML("", elem_id="hits", visible=False, js_on_load=HITS_JS)
-    return SearchPage(collection, query, top_k, dims, rescore, search, status, hits, upload, index, index_status)
+    with gr.Accordion("What the first stage missed", open=False, elem_id="misses-panel"):
+        gr.Markdown(MISSES_HELP, elem_classes="cv-small")
+        with gr.Row():
+            document = gr.Textbox(label="Why not this document? (its id or text, optional)", elem_id="why-document",
+                                  lines=1, max_lines=3, scale=4)
+            explain = gr.Button("Explain the misses", elem_id="explain-misses", size="sm", scale=1)
+        misses = gr.HTML("", elem_id="misses")
+    return SearchPage(collection, query, top_k, dims, rescore, search, status, hits, upload, index, index_status,
+                      first_stage, candidates, document, explain, misses)
+
+
+def check_candidates(value, top_k: int) -> int:
+    try:
+        count = positive_int(value, "candidates")
+    except (ValueError, TypeError):
+        count = None
+    if count is None:
+        raise LimitError(f"Candidates must be a whole number from top k ({top_k}) to {MAX_CANDIDATES:,}; got {value!r}.")
+    return count
+
+
+def misses_html(report, why=None) -> str:
+    """The misses view: recall@k, the stage that ran, each missed document (exact rank and MaxSim,
+    first-stage rank and score); then the named document's ranks and token matches. Text escaped."""
+    stage = report.first_stage
+    head = (f"<p><b>recall@{report.top_k} = {report.recall:.2f}</b>: the two-stage top {report.top_k} "
+            f"({html.escape(stage['kind'])}, {stage['candidates']} candidates) against the exact MaxSim over every "
+            f"point; computed in {report.seconds:.2f} s.</p>")
+    if report.missed:
+        rows = "".join(
+            f"<tr><td>{m.exact_rank}</td><td>{m.exact_score:.4f}</td>"
+            f"<td>{m.first_rank if m.first_rank is not None else f'beyond {RANK_LIMIT:,}'}</td>"
+            f"<td>{m.first_score:.4f}</td><td>{html.escape(_preview(m.text))}</td></tr>" for m in report.missed)
+        body = ("<table><thead><tr><th>Exact rank</th><th>Exact MaxSim</th><th>First-stage rank</th>"
+                f"<th>First-stage score</th><th>Text</th></tr></thead><tbody>{rows}</tbody></table>")
+    else:
+        body = "<p>The first stage fetched every document of the exact top k.</p>"
+    return f'<div class="cv-hits" id="misses-view">{head}{body}{_why_html(why) if why else ""}</div>'
+
+
+def _why_html(why) -> str:
+    def rank(value):
+        return str(value) if value is not None else f"beyond {RANK_LIMIT:,}"
+
+    rows = "".join(f"<tr><td>{html.escape(m['query_token'])}</td><td>{html.escape(m['document_token'])}</td>"
+                   f"<td>{m['similarity']:.3f}</td></tr>" for m in why.matches)
+    fetched = "fetched by the first stage" if why.fetched else "not fetched by the first stage"
+    return (f"<p><b>{html.escape(_preview(why.text))}</b>: exact rank {rank(why.exact_rank)} (MaxSim "
+            f"{why.exact_score:.4f}); first-stage rank {rank(why.first_rank)} (score {why.first_score:.4f}), "
+            f"{fetched}. Its token matches (each query token's best document token, summed: the MaxSim):</p>"
+            f"<table><thead><tr><th>Query token</th><th>Best document token</th><th>Similarity</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
+def _preview(text: str) -> str:
+    return text if len(text) <= 120 else text[:119] + "…"
 
 
 def check_top_k(value, limits: Limits) -> int:
@@ -153,6 +226,9 @@ def hits_html(result) -> str:
 def search_status(result, name: str, model_name: str, seconds: float) -> str:
     quant = f", {result.quantization} quantization, rescore {'on' if result.rescore else 'off'}" \
         if result.quantization else ""
+    stage = result.first_stage
+    quant += (f"; two stages: {stage['kind']} first stage ({stage['vector']}), {stage['candidates']} candidates, "
+              "then MaxSim" if stage else "; exact MaxSim over every point")
     gap = max(abs(h.score - h.exact) for h in result.hits)
     return (f"Found {len(result.hits)} in “{name}” at {result.dim} dimensions ({result.vector}{quant}) with "
             f"{model_name} in {seconds:.2f} s; the largest gap between Qdrant's score and the exact MaxSim is "
@@ -192,8 +268,30 @@ def on_collection(ctx, shelf: CollectionShelf, name: str | None, model_name: str
             s.rescore: gr.Checkbox(visible=quantized)}
 
 
+def on_misses(ctx, shelf: CollectionShelf, name: str | None, query: str, top_k, dims, first_stage: str,
+              candidates, document: str, model_name: str, request: gr.Request) -> str:
+    """The misses view of the search as set on the page (and why of the named document)."""
+    session = session_of(request)
+    try:
+        entry = shelf.entry(name, session)
+        query = check_query(query, ctx.limits)
+        top_k = check_top_k(top_k, ctx.limits)
+        if first_stage in (None, "", "none"):
+            raise LimitError("Choose a first stage (pooled or MUVERA): the misses view compares it with the exact "
+                             "search.")
+        model = ctx.registry.get(entry.model_name or model_name)
+        dim = int(dims) if dims not in (None, "") else None
+        report, why = shelf.misses(name, session, model, query, top_k, dim, first_stage,
+                                   check_candidates(candidates, top_k), (document or "")[:2000],
+                                   encoding=ctx.slots.encoding)
+    except (*user_errors(), ValueError) as err:
+        return status_html(user_message(err), error=True)
+    return misses_html(report, why)
+
+
 def on_search(ctx, shelf: CollectionShelf, name: str | None, query: str, top_k, dims, rescore: bool,
-              model_name: str, run_key: str | None, request: gr.Request) -> dict:
+              model_name: str, run_key: str | None, request: gr.Request, first_stage: str = "none",
+              candidates=DEFAULT_CANDIDATES) -> dict:
     """Search, keep the hits as the session's Run, send the explorer its payload (opening at the
     dimension searched, on the first hit) and the hits table; the collection menu read again.
     Bad input: one line in the search status; the last Run stays, marked as the previous one."""
@@ -208,8 +306,11 @@ def on_search(ctx, shelf: CollectionShelf, name: str | None, query: str, top_k, 
         model = ctx.registry.get(used)
         dim = int(dims) if dims not in (None, "") else None
         started = time.perf_counter()
+        staged = first_stage not in (None, "", "none")
         result = shelf.search(name, session, model, query, top_k, dim, bool(rescore),
-                              encoding=ctx.slots.encoding, max_tokens=ctx.limits.max_tokens)
+                              encoding=ctx.slots.encoding, max_tokens=ctx.limits.max_tokens,
+                              first_stage=first_stage if staged else None,
+                              candidates=check_candidates(candidates, top_k) if staged else None)
         seconds = time.perf_counter() - started
         run = search_run(result, model, used, seconds, ctx.limits)
     except (*user_errors(), ValueError) as err:
@@ -267,8 +368,15 @@ def wire_search(ctx, shelf: CollectionShelf, concurrency: int, demo: gr.Blocks) 
     def collection_changed(name, model_name, request: gr.Request) -> dict:
         return on_collection(ctx, shelf, name, model_name, request)
 
-    def searched(name, query, top_k, dims, rescore, model_name, run_key, request: gr.Request) -> dict:
-        return on_search(ctx, shelf, name, query, top_k, dims, rescore, model_name, run_key, request)
+    def searched(name, query, top_k, dims, rescore, model_name, run_key, first_stage, candidates,
+                 request: gr.Request) -> dict:
+        return on_search(ctx, shelf, name, query, top_k, dims, rescore, model_name, run_key, request, first_stage,
+                         candidates)
+
+    def explained(name, query, top_k, dims, first_stage, candidates, document, model_name,
+                  request: gr.Request) -> str:
+        return on_misses(ctx, shelf, name, query, top_k, dims, first_stage, candidates, document, model_name,
+                         request)
 
     def indexed(files, model_name, request: gr.Request) -> dict:
         return on_index(ctx, shelf, files, model_name, request)
@@ -288,7 +396,11 @@ def wire_search(ctx, shelf: CollectionShelf, concurrency: int, demo: gr.Blocks) 
     def shown(run_key: str | None, request: gr.Request) -> None:
         on_run_shown(ctx, run_key, request)
 
-    s.search.click(searched, [s.collection, s.query, s.top_k, s.dimensions, s.rescore, p.model, p.run_key], outputs,
+    s.explain_misses.click(explained, [s.collection, s.query, s.top_k, s.dimensions, s.first_stage, s.candidates,
+                                       s.document, p.model], s.misses, api_visibility="private",
+                           concurrency_limit=concurrency + LOADING, concurrency_id="encode", show_progress_on=s.misses)
+    s.search.click(searched, [s.collection, s.query, s.top_k, s.dimensions, s.rescore, p.model, p.run_key,
+                              s.first_stage, s.candidates], outputs,
                    api_visibility="private", concurrency_limit=concurrency + LOADING, concurrency_id="encode",
                    show_progress_on=s.status).success(shown, p.run_key, None, api_visibility="private", queue=False)
     s.index.click(indexed, [s.upload, p.model], [s.index_status, s.collection, s.dimensions, s.upload],

@@ -102,7 +102,8 @@ class Backend(Protocol):
         """The collection's vectors by name, or ``None`` when it does not exist."""
 
     def create(self, specs: Sequence[VectorSpec], quantization: str, hnsw_m: int) -> None:
-        """Create the collection with these vectors (cosine, MaxSim)."""
+        """Create the collection with these vectors: multivectors (MaxSim, cosine) with HNSW
+        degree ``hnsw_m``; single vectors (first stages, ``spec.distance``) with HNSW."""
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         """Write points (replacing any with the same id), durably."""
@@ -111,10 +112,20 @@ class Backend(Protocol):
         """The points of ``ids`` stored already: id → payload."""
 
     def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None,
-              oversampling: float | None = None) -> list[ScoredPoint]:
-        """Top ``limit`` points by MaxSim against ``vectors`` (n_query_tokens, size),
-        best first, with their payload and no vector; ``rescore`` / ``oversampling``
-        go to Qdrant's quantization search parameters."""
+              oversampling: float | None = None, exact: bool = False) -> list[ScoredPoint]:
+        """Top ``limit`` points by MaxSim against ``vectors`` (n_query_tokens, size), or by
+        a single vector's distance against ``vectors`` (size,), best first, with their payload
+        and no vector; ``rescore`` / ``oversampling`` go to Qdrant's quantization search
+        parameters; ``exact`` skips any HNSW graph."""
+
+    def query_two_stage(self, first: np.ndarray, first_using: str, candidates: int, vectors: np.ndarray,
+                        using: str, limit: int) -> list[ScoredPoint]:
+        """One Query API call: ``prefetch`` the top ``candidates`` by the single vector
+        ``first_using`` (its HNSW), then the top ``limit`` of those by MaxSim on ``using``."""
+
+    def scroll(self, offset, limit: int, using: Sequence[str]) -> tuple[list[StoredPoint], object]:
+        """Up to ``limit`` points from ``offset`` (``None``: the first), with payload and the
+        vectors ``using``; and the next offset (``None`` at the end)."""
 
     def vectors(self, ids: Sequence[str], using: str) -> dict[str, np.ndarray]:
         """The stored multivector ``using`` of each point of ``ids``: id → (n_tokens, size)."""
@@ -139,12 +150,14 @@ def _as_rows(rows) -> np.ndarray:
 
 
 def named_vectors(vector, specs: dict[str, VectorSpec]) -> dict[str, np.ndarray]:
-    """Qdrant's vector field (a dict by name, or the default vector itself) as arrays."""
+    """Qdrant's vector field (a dict by name, or the default vector itself) as arrays:
+    a multivector (n_tokens, size), a single vector (size,)."""
     if vector is None:
         return {}
     if not isinstance(vector, dict):
         vector = {"": vector}
-    return {name: _as_rows(rows) for name, rows in vector.items() if name in specs and rows is not None}
+    return {name: _as_rows(rows) if specs[name].comparator else np.asarray(rows, np.float32)
+            for name, rows in vector.items() if name in specs and rows is not None}
 
 
 _NO_SCHEME = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):\d+(?:/.*)?$")

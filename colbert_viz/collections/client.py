@@ -103,8 +103,15 @@ class ClientBackend:
     def create(self, specs: Sequence[VectorSpec], quantization: str = "none", hnsw_m: int = 0) -> None:
         from qdrant_client import models as m
 
+        from colbert_viz.collections.first_stage import FIRST_STAGE_M
+
         multi = m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM)
-        vectors = {s.name: m.VectorParams(size=s.size, distance=m.Distance.COSINE, multivector_config=multi)
+        distances = {"cosine": m.Distance.COSINE, "dot": m.Distance.DOT}
+        # multivectors: HNSW degree hnsw_m (0: none, MaxSim scans); a first-stage vector: its own graph
+        vectors = {s.name: m.VectorParams(size=s.size, distance=m.Distance.COSINE, multivector_config=multi,
+                                          hnsw_config=m.HnswConfigDiff(m=hnsw_m))
+                   if s.comparator else m.VectorParams(size=s.size, distance=distances[s.distance],
+                                                       hnsw_config=m.HnswConfigDiff(m=FIRST_STAGE_M))
                    for s in specs}
         with _client_errors(f"cannot create {self.description}"):
             self.client.create_collection(self.name, vectors_config=vectors,
@@ -114,7 +121,8 @@ class ClientBackend:
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         from qdrant_client import models as m
 
-        batch = [m.PointStruct(id=p.id, vector={k: v.tolist() for k, v in p.vectors.items()}, payload=p.payload)
+        batch = [m.PointStruct(id=_client_id(p.id), vector={k: v.tolist() for k, v in p.vectors.items()},
+                               payload=p.payload)
                  for p in points]
         with _client_errors(f"cannot write to {self.description}"):
             self.client.upsert(self.name, batch, wait=True)
@@ -126,20 +134,39 @@ class ClientBackend:
         return {point_uuid(r.id): dict(r.payload or {}) for r in records}
 
     def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None,
-              oversampling: float | None = None) -> list[ScoredPoint]:
-        import warnings
-
+              oversampling: float | None = None, exact: bool = False) -> list[ScoredPoint]:
         from qdrant_client import models as m
 
         params = None
-        if rescore is not None or oversampling is not None:
-            params = m.SearchParams(quantization=m.QuantizationSearchParams(rescore=rescore, oversampling=oversampling))
+        if rescore is not None or oversampling is not None or exact:
+            params = m.SearchParams(exact=exact, quantization=m.QuantizationSearchParams(
+                ignore=exact, rescore=rescore, oversampling=oversampling))
+        return self._query(query=np.asarray(vectors, np.float32).tolist(), using=using or None, limit=limit,
+                           search_params=params)
+
+    def query_two_stage(self, first: np.ndarray, first_using: str, candidates: int, vectors: np.ndarray,
+                        using: str, limit: int) -> list[ScoredPoint]:
+        from qdrant_client import models as m
+
+        prefetch = m.Prefetch(query=np.asarray(first, np.float32).tolist(), using=first_using, limit=candidates)
+        return self._query(prefetch=[prefetch], query=np.asarray(vectors, np.float32).tolist(), using=using or None,
+                           limit=limit)
+
+    def _query(self, **request) -> list[ScoredPoint]:
+        import warnings
+
         with _client_errors(f"cannot search {self.description}"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # local mode: "search_params has no effect"
-            found = self.client.query_points(self.name, query=np.asarray(vectors, np.float32).tolist(),
-                                             using=using or None, limit=limit, search_params=params,
-                                             with_payload=True, with_vectors=False).points
+            found = self.client.query_points(self.name, with_payload=True, with_vectors=False, **request).points
         return [ScoredPoint(id=point_uuid(p.id), payload=dict(p.payload or {}), score=float(p.score)) for p in found]
+
+    def scroll(self, offset, limit: int, using: Sequence[str]) -> tuple[list[StoredPoint], object]:
+        specs = self.specs() or {}
+        with _client_errors(f"cannot read {self.description}"):
+            records, following = self.client.scroll(self.name, offset=offset, limit=limit, with_payload=True,
+                                                    with_vectors=list(using))
+        return [StoredPoint(point_uuid(r.id), dict(r.payload or {}), named_vectors(r.vector, specs))
+                for r in records], following
 
     def vectors(self, ids: Sequence[str], using: str) -> dict[str, np.ndarray]:
         specs = self.specs() or {}

@@ -1,4 +1,4 @@
-"""The CLI's ``index`` and ``search`` subcommands (``python -m colbert_viz index|search``).
+"""The CLI's ``index``, ``search`` and ``first-stage`` subcommands (``python -m colbert_viz index|search|first-stage``).
 
 ``--collection`` is a Qdrant Edge folder or a server URL (default ``$QDRANT_URL``);
 the API key comes from ``--api-key``, the URL's entry in ``$QDRANT_API_KEYS``
@@ -14,10 +14,26 @@ import os
 import sys
 
 from colbert_viz.collections.backends import QUANTIZATIONS, CollectionNotFound, open_collection
+from colbert_viz.collections.first_stage import KINDS, MAX_CANDIDATES, MuveraParams
 from colbert_viz.collections.layouts import LAYOUTS
 from colbert_viz.inputs import InputError
 
-COMMANDS = ("index", "search")
+COMMANDS = ("index", "search", "first-stage")
+
+
+def _muvera(text: str) -> MuveraParams:
+    try:
+        return MuveraParams.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip() and k.strip() != "none")
+    wrong = [k for k in kinds if k not in KINDS]
+    if wrong:
+        raise argparse.ArgumentTypeError(f"first stages are {', '.join(KINDS)} or none; got {', '.join(wrong)}")
+    return kinds
 
 
 def add_parsers(sub, parents: list[argparse.ArgumentParser], positive_int, formats: str) -> None:
@@ -30,7 +46,11 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser], positive_int, forma
     store.add_argument("--api-key", default=None, help="the server's API key (default: the URL's in $QDRANT_API_KEYS=URL=KEY,…, "
                        "else $QDRANT_API_KEY)")
 
-    index = sub.add_parser("index", parents=[*parents, store],
+    muvera = argparse.ArgumentParser(add_help=False)
+    muvera.add_argument("--muvera", type=_muvera, default=None, metavar="K_SIM,DIM_PROJ,R_REPS,SEED",
+                        help="MUVERA parameters (default when indexing: 4,8,8,42; when searching: the collection's)")
+
+    index = sub.add_parser("index", parents=[*parents, store, muvera],
                            help="encode documents into a Qdrant collection (resumable, idempotent)")
     index.add_argument("--documents", required=True, help=f"{formats} file, or - for stdin")
     index.add_argument("--batch-size", type=positive_int, default=32, help="documents per upsert (default: 32)")
@@ -38,8 +58,11 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser], positive_int, forma
                        help="for a new collection: Qdrant's int8 or binary quantization (default: none)")
     index.add_argument("--hnsw-m", type=int, default=0,
                        help="for a new collection: HNSW graph degree; 0 (default) scans every point, exactly")
+    index.add_argument("--first-stages", type=_kinds, default=KINDS,
+                       help="for a new collection: first-stage vectors, comma-separated (default: pooled,muvera; "
+                       "none: only the multivectors)")
 
-    search = sub.add_parser("search", parents=[*parents, store],
+    search = sub.add_parser("search", parents=[*parents, store, muvera],
                             help="top k of a Qdrant collection, each hit explained from its stored vectors")
     search.add_argument("--query", required=True)
     search.add_argument("--top-k", type=positive_int, default=10)
@@ -51,6 +74,24 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser], positive_int, forma
     search.add_argument("--layout", choices=LAYOUTS, default=None,
                         help="how another pipeline laid out the stored vectors (default: from the payload, or guessed)")
     search.add_argument("--text-field", default="text", help="payload key holding the text (default: text)")
+    search.add_argument("--first-stage", choices=("none", *KINDS), default="none",
+                        help="two stages: prefetch candidates by this first-stage vector, then MaxSim (default: "
+                        "none, the exact MaxSim over every point)")
+    search.add_argument("--candidates", type=int, default=None,
+                        help=f"first stage: candidates to prefetch, top k to {MAX_CANDIDATES:,} (default: 100)")
+    search.add_argument("--misses", action="store_true",
+                        help="with --first-stage: also list the exact top k the first stage missed, and recall@k")
+    search.add_argument("--why", default=None, metavar="ID_OR_TEXT",
+                        help="with --first-stage: where this document ranks exactly and in the first stage, and why")
+
+    backfill = sub.add_parser("first-stage", parents=[*parents, store, muvera],
+                              help="copy a collection into a new one with first-stage vectors (no encoding; "
+                              "resumable)")
+    backfill.add_argument("--into", required=True, help="the new collection: a Qdrant Edge folder or a server URL")
+    backfill.add_argument("--into-name", default=None, help="the new collection's name on a server")
+    backfill.add_argument("--first-stages", type=_kinds, default=KINDS,
+                          help="comma-separated (default: pooled,muvera)")
+    backfill.add_argument("--batch-size", type=positive_int, default=256, help="points per upsert (default: 256)")
 
 
 def run_command(args: argparse.Namespace, read_texts) -> dict:
@@ -62,6 +103,10 @@ def run_command(args: argparse.Namespace, read_texts) -> dict:
     target = args.collection or os.environ.get("QDRANT_URL")
     if not target:
         raise InputError("no collection: give --collection (a folder or a URL) or set QDRANT_URL")
+    if args.command == "first-stage":
+        return _backfill(args, target)
+    if args.command == "search" and (args.misses or args.why) and args.first_stage == "none":
+        raise InputError("--misses and --why compare a first stage with the exact search: add --first-stage")
     documents = read_texts(args.documents) if args.command == "index" else None
     if documents is not None and not documents:
         raise InputError("no documents to index")
@@ -74,12 +119,35 @@ def run_command(args: argparse.Namespace, read_texts) -> dict:
         out: dict = {"model": model.info.name, "collection": backend.description}
         if args.command == "index":
             report = index(model, backend, documents, batch_size=args.batch_size, doc_maxlen=args.doc_maxlen,
-                           quantization=args.quantization, hnsw_m=args.hnsw_m, progress=_progress_bar())
+                           quantization=args.quantization, hnsw_m=args.hnsw_m, first_stages=args.first_stages,
+                           muvera=args.muvera, progress=_progress_bar())
             return {**out, **report.to_dict()}
         rescore = None if args.rescore is None else args.rescore == "on"
+        stage = {"first_stage": args.first_stage, "candidates": args.candidates, "muvera": args.muvera}
         result = search(model, backend, args.query, args.top_k, args.dimensions, rescore, args.layout,
-                        args.text_field, args.oversampling)
-        return {**out, **result.to_dict(explain=args.explain)}
+                        args.text_field, args.oversampling, **stage)
+        out = {**out, **result.to_dict(explain=args.explain)}
+        if args.misses or args.why:
+            from colbert_viz.collections.misses import misses, why
+
+            shared = dict(top_k=args.top_k, dim=args.dimensions, text_field=args.text_field, **stage)
+            if args.misses:
+                out["misses"] = misses(model, backend, args.query, **shared).to_dict()
+            if args.why:
+                out["why"] = why(model, backend, args.query, args.why, **shared).to_dict()
+        return out
+
+
+def _backfill(args: argparse.Namespace, target: str) -> dict:
+    """``first-stage``: copy ``target`` into ``--into`` with first-stage vectors."""
+    from colbert_viz.collections.backfill import add_first_stage
+
+    if not args.first_stages:
+        raise InputError("--first-stages names no first stage (pooled, muvera)")
+    with open_collection(target, args.name, args.api_key) as source, \
+            open_collection(args.into, args.into_name, args.api_key) as into:
+        report = add_first_stage(source, into, args.first_stages, args.muvera, args.batch_size, _progress_bar())
+        return {"collection": source.description, "into": into.description, **report.to_dict()}
 
 
 def _progress_bar():

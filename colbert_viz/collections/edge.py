@@ -157,13 +157,20 @@ class EdgeBackend:
         if self.folder.exists() and (not self.folder.is_dir() or any(self.folder.iterdir())):
             raise CollectionError(f"{self.folder} is not empty and holds no Qdrant Edge collection; "
                                   "choose a new or empty folder")
+        from colbert_viz.collections.first_stage import FIRST_STAGE_M
+
         multi = q.MultiVectorConfig(comparator=q.MultiVectorComparator.MaxSim)
+        graph = q.HnswIndexConfig(m=FIRST_STAGE_M, ef_construct=100, full_scan_threshold=10)
+        distances = {"cosine": q.Distance.Cosine, "dot": q.Distance.Dot}
         vectors = {s.name: q.EdgeVectorParams(size=s.size, distance=q.Distance.Cosine, multivector_config=multi)
+                   if s.comparator else q.EdgeVectorParams(size=s.size, distance=distances[s.distance],
+                                                           hnsw_config=graph)
                    for s in specs}
         config = q.EdgeConfig(
             vectors=vectors,
             quantization_config=_edge_quantization(quantization),
-            # m = 0: no HNSW graph, every search scans all points (exact top k without quantization).
+            # m = 0: no HNSW graph for the multivectors, a MaxSim search scans all points (exact top k
+            # without quantization); a first-stage vector has its own graph (above).
             hnsw_config=q.HnswIndexConfig(m=hnsw_m, ef_construct=100, full_scan_threshold=10),
             # Quantized vectors exist only in optimised segments: optimise every segment.
             optimizers=q.EdgeOptimizersConfig(indexing_threshold=1, default_segment_number=1),
@@ -190,15 +197,40 @@ class EdgeBackend:
         return {point_uuid(r.id): dict(r.payload or {}) for r in records}
 
     def query(self, vectors: np.ndarray, using: str, limit: int, rescore: bool | None,
-              oversampling: float | None = None) -> list[ScoredPoint]:
+              oversampling: float | None = None, exact: bool = False) -> list[ScoredPoint]:
         import qdrant_edge as q
 
-        params = q.SearchParams(quantization=q.QuantizationSearchParams(rescore=rescore, oversampling=oversampling))
+        params = q.SearchParams(exact=exact,
+                                quantization=q.QuantizationSearchParams(ignore=exact, rescore=rescore,
+                                                                                  oversampling=oversampling))
         request = q.QueryRequest(limit=limit, query=q.Query.Nearest(np.asarray(vectors, np.float32), using=using),
                                  params=params, with_payload=True, with_vector=False)
+        return self._query(request)
+
+    def query_two_stage(self, first: np.ndarray, first_using: str, candidates: int, vectors: np.ndarray,
+                        using: str, limit: int) -> list[ScoredPoint]:
+        import qdrant_edge as q
+
+        prefetch = q.Prefetch(limit=candidates, query=q.Query.Nearest(np.asarray(first, np.float32), using=first_using))
+        request = q.QueryRequest(limit=limit, prefetches=[prefetch],
+                                 query=q.Query.Nearest(np.asarray(vectors, np.float32), using=using),
+                                 with_payload=True, with_vector=False)
+        return self._query(request)
+
+    def _query(self, request) -> list[ScoredPoint]:
         with _edge_errors(f"cannot search {self.description}"):
             found = self.shard.query(request)
         return [ScoredPoint(id=point_uuid(p.id), payload=dict(p.payload or {}), score=float(p.score)) for p in found]
+
+    def scroll(self, offset, limit: int, using: Sequence[str]) -> tuple[list[StoredPoint], object]:
+        import qdrant_edge as q
+
+        specs = self.specs() or {}
+        with _edge_errors(f"cannot read {self.description}"):
+            records, following = self.shard.scroll(q.ScrollRequest(offset=offset, limit=limit, with_payload=True,
+                                                                   with_vector=list(using)))
+        return [StoredPoint(point_uuid(r.id), dict(r.payload or {}), named_vectors(r.vector, specs))
+                for r in records], following
 
     def vectors(self, ids: Sequence[str], using: str) -> dict[str, np.ndarray]:
         specs = self.specs() or {}

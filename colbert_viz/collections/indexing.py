@@ -9,7 +9,9 @@ and a batch already stored is skipped without encoding, so an interrupted run
 resumes where it stopped. A stored point written with another document length or
 skiplist (its payload says) is not skipped but refused, with a message: its vectors
 are not what this run would write. A point is written whole (vectors and payload in
-one upsert) or not at all.
+one upsert) or not at all. Beside the multivectors, a new collection gets first-stage
+vectors (``first_stage``: pooled and MUVERA, from the largest dimension, in an HNSW
+index); a collection that has them gets them for every point written.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from colbert_viz.collections.backends import (
     StoredPoint,
     VectorSpec,
 )
+from colbert_viz.collections.first_stage import KINDS, FirstStage, MuveraParams, make, stages
 from colbert_viz.collections.layouts import layout_name
 from colbert_viz.engine.tokenization import check_texts
 from colbert_viz.maths.vectors import truncate_dims
@@ -109,13 +112,16 @@ class IndexReport:
 
 
 def index(model, backend: Backend, texts: Sequence[str], *, batch_size: int = 32, doc_maxlen: int | None = None,
-          quantization: str = "none", hnsw_m: int = 0, progress: Progress | None = None,
+          quantization: str = "none", hnsw_m: int = 0, first_stages: Sequence[str] = KINDS,
+          muvera: MuveraParams | None = None, progress: Progress | None = None,
           encoding: Callable[[], AbstractContextManager] | None = None) -> IndexReport:
     """Encode ``texts`` with ``model`` and write them to ``backend``'s collection.
 
     Creates the collection when it does not exist (``quantization``: ``"none"``,
-    ``"int8"`` or ``"binary"``; ``hnsw_m`` 0: no HNSW graph, exact full scans);
-    an existing one must have colbert-viz's vectors with these settings.
+    ``"int8"`` or ``"binary"``; ``hnsw_m`` 0: no HNSW graph on the multivectors, exact
+    full scans; ``first_stages``: the first-stage vectors to add, ``muvera`` their MUVERA
+    parameters); an existing one must have colbert-viz's vectors with these settings,
+    and keeps the first stages it has.
     ``progress(done, total)`` is called after each batch; ``encoding()`` is held around
     each batch's encode (the app's encode slot), never around a write.
     """
@@ -129,9 +135,11 @@ def index(model, backend: Backend, texts: Sequence[str], *, batch_size: int = 32
     expected = expected_specs(model.dimensions)
     specs = backend.specs()
     if specs is None:
-        backend.create(expected, quantization, hnsw_m)
+        firsts = [make(kind, max(model.dimensions), muvera) for kind in dict.fromkeys(first_stages)]
+        backend.create([*expected, *(f.spec() for f in firsts)], quantization, hnsw_m)
     else:
         check_settings(specs, expected, backend.description)
+        firsts = stages(specs)
     start = time.perf_counter()
     written = skipped = tokens = 0
     layout = layout_name(settings.skiplist)
@@ -151,7 +159,8 @@ def index(model, backend: Backend, texts: Sequence[str], *, batch_size: int = 32
                 payload = {"text": record.text, "id": pid, PAYLOAD_KEY: {
                     "model": model.info.name, "layout": layout, "doc_maxlen": maxlen,
                     "tokens": int(record.scored.sum()), "truncated": record.truncated}}
-                points.append(StoredPoint(pid, payload, {s.name: truncate_dims(kept, s.size) for s in expected}))
+                vectors = {s.name: truncate_dims(kept, s.size) for s in expected}
+                points.append(StoredPoint(pid, payload, {**vectors, **first_vectors(firsts, kept)}))
                 tokens += len(record)
             backend.upsert(points)
             written += len(points)
@@ -159,3 +168,8 @@ def index(model, backend: Backend, texts: Sequence[str], *, batch_size: int = 32
             progress(min(first + batch_size, len(texts)), len(texts))
     backend.optimize()
     return IndexReport(len(texts), written, skipped, backend.count(), tokens, time.perf_counter() - start)
+
+
+def first_vectors(firsts: Sequence[FirstStage], vectors) -> dict:
+    """Each first stage's vector of a document's token vectors (n_tokens, ≥ source size), by name."""
+    return {f.name: f.document(truncate_dims(vectors, f.source)) for f in firsts}

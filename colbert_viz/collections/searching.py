@@ -10,6 +10,10 @@ Each hit keeps Qdrant's score and rank beside the exact MaxSim recomputed from t
 vectors Qdrant scored; for an unquantized collection the two are equal (to float32
 rounding). A hit whose payload does not state its layout is re-encoded once to name
 its vectors (``layouts``).
+
+With a first stage (``first_stage``: ``"pooled"`` or ``"muvera"``), the search is one
+Query API call: ``prefetch`` the top ``candidates`` by the first-stage vector (HNSW),
+then MaxSim on the multivector ranks them. Without one it is the exact full scan.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from colbert_viz.collections import first_stage as stage_of
 from colbert_viz.collections.backends import (
     Backend,
     CollectionNotFound,
@@ -36,6 +41,7 @@ from colbert_viz.maths.analysis import Analysis
 from colbert_viz.maths.scoring import check_dim
 
 MAX_HIT_TOKENS = 65_536  # stored vectors one search fetches, all hits together (32 MB at 128 dimensions)
+DEFAULT_CANDIDATES = 100  # a two-stage search's prefetch
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class SearchResult:
     quantization: str | None
     rescore: bool | None
     oversampling: float | None = None
+    first_stage: dict | None = None  # the first stage's settings and "candidates"; None: exact search
 
     def to_dict(self, explain: bool = False) -> dict:
         """Shaped like the hosted rerank API (``results`` of ``index``, ``relevance_score``,
@@ -82,7 +89,9 @@ class SearchResult:
                 row["explanation"] = self.analysis.explain(hit.index, self.dim).to_dict()
             results.append(row)
         return {"dimensions": self.dim, "vector": self.vector, "quantization": self.quantization,
-                "rescore": self.rescore, "oversampling": self.oversampling, "results": results,
+                "rescore": self.rescore, "oversampling": self.oversampling,
+                "first_stage": self.first_stage or {"kind": "none", "search": "exact MaxSim over every point"},
+                "results": results,
                 "usage": {"total_tokens": len(self.analysis.query)}}
 
 
@@ -101,7 +110,8 @@ def choose_vector(specs: dict[str, VectorSpec], dim: int, where: str) -> VectorS
 def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None = None,
            rescore: bool | None = None, layout: str | None = None, text_field: str = "text",
            oversampling: float | None = None, max_tokens: int = MAX_HIT_TOKENS,
-           encoding: Callable[[], AbstractContextManager] | None = None) -> SearchResult:
+           encoding: Callable[[], AbstractContextManager] | None = None, first_stage: str | None = None,
+           candidates: int | None = None, muvera: stage_of.MuveraParams | None = None) -> SearchResult:
     """Top ``top_k`` points for ``query`` at ``dim`` (default: the largest the collection
     offers), explained from their stored vectors.
 
@@ -111,7 +121,10 @@ def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None
     vectors (one of ``layouts.LAYOUTS``) where the payload does not say. ``text_field``:
     the payload key that holds the text. ``max_tokens``: stored vectors fetched for all
     hits together (``ResultTooLarge`` past it). ``encoding()``: a context held around each
-    encode (the app's encode slot), never around a call to Qdrant.
+    encode (the app's encode slot), never around a call to Qdrant. ``first_stage``
+    (``"pooled"``, ``"muvera"``; ``None``/``"none"``: exact): two stages, the first fetching
+    ``candidates`` (``top_k`` to ``MAX_CANDIDATES``; default ``DEFAULT_CANDIDATES``) points;
+    ``muvera``: the MUVERA parameters the caller expects (refused when the collection's differ).
     """
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
@@ -126,11 +139,22 @@ def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None
     usable = {s.size for s in specs.values() if s.size in model.dimensions}
     dim = check_dim(max(usable, default=model.info.dim) if dim is None else dim, model.dimensions)
     spec = choose_vector(specs, dim, backend.description)
+    first = None
+    if first_stage not in (None, "none"):
+        first = stage_of.choose(specs, first_stage, backend.description, muvera)
+        candidates = stage_of.check_candidates(DEFAULT_CANDIDATES if candidates is None else candidates, top_k)
+        if first.source not in model.dimensions:
+            raise CollectionSettingsError(f"{backend.description}'s {first.kind} first stage was computed from "
+                                          f"{first.source}-dimension vectors, which {model.info.name} does not offer")
     if backend.count() == 0:
         raise EmptyCollectionError(f"{backend.description} is empty: index documents first")
     with encoding():
         q = model.encode_queries([query])[0]
-    found = backend.query(q.at_dim(dim), spec.name, top_k, rescore, oversampling)
+    if first is None:
+        found = backend.query(q.at_dim(dim), spec.name, top_k, rescore, oversampling)
+    else:
+        found = backend.query_two_stage(first.query(q.at_dim(first.source)), first.name, candidates,
+                                        q.at_dim(dim), spec.name, top_k)
     if not found:
         raise EmptyCollectionError(f"{backend.description} returned no point for the query")
     stated = [_stated(point) for point in found]
@@ -157,7 +181,8 @@ def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None
         hits.append(Hit(rank, point.id, point.score, exact, rank - 1, mapping.layout, note, mapping.basis))
     dimensions = tuple(d for d in model.dimensions if d <= spec.size)
     analysis = Analysis(query=replace(q, vectors=q.at_dim(spec.size)), documents=documents, dimensions=dimensions)
-    return SearchResult(analysis, hits, dim, spec.name, spec.quantization, rescore, oversampling)
+    stage = None if first is None else {**first.settings(), "candidates": candidates}
+    return SearchResult(analysis, hits, dim, spec.name, spec.quantization, rescore, oversampling, stage)
 
 
 def _stated(point: ScoredPoint) -> tuple[dict, str]:

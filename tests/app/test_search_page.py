@@ -312,6 +312,24 @@ def test_a_search_fits_the_top_k_limit(app):
     assert found["key"] is None and "Top k must be a whole number from 1 to 10" in found["status"]
 
 
+def test_a_two_stage_search_says_what_ran(app, berlin, tiny_model):
+    """The page's first stage: the status names it and its candidate count; its hits are the
+    package's two-stage search of the same collection; a bad candidate count is one line."""
+    from colbert_viz.collections import search
+
+    found = app.client.search(new_session(), DEMO, berlin["query"], top_k=3, model="tiny", first_stage="pooled",
+                              candidates=4)
+    assert "two stages: pooled first stage (first-pooled-128), 4 candidates, then MaxSim" in found["status"]
+    want = app.shelf._use(DEMO, None, lambda backend: search(tiny_model, backend, berlin["query"], top_k=3,
+                                                             first_stage="pooled", candidates=4))
+    assert [h["score"] for h in found["hits"]] == pytest.approx([h.score for h in want.hits], abs=1e-5)
+    exact = app.client.search(new_session(), DEMO, berlin["query"], top_k=3, model="tiny")
+    assert "exact MaxSim over every point" in exact["status"]
+    bad = app.client.search(new_session(), DEMO, berlin["query"], top_k=3, model="tiny", first_stage="pooled",
+                            candidates=2)
+    assert bad["key"] is None and "at least top k (3)" in bad["status"] and "Traceback" not in bad["status"]
+
+
 def test_a_search_uses_the_model_that_indexed_the_collection(app, tmp_path, tiny_model, other_model):
     """The page's menu names ``other``; the session's collection was indexed with ``tiny``:
     the query is encoded with ``tiny``, so the scores are ``tiny``'s MaxSim, not ``other``'s."""

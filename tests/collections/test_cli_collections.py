@@ -120,3 +120,37 @@ def test_a_url_without_scheme_and_a_key_over_plain_http(capsys, tmp_path, monkey
     code, _, err = _run(capsys, ["search", *model_args, "--collection", "http://192.0.2.1:9/collections/c",
                                    "--api-key", "k", "--query", "q"])
     assert "warning: the API key goes over plain http to 192.0.2.1" in err and code == 2
+
+
+def test_two_stage_search_misses_and_backfill(capsys, tmp_path, model_args, docs_file, berlin):
+    """``index`` adds first stages, ``search --first-stage`` says what ran, ``--misses``/``--why``
+    compare it with the exact search, ``first-stage`` gives an old collection one; bad input one line."""
+    staged, plain = str(tmp_path / "staged"), str(tmp_path / "plain")
+    assert _run(capsys, ["index", *model_args, "--collection", staged, "--documents", str(docs_file),
+                         "--muvera", "3,8,4,1"])[0] == 0
+    code, out, err = _run(capsys, ["search", *model_args, "--collection", staged, "--query", berlin["query"],
+                                   "--top-k", "2", "--first-stage", "muvera", "--candidates", "3", "--misses",
+                                   "--why", berlin["documents"][0]])
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["first_stage"] == {"kind": "muvera", "vector": "first-muvera-128-k3-p8-r4-s1", "source_size": 128,
+                                     "k_sim": 3, "dim_proj": 8, "r_reps": 4, "seed": 1, "candidates": 3}
+    misses = result["misses"]
+    assert set(misses["exact_top_k"]) - {m["id"] for m in misses["missed"]} <= set(misses["two_stage_top_k"])
+    assert misses["recall@2"] == (2 - len(misses["missed"])) / 2
+    assert result["why"]["text"] == berlin["documents"][0] and len(result["why"]["matches"]) == 32
+
+    assert _run(capsys, ["index", *model_args, "--collection", plain, "--documents", str(docs_file),
+                         "--first-stages", "none"])[0] == 0
+    search = ["search", *model_args, "--collection", plain, "--query", "Berlin"]
+    _one_line_error(*_run(capsys, [*search, "--first-stage", "pooled"]), "no pooled first stage", "exactly")
+    _one_line_error(*_run(capsys, [*search, "--misses"]), "add --first-stage")
+    code, out, err = _run(capsys, ["first-stage", *model_args, "--collection", plain, "--into", str(tmp_path / "b"),
+                                   "--first-stages", "pooled"])
+    assert code == 0 and json.loads(out)["written"] == 8, err
+    search = ["search", *model_args, "--collection", str(tmp_path / "b"), "--query", "Berlin", "--top-k", "3"]
+    _one_line_error(*_run(capsys, [*search, "--first-stage", "pooled", "--candidates", "2"]), "at least top k")
+    _one_line_error(*_run(capsys, [*search, "--first-stage", "pooled", "--why", "Atlantis"]), "no point 'Atlantis'")
+    _one_line_error(*_run(capsys, ["search", *model_args, "--collection", staged, "--query", "Berlin",
+                                   "--first-stage", "muvera", "--muvera", "4,8,8,42"]), "k_sim=3", "query with")
+    assert json.loads(_run(capsys, [*search, "--first-stage", "pooled"])[1])["first_stage"]["candidates"] == 100
