@@ -64,6 +64,9 @@ class ClientBackend:
         self.name = name
         self.description = description or f"Qdrant collection {name!r}"
         self.warning = ""  # set by ``open_collection`` when the API key would go over plain http
+        # a new collection's shards and each shard's copies on a cluster (None: the server's defaults)
+        self.shards: int | None = None
+        self.replicas: int | None = None
 
     @classmethod
     def connect(cls, url: str, name: str, api_key: str | None = None, timeout: int = 10) -> ClientBackend:
@@ -116,7 +119,8 @@ class ClientBackend:
         with _client_errors(f"cannot create {self.description}"):
             self.client.create_collection(self.name, vectors_config=vectors,
                                           quantization_config=_client_quantization(quantization),
-                                          hnsw_config=m.HnswConfigDiff(m=hnsw_m))
+                                          hnsw_config=m.HnswConfigDiff(m=hnsw_m), shard_number=self.shards,
+                                          replication_factor=self.replicas)
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         from qdrant_client import models as m

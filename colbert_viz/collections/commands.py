@@ -56,6 +56,11 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser], positive_int, forma
     index.add_argument("--batch-size", type=positive_int, default=32, help="documents per upsert (default: 32)")
     index.add_argument("--quantization", choices=QUANTIZATIONS, default="none",
                        help="for a new collection: Qdrant's int8 or binary quantization (default: none)")
+    index.add_argument("--shards", type=positive_int, default=None,
+                       help="for a new collection on a server or cluster: its shard_number (default: the server's)")
+    index.add_argument("--replicas", type=positive_int, default=None,
+                       help="for a new collection on a cluster: copies of each shard, replication_factor "
+                            "(default: the server's)")
     index.add_argument("--hnsw-m", type=int, default=0,
                        help="for a new collection: HNSW graph degree; 0 (default) scans every point, exactly")
     index.add_argument("--first-stages", type=_kinds, default=KINDS,
@@ -113,6 +118,11 @@ def run_command(args: argparse.Namespace, read_texts) -> dict:
     with open_collection(target, args.name, args.api_key) as backend:
         if getattr(backend, "warning", ""):
             print(f"colbert-viz: warning: {backend.warning}", file=sys.stderr)
+        if args.command == "index" and (args.shards or args.replicas):  # before the model loads
+            if not hasattr(backend, "shards"):
+                raise InputError("--shards and --replicas go with a Qdrant server URL; a Qdrant Edge folder "
+                                 "is one shard on one machine")
+            backend.shards, backend.replicas = args.shards, args.replicas
         if args.command == "search" and backend.specs() is None:
             raise CollectionNotFound(f"{backend.description} does not exist")
         model = load(args.model, dtype=args.dtype, device=args.device, skiplist=args.skiplist)

@@ -154,3 +154,35 @@ def test_two_stage_search_misses_and_backfill(capsys, tmp_path, model_args, docs
     _one_line_error(*_run(capsys, ["search", *model_args, "--collection", staged, "--query", "Berlin",
                                    "--first-stage", "muvera", "--muvera", "4,8,8,42"]), "k_sim=3", "query with")
     assert json.loads(_run(capsys, [*search, "--first-stage", "pooled"])[1])["first_stage"]["candidates"] == 100
+
+
+def test_index_on_a_cluster_names_its_shards_and_replicas(capsys, monkeypatch, model_args, docs_file):
+    """--shards and --replicas reach create_collection as shard_number and replication_factor
+    (a local-mode client stands in for the server; it records what the server is asked)."""
+    from qdrant_client import QdrantClient
+
+    from colbert_viz.collections.client import ClientBackend
+
+    asked = {}
+    local = QdrantClient(":memory:")
+    create = local.create_collection
+
+    def recording(name, **kwargs):
+        asked.update(kwargs)
+        return create(name, **kwargs)
+
+    local.create_collection = recording
+    monkeypatch.setattr(ClientBackend, "connect", classmethod(lambda cls, url, name, key=None, timeout=10:
+                                                             cls(local, name)))
+    code, out, err = _run(capsys, ["index", *model_args, "--collection", "http://127.0.0.1:6333/collections/docs",
+                                   "--documents", str(docs_file), "--shards", "3", "--replicas", "2",
+                                   "--first-stages", "pooled"])
+    assert code == 0, err
+    assert (asked["shard_number"], asked["replication_factor"]) == (3, 2)
+    assert json.loads(out)["written"] == 8
+
+
+def test_shards_on_an_edge_folder_is_one_line(capsys, tmp_path, model_args, docs_file):
+    _one_line_error(*_run(capsys, ["index", *model_args, "--collection", str(tmp_path / "edge"), "--documents",
+                                   str(docs_file), "--shards", "2"]), "go with a Qdrant server URL")
+    assert not (tmp_path / "edge").exists()
