@@ -20,6 +20,9 @@ OFFLINE = "offline"
 HUB_FILES = [
     "config.json", "artifact.metadata", "model.safetensors", "model.safetensors.index.json",
     "model-*.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+    # Sentence Transformers and PyLate: the module list, the recipe and each projection's folder.
+    "modules.json", "config_sentence_transformers.json", "sentence_bert_config.json",
+    "*_Dense/*", "*_MultiVectorMask/*", "*_Normalize/*",
 ]
 HUB_FALLBACK_FILES = ["pytorch_model.bin"]
 

@@ -18,6 +18,7 @@ import torch
 from colbert_viz.engine import zerogpu
 from colbert_viz.engine.cache import VectorCache
 from colbert_viz.engine.networks import forward
+from colbert_viz.engine.recipe import Recipe
 from colbert_viz.engine.tokenization import ColbertTokenizer
 from colbert_viz.maths.scoring import RerankResult, check_dim
 from colbert_viz.records import Tokenized, TokenVectors
@@ -50,6 +51,7 @@ class ModelInfo:
     is_fallback: bool = False
     note: str = ""
     dtype_reason: str = ""
+    recipe: Recipe | None = None  # how texts become vectors (colbert_viz.engine.recipe); None: an API encoder
 
 
 class NonFiniteOutputError(RuntimeError):

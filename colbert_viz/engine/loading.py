@@ -13,11 +13,13 @@ Three families:
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
+import string
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -35,10 +37,19 @@ from colbert_viz.engine.checkpoint import (
     offline_model_dir,
     read_config,
     resolve,
+    weight_files,
 )
 from colbert_viz.engine.encoder import ColbertModel, ModelInfo
-from colbert_viz.engine.networks import NativeNetwork, TransformersNetwork
-from colbert_viz.engine.tokenization import SKIPLISTS, ColbertTokenizer, TokenizerSettings, read_metadata
+from colbert_viz.engine.networks import DenseChain, NativeNetwork, TransformersNetwork
+from colbert_viz.engine.networks import DenseLayer as NetworkDense
+from colbert_viz.engine.recipe import DenseLayer, Recipe, RecipeError, read_recipe
+from colbert_viz.engine.tokenization import (
+    SKIPLISTS,
+    ColbertTokenizer,
+    TokenizerSettings,
+    lowercases,
+    read_metadata,
+)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "int8")
@@ -243,6 +254,45 @@ def _offline_dir_or_none() -> Path | None:
         return None
 
 
+def _tokenizer_config(folder: Path) -> dict:
+    file = folder / "tokenizer_config.json"
+    try:
+        value = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelLoadError(f"{file} is not valid JSON: {err}") from err
+    return value if isinstance(value, dict) else {}
+
+
+def _inline_linear(folder: Path) -> torch.Tensor | None:
+    """The ``linear.weight`` stored beside the backbone (Stanford, jina), read without loading the rest
+    where the file is safetensors."""
+    files = weight_files(folder)
+    if all(f.suffix == ".safetensors" for f in files):
+        from safetensors import safe_open
+
+        for file in files:
+            with safe_open(str(file), framework="pt") as handle:
+                if "linear.weight" in handle.keys():  # noqa: SIM118 (a safe_open handle)
+                    return handle.get_tensor("linear.weight")
+        return None
+    return load_state_dict(folder).get("linear.weight")
+
+
+def _read_recipe(folder: Path, config: dict, family: str) -> tuple[Recipe, torch.Tensor | None]:
+    """The recipe, and the inline ``linear.weight`` where the format keeps it beside the backbone."""
+    if family == "offline":
+        return Recipe(format="offline", backbone=str(config.get("model_type")), dim=0, expansion="none",
+                      expansion_length=None, skiplist_words=tuple(string.punctuation),
+                      notes=("plain token embeddings: no projection, markers or query expansion",)), None
+    inline = None
+    if family == "jina" or not (folder / "modules.json").is_file():
+        inline = _inline_linear(folder)
+        if inline is None:
+            raise ModelLoadError("checkpoint is missing key 'linear.weight' (the ColBERT projection)")
+    fmt = "jina" if family == "jina" else None
+    return read_recipe(folder, config, None if inline is None else tuple(inline.shape), fmt), inline
+
+
 def tokenizer_settings(family: str, metadata: dict, config: dict, skiplist: str | None) -> TokenizerSettings:
     """Settings from ``artifact.metadata``, with each family's defaults."""
     if skiplist is not None and skiplist not in SKIPLISTS:
@@ -290,7 +340,8 @@ def build_jina(folder: Path, config: dict, vocab_size: int) -> NativeNetwork:
     return NativeNetwork(module)
 
 
-def build_transformers(folder: Path, with_head: bool, pad_id: int) -> TransformersNetwork:
+def _auto_model(folder: Path):
+    """The backbone through transformers' ``AutoModel`` (BERT's unused pooler left out)."""
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
@@ -298,25 +349,83 @@ def build_transformers(folder: Path, with_head: bool, pad_id: int) -> Transforme
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        model = AutoModel.from_pretrained(str(folder), add_pooling_layer=False)
+        try:
+            return AutoModel.from_pretrained(str(folder), add_pooling_layer=False)
+        except TypeError:  # a backbone without a pooler (ModernBERT …) takes no such argument
+            return AutoModel.from_pretrained(str(folder))
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ModelLoadError(f"transformers cannot load {folder}: {err}") from err
     finally:
         hf_logging.set_verbosity(verbosity)
-    head = None
-    if with_head:
-        state = load_state_dict(folder)
-        if "linear.weight" not in state:
-            raise ModelLoadError("checkpoint is missing key 'linear.weight' (the ColBERT projection)")
-        weight = state["linear.weight"]
-        hidden = model.config.hidden_size
-        if weight.ndim != 2 or weight.shape[1] != hidden:
-            raise ModelLoadError(
-                f"checkpoint key 'linear.weight' has shape {tuple(weight.shape)}, expected (dim, {hidden})"
-            )
-        head = torch.nn.Linear(hidden, weight.shape[0], bias=False)
-        head.weight.data = weight.float()
-    return TransformersNetwork(model, head, pad_id)
+
+
+def _dense_state(folder: Path, layer: DenseLayer, inline: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """A projection's tensors: from its folder (``linear.weight`` …), or the inline ``linear.weight``."""
+    if not layer.folder:
+        return {"linear.weight": inline}
+    state = load_state_dict(folder / layer.folder)
+    return {k.removeprefix("model."): v for k, v in state.items()}
+
+
+def build_head(folder: Path, recipe: Recipe, hidden: int, inline: torch.Tensor | None = None) -> DenseChain:
+    """The recipe's projections with their weights, each checked against its stated shape."""
+    if recipe.dense[0].in_features != hidden:
+        raise RecipeError(f"the first projection takes {recipe.dense[0].in_features} features but the backbone "
+                          f"gives {hidden}")
+    chain = DenseChain()
+    for layer in recipe.dense:
+        module = NetworkDense(layer.in_features, layer.out_features, layer.bias, layer.activation, layer.residual)
+        state = _dense_state(folder, layer, inline)
+        expected = {k: v.shape for k, v in module.state_dict().items()}
+        where = layer.folder or "the checkpoint"
+        try:
+            check_state_dict(expected, state)
+        except ModelLoadError as err:
+            raise RecipeError(f"{where}: {err}") from err
+        module.load_state_dict({k: state[k].float() for k in expected})
+        chain.append(module)
+    return chain
+
+
+def recipe_settings(recipe: Recipe, limit: int, skiplist: str | None, tokenizer_config: dict) -> TokenizerSettings:
+    """``TokenizerSettings`` that lay texts out as ``recipe`` says (``limit``: the model's most tokens)."""
+    length = recipe.expansion_length or 32
+    if recipe.expansion == "fixed":
+        query_cap = length
+    elif recipe.expansion == "min":
+        query_cap = max(min(recipe.query_length or limit, limit), length)
+    else:
+        query_cap = min(recipe.query_length or limit, limit)
+    token = recipe.expansion_token or _token_name(tokenizer_config.get("mask_token")) \
+        or _token_name(tokenizer_config.get("eos_token"))
+    words = recipe.skiplist_words if skiplist is None else None
+    return TokenizerSettings(
+        query_maxlen=query_cap, doc_maxlen=min(recipe.document_length or limit, limit), doc_limit=limit,
+        query_marker=None, doc_marker=None, query_expansion=recipe.expansion != "none",
+        attend_to_mask_tokens=recipe.attend_expansion, skiplist=skiplist or "reader",
+        query_prefix=recipe.query_prefix, doc_prefix=recipe.document_prefix, prefix_tokens=recipe.prefix_kind == "token",
+        expansion_strategy=recipe.expansion if recipe.expansion != "none" else "fixed",
+        expansion_length=length if recipe.expansion == "min" else None,
+        expansion_token=token if recipe.expansion != "none" else None,
+        skip_words=(words if "document" in recipe.skiplist_tasks else ()) if words is not None else None,
+        skip_queries="query" in recipe.skiplist_tasks, lowercase=recipe.lowercase)
+
+
+def _token_name(value) -> str | None:
+    """A special token as ``tokenizer_config.json`` writes it: a string or ``{"content": …}``."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) and value else None
+
+
+def model_limit(config: dict, tokenizer_config: dict) -> int:
+    """The most tokens a sequence may have: ``max_position_embeddings``, lowered by the tokenizer's
+    ``model_max_length`` (as Sentence Transformers does)."""
+    limit = _config_int(config, "max_position_embeddings", 512)
+    declared = tokenizer_config.get("model_max_length")
+    if isinstance(declared, int) and not isinstance(declared, bool) and 0 < declared < limit:
+        limit = declared
+    return limit
 
 
 def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", device: str = "auto",
@@ -348,11 +457,18 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
     folder = resolve(name)
     config = read_config(folder)
     family = detect_family(name, folder, config)
+    recipe, inline = _read_recipe(folder, config, family)
     try:
-        settings = tokenizer_settings(family, read_metadata(folder), config, skiplist)
+        if family == "transformers":
+            tokenizer_config = _tokenizer_config(folder)
+            settings = recipe_settings(recipe, model_limit(config, tokenizer_config), skiplist, tokenizer_config)
+        else:
+            settings = tokenizer_settings(family, read_metadata(folder), config, skiplist)
         tokenizer = ColbertTokenizer.from_dir(folder, settings)
     except (ValueError, FileNotFoundError) as err:
         raise ModelLoadError(f"{folder}: {err}") from err
+    if not recipe.lowercase and lowercases(tokenizer.tokenizer):
+        recipe = replace(recipe, lowercase=True, notes=(*recipe.notes, "the tokenizer itself lower-cases"))
     hidden = _config_int(config, "hidden_size", 1024)
     choice = pick_dtype(dtype, torch_device, hidden, _config_int(config, "intermediate_size", 4 * hidden))
     torch_dtype = choice.torch_dtype
@@ -363,11 +479,15 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
     else:
         pad_id = tokenizer.tokenizer.token_to_id("[PAD]")
         pad_id = pad_id if pad_id is not None else int(config.get("pad_token_id") or 0)
-        network = build_transformers(folder, with_head=family != "offline", pad_id=pad_id)
+        model = _auto_model(folder)
+        head = None if family == "offline" else build_head(folder, recipe, model.config.hidden_size, inline)
+        network = TransformersNetwork(model, head, pad_id)
         network.model.to(device=torch_device, dtype=torch_dtype)
         if network.head is not None:
             network.head.to(device=torch_device, dtype=torch_dtype)
         dim = network.head.out_features if network.head is not None else network.model.config.hidden_size
+        if family == "offline":
+            recipe = replace(recipe, dim=dim)
     if choice.name == "int8":
         network.quantize_int8()
     if family == "offline":
@@ -382,7 +502,7 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
         name=name, path=str(folder), family=family, display_name=display, dim=dim,
         dimensions=matryoshka_dimensions(dim), dtype=choice.name, device=str(torch_device),
         is_fallback=family == "offline", note=OFFLINE_NOTE if family == "offline" else "",
-        dtype_reason=choice.reason,
+        dtype_reason=choice.reason, recipe=recipe,
     )
     return ColbertModel(info, tokenizer, network, torch_device, torch_dtype, VectorCache(cache_bytes))
 

@@ -63,8 +63,44 @@ class NativeNetwork:
         return list(out.split(lengths))
 
 
+ACTIVATION_MODULES = {"identity": nn.Identity, "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU,
+                      "sigmoid": nn.Sigmoid}
+
+
+class DenseLayer(nn.Module):
+    """``activation(linear(x))``, plus ``x`` (or ``residual(x)`` when the sizes differ) with a residual:
+    (..., in_features) → (..., out_features)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool, activation: str = "identity",
+                 residual: bool = False) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features, bias=bias)
+        self.activation = ACTIVATION_MODULES[activation]()
+        self.use_residual = residual
+        self.residual = nn.Linear(in_features, out_features, bias=False) if residual and in_features != out_features \
+            else None
+
+    @property
+    def out_features(self) -> int:
+        return self.linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.activation(self.linear(x))
+        if self.use_residual:
+            out = out + (x if self.residual is None else self.residual(x))
+        return out
+
+
+class DenseChain(nn.Sequential):
+    """The projections after the backbone, in order (a Stanford head is one bias-free layer)."""
+
+    @property
+    def out_features(self) -> int:
+        return self[-1].out_features
+
+
 class TransformersNetwork:
-    """A transformers ``AutoModel`` (BERT family) plus an optional bias-free head.
+    """A transformers ``AutoModel`` (BERT, ModernBERT …) plus an optional ``DenseChain`` head.
 
     Sequences are right-padded into one batch; callers pass sequences of similar
     length together so padding stays small.
@@ -72,7 +108,7 @@ class TransformersNetwork:
 
     packed = False
 
-    def __init__(self, model: nn.Module, head: nn.Linear | None, pad_id: int) -> None:
+    def __init__(self, model: nn.Module, head: nn.Module | None, pad_id: int) -> None:
         self.model = model.eval()
         self.head = head.eval() if head is not None else None
         self.pad_id = pad_id

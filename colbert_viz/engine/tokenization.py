@@ -56,6 +56,16 @@ class TokenizerSettings:
     attend_to_mask_tokens: bool = True
     skiplist: Skiplist = "reader"
     doc_limit: int = 8192
+    # Recipes other than jina-colbert-v2's (``colbert_viz.engine.recipe``):
+    query_prefix: str = ""  # prepended as text (one special token when the tokenizer holds it as one)
+    doc_prefix: str = ""
+    prefix_tokens: bool = False  # a prefix the vocabulary holds becomes one special token (PyLate, Stanford)
+    expansion_strategy: str = "fixed"  # "fixed": padded and cut to query_maxlen; "min": padded to expansion_length
+    expansion_length: int | None = None  # the padding target of "min" (None: query_maxlen)
+    expansion_token: str | None = None  # None: <mask> or [MASK]
+    skip_words: tuple[str, ...] | None = None  # vocabulary tokens skipped (None: the ``skiplist`` convention)
+    skip_queries: bool = False  # the skiplist applies to queries too
+    lowercase: bool = False  # a Lowercase normalizer in front of the tokenizer's own
 
 
 class TextError(ValueError):
@@ -148,15 +158,29 @@ class ColbertTokenizer:
         # Text that spells a special token ("<s>", "<mask>", "[QueryMarker]") becomes that
         # token, as with the model's own tokenizer (its default): the model sees those ids.
         tokenizer.encode_special_tokens = False
+        if settings.lowercase:
+            _lowercase(tokenizer)
+        if settings.prefix_tokens:
+            for prefix in (settings.query_prefix, settings.doc_prefix):
+                _register_prefix(tokenizer, prefix)
         self.tokenizer = tokenizer
         self.special_texts = special_token_texts(tokenizer)
         self.special_ids = np.array(sorted(self.special_texts), dtype=np.int64)
         self.settings = settings
         self.cls_id, self.sep_id = _cls_sep_ids(tokenizer)
-        self.mask_id = _first_token_id(tokenizer, MASK_TOKENS, "mask")
+        if settings.expansion_token is not None:
+            self.mask_id = _first_token_id(tokenizer, [settings.expansion_token], "expansion")
+        elif settings.query_expansion:
+            self.mask_id = _first_token_id(tokenizer, MASK_TOKENS, "mask")
+        else:
+            self.mask_id = tokenizer.token_to_id("<mask>") or tokenizer.token_to_id("[MASK]")
         self.query_marker_id = _marker_id(tokenizer, settings.query_marker)
         self.doc_marker_id = _marker_id(tokenizer, settings.doc_marker)
-        self.skip_ids = skiplist_ids(tokenizer, settings.skiplist)
+        if settings.skip_words is not None:
+            found = (tokenizer.token_to_id(w) for w in settings.skip_words)
+            self.skip_ids = frozenset(i for i in found if i is not None)
+        else:
+            self.skip_ids = skiplist_ids(tokenizer, settings.skiplist)
         if settings.query_maxlen < 3 + (self.query_marker_id is not None):
             raise ValueError(f"query_maxlen {settings.query_maxlen} leaves no room for text")
 
@@ -197,8 +221,8 @@ class ColbertTokenizer:
         s, name = self.settings, self.tokenizer.id_to_token
         return {"query_tokens": s.query_maxlen,
                 "expansion": [name(self.mask_id)] if s.query_expansion else [],
-                "query_marker": s.query_marker if self.query_marker_id is not None else None,
-                "doc_marker": s.doc_marker if self.doc_marker_id is not None else None,
+                "query_marker": s.query_marker if self.query_marker_id is not None else (s.query_prefix or None),
+                "doc_marker": s.doc_marker if self.doc_marker_id is not None else (s.doc_prefix or None),
                 "specials": [name(self.cls_id), name(self.sep_id)],
                 "subword": "wordpiece" if type(self.tokenizer.model).__name__ == "WordPiece" else "sentencepiece"}
 
@@ -206,7 +230,7 @@ class ColbertTokenizer:
         """Queries, each exactly ``query_maxlen`` tokens when expansion is on."""
         texts = check_texts(texts, "query")
         return [self._layout(t, e, "query", self.settings.query_maxlen) for t, e in
-                zip(texts, self._encode(texts))]
+                zip(texts, self._encode(texts, self.settings.query_prefix))]
 
     def tokenize_documents(self, texts: Sequence[str], doc_maxlen: int | None = None) -> list[Tokenized]:
         """Documents, each at most ``doc_maxlen`` tokens (default: the model's)."""
@@ -214,21 +238,30 @@ class ColbertTokenizer:
         if isinstance(maxlen, bool) or not isinstance(maxlen, int) or not 4 <= maxlen <= self.settings.doc_limit:
             raise ValueError(f"doc_maxlen must be an integer from 4 to {self.settings.doc_limit}, got {maxlen!r}")
         texts = check_texts(texts, "document")
-        return [self._layout(t, e, "document", maxlen) for t, e in zip(texts, self._encode(texts))]
+        return [self._layout(t, e, "document", maxlen) for t, e in
+                zip(texts, self._encode(texts, self.settings.doc_prefix))]
 
-    def _encode(self, texts: list[str]):
-        return self.tokenizer.encode_batch(texts, add_special_tokens=False)
+    def _encode(self, texts: list[str], prefix: str = ""):
+        return self.tokenizer.encode_batch([prefix + t for t in texts], add_special_tokens=False)
 
     def _layout(self, text: str, encoding, kind: Kind, maxlen: int) -> Tokenized:
         marker_id = self.query_marker_id if kind == "query" else self.doc_marker_id
         head = [self.cls_id] + ([marker_id] if marker_id is not None else [])
         room = maxlen - len(head) - 1
-        n_text = len(encoding.ids)
+        prefix = self.settings.query_prefix if kind == "query" else self.settings.doc_prefix
+        in_prefix = sum(1 for start, _ in encoding.offsets if start < len(prefix))  # flagged as markers
+        n_prompt = min(in_prefix, room)
+        n_text = len(encoding.ids) - in_prefix
         body = list(encoding.ids[:room])
         text_tokens = list(encoding.tokens[:room])
-        spans = [_visible(text, s, t) for s, t in zip(encoding.offsets[:room], text_tokens)]
+        shift = len(prefix)
+        offsets = [(max(s - shift, 0), max(e - shift, 0)) for s, e in encoding.offsets[:room]]
+        spans = [(0, 0) if k < n_prompt else _visible(text, s, t)
+                 for k, (s, t) in enumerate(zip(offsets, text_tokens))]
         typed = np.zeros(len(body), bool)
         for k in np.flatnonzero(np.isin(body, self.special_ids)):
+            if k < n_prompt:
+                continue
             if self.is_typed_special(text, body[k], spans[k]):
                 typed[k] = True
                 text_tokens[k] = self.special_texts[body[k]]  # e.g. '<mask>', not ' <mask>' (lstrip)
@@ -238,14 +271,13 @@ class ColbertTokenizer:
         spans = [(0, 0)] * len(head) + spans + [(0, 0)]
         n = len(ids)
         special = np.zeros(n, bool)
-        special[: len(head)] = True
+        special[: len(head) + n_prompt] = True
         special[-1] = True
         marker = np.zeros(n, bool)
-        if marker_id is not None:
-            marker[1] = True
+        marker[len(head) - (marker_id is not None): len(head) + n_prompt] = True
         n_expansion = 0
         if kind == "query" and self.settings.query_expansion:
-            n_expansion = maxlen - n
+            n_expansion = max(0, (self.settings.expansion_length or maxlen) - n)
             ids += [self.mask_id] * n_expansion
             tokens += [self.tokenizer.id_to_token(self.mask_id)] * n_expansion
             spans += [(0, 0)] * n_expansion
@@ -254,8 +286,9 @@ class ColbertTokenizer:
         typed_special = np.zeros(len(ids), bool)
         typed_special[len(head): n - 1] = typed
         skipped = np.zeros(len(ids), bool)
-        if kind == "document" and self.skip_ids:
-            skipped[len(head): n - 1] = np.isin(ids_arr[len(head): n - 1], list(self.skip_ids)) & ~typed
+        if (kind == "document" or self.settings.skip_queries) and self.skip_ids:
+            start = len(head) + n_prompt
+            skipped[start: n - 1] = np.isin(ids_arr[start: n - 1], list(self.skip_ids)) & ~typed[n_prompt:]
         return Tokenized(
             text=text,
             kind=kind,
@@ -284,6 +317,47 @@ class ColbertTokenizer:
         normalizer = self.tokenizer.normalizer
         return piece == content or (normalizer is not None
                                     and normalizer.normalize_str(piece) == normalizer.normalize_str(content))
+
+
+def _lowercase(tokenizer: Tokenizer) -> None:
+    """Put a Lowercase normalizer in front of the tokenizer's own, unless it has one (as Sentence
+    Transformers does for ``do_lower_case``); offsets still index the original text."""
+    from tokenizers import normalizers
+
+    if lowercases(tokenizer):
+        return
+    current = tokenizer.normalizer
+    tokenizer.normalizer = normalizers.Sequence([normalizers.Lowercase()] + ([current] if current else []))
+
+
+def lowercases(tokenizer: Tokenizer) -> bool:
+    """Whether the tokenizer's normalizer lower-cases (a ``Lowercase``, or BERT's with ``lowercase``).
+
+    >>> from tokenizers import Tokenizer, models, normalizers
+    >>> t = Tokenizer(models.WordLevel({"a": 0}, unk_token="a"))
+    >>> lowercases(t), t.normalizer is None
+    (False, True)
+    >>> t.normalizer = normalizers.BertNormalizer(lowercase=True)
+    >>> lowercases(t)
+    True
+    """
+    current = tokenizer.normalizer
+    return current is not None and "lowercase" in repr(current).lower().replace("lowercase=false", "")
+
+
+def _register_prefix(tokenizer: Tokenizer, prefix: str) -> None:
+    """A prefix (or its first word) that the vocabulary holds but the tokenizer splits becomes one
+    special, non-normalised token (``[unused0]``, ``"[Q] "``), as Sentence Transformers registers
+    the markers of PyLate and Stanford checkpoints; a prefix the vocabulary lacks stays text."""
+    if not prefix.split():
+        return
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    for candidate in (prefix, prefix.split(None, 1)[0]):
+        if candidate not in vocab:
+            continue
+        if tokenizer.encode(candidate, add_special_tokens=False).tokens != [candidate]:
+            tokenizer.add_special_tokens([AddedToken(candidate, special=True, normalized=False)])
+        return
 
 
 def _visible(text: str, span: tuple[int, int], token: str = "") -> tuple[int, int]:
