@@ -1,4 +1,4 @@
-"""Command line: ``python -m colbert_viz encode|rerank|explain|compress|compare-api|index|search|make-checkpoint``, JSON on stdout.
+"""Command line: ``python -m colbert_viz encode|rerank|explain|compress|compare-api|recipe|index|search|make-checkpoint``, JSON on stdout.
 
 The output mirrors the hosted API's responses (``/v1/multi-vector`` and
 ``/v1/rerank``) with token strings added. Bad input exits with status 2 and one
@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--documents", required=True, help=f"{', '.join(FORMATS)} file, or - for stdin")
     api.add_argument("--no-local", action="store_true", help="compare with the API only (no --model loaded)")
 
+    sub.add_parser("recipe", parents=[common], help="how --model turns text into scored vectors (its recipe, read "
+                   "from its files: Stanford, PyLate, Sentence Transformers 6, jina-colbert-v2)")
+
     from colbert_viz.collections.commands import add_parsers
 
     add_parsers(sub, [common], _positive_int, ", ".join(FORMATS))
@@ -104,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--size", choices=("tiny", "full"), required=True,
                       help="tiny: 2 layers, 64 wide; full: jina-colbert-v2's 24 layers, 1024 wide")
     make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--sibling-of", type=Path, default=None, metavar="BASE",
+                      help="instead: a -96/-64-style sibling of the checkpoint BASE (same backbone, a random "
+                           "--head-dim head; with --cut, the first rows of BASE's head)")
+    make.add_argument("--head-dim", type=_positive_int, default=96)
+    make.add_argument("--cut", action="store_true")
     return parser
 
 
@@ -135,6 +143,18 @@ def read_texts(source: str) -> list[str]:
     return parse_documents(content, ".jsonl" if _is_jsonl(content) else ".txt")
 
 
+def make_sibling(base: Path, folder: Path, dim: int, seed: int, cut: bool) -> dict:
+    from colbert_viz.engine.synthetic import write_sibling
+
+    if not (base / "config.json").is_file():
+        raise InputError(f"{base} is not a checkpoint folder (no config.json)")
+    try:
+        write_sibling(base, folder, dim, seed=seed or 1, cut=cut)
+    except (FileExistsError, ValueError) as err:
+        raise InputError(str(err)) from None
+    return {"checkpoint": str(folder), "sibling_of": str(base), "head_dim": dim, "cut": cut}
+
+
 def make_checkpoint(folder: Path, size: str, seed: int) -> dict:
     """Write a random checkpoint to ``folder``, which must be new or empty."""
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
@@ -156,6 +176,8 @@ def _vectors(model, records, dim: int) -> list[dict]:
 
 def run(args: argparse.Namespace) -> dict:
     if args.command == "make-checkpoint":
+        if args.sibling_of is not None:
+            return make_sibling(args.sibling_of, args.dir, args.head_dim, args.seed, args.cut)
         return make_checkpoint(args.dir, args.size, args.seed)
     from colbert_viz.engine.loading import load, reprobe
 
@@ -179,6 +201,10 @@ def run(args: argparse.Namespace) -> dict:
     if args.verbose:
         print(f"colbert-viz: {model.info.display_name} on {model.info.device}, {model.info.dtype_reason}",
               file=sys.stderr)
+    if args.command == "recipe":
+        recipe = model.info.recipe
+        return {"model": model.info.display_name, "recipe": recipe.to_dict(),
+                "table": [{"setting": k, "value": v} for k, v in recipe.rows()]}
     dim = check_dim(model.info.dim if args.dimensions is None else args.dimensions, model.dimensions)
     out: dict = {"model": model.info.name, "dimensions": dim}
     if model.info.is_fallback:

@@ -44,7 +44,8 @@ Loader = Callable[[str], object]
 VariantLoader = Callable[[str, str, str], object]  # (path, dtype, device) -> model
 VARIANT_ENV = "COLBERT_VIZ_VARIANT_MEMORY_MB"
 DEFAULT_VARIANT_MB = 6144
-API_MODELS = ("jina-api:jina-colbert-v2",)  # colbert_viz.engine.api_encoder.API_MODEL (not imported: torch)
+API_MODELS = ("jina-api:jina-colbert-v2",)
+HEAD_SEP = "+head:"  # "BASE+head:SIBLING": BASE's backbone with SIBLING's dedicated head (colbert_viz.engine.heads)  # colbert_viz.engine.api_encoder.API_MODEL (not imported: torch)
 
 
 def default_model_name(environ: Mapping[str, str] | None = None) -> str:
@@ -70,7 +71,12 @@ def model_label(name: str) -> str:
     'tiny-jina (local checkpoint)'
     >>> model_label("jinaai/jina-colbert-v2")
     'jinaai/jina-colbert-v2'
+    >>> model_label("jinaai/jina-colbert-v2+head:/srv/jina-colbert-v2-96")
+    'jinaai/jina-colbert-v2 · head of jina-colbert-v2-96 (local checkpoint)'
     """
+    if HEAD_SEP in name:
+        base, sibling = name.split(HEAD_SEP, 1)
+        return f"{model_label(base)} · head of {model_label(sibling)}"
     if name.startswith(("/", "~", ".")) or "\\" in name or Path(name).expanduser().is_dir():
         return f"{Path(name.rstrip('/')).name or 'model'} (local checkpoint)"
     return name
@@ -205,13 +211,22 @@ class ModelRegistry:
                 return self.models[name]
             self._check_failed(name)
             try:
-                model = self.loader(name)
+                model = self._head(name) if HEAD_SEP in name else self.loader(name)
             except ModelLoadError as err:
                 self.failed[name] = (str(err), self.clock())
                 raise
             self.failed.pop(name, None)
             self.models[name] = model
             return model
+
+    def _head(self, name: str):
+        """``BASE+head:SIBLING``: the loaded BASE (loaded once, shared) with SIBLING's head."""
+        from colbert_viz.engine.heads import with_head
+
+        base, sibling = name.split(HEAD_SEP, 1)
+        if base not in self.choices:
+            self.choices.append(base)  # the backbone is on offer with its head
+        return with_head(self.get(base), sibling)
 
     def variant(self, name: str | None, dtype: str):
         """The model ``name`` loaded again with another ``dtype`` (the int8

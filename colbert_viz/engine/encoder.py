@@ -115,7 +115,8 @@ class ColbertModel:
         return TokenVectors(**vars(item), vectors=vectors)
 
     def _cache_key(self, item: Tokenized) -> tuple:
-        return (self.info.path, self.info.dtype, self.tokenizer.settings, item.kind, len(item), item.text)
+        return (self.info.path, self.info.name, self.info.dtype, self.tokenizer.settings, item.kind, len(item),
+                item.text)
 
     def _batches(self, items: list[Tokenized]) -> list[list[int]]:
         """Indices grouped by length (longest first), each group under the token budget:

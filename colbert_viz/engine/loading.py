@@ -435,7 +435,11 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
     name_or_path : hub id (default ``jinaai/jina-colbert-v2``), a checkpoint
         folder, ``"offline"`` for the small built-in fallback, or
         ``"jina-api:jina-colbert-v2"``: Jina's API with ``JINA_API_KEY``
-        (``dtype`` and ``device`` do not apply).
+        (``dtype`` and ``device`` do not apply), or ``"BASE+head:SIBLING"``:
+        BASE's backbone with the dedicated head of SIBLING (jina-colbert-v2's
+        ``-96``/``-64``; ``colbert_viz.engine.heads``). Any other folder is read by
+        its recipe (``colbert_viz.engine.recipe``: Stanford, PyLate, Sentence
+        Transformers 6), shown in ``model.info.recipe``.
     dtype : ``auto`` (bfloat16 where native and measured faster, else
         float32; see ``pick_dtype``), ``float32``, ``bfloat16``, or ``int8``
         (CPU only: float32 weights, then dynamic int8 linear layers;
@@ -445,6 +449,11 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
         ``colbert_viz.engine.tokenization.skiplist_ids``.
     """
     name = str(name_or_path)
+    if "+head:" in name:  # BASE+head:SIBLING: colbert_viz.engine.heads
+        from colbert_viz.engine.heads import with_head
+
+        base, sibling = name.split("+head:", 1)
+        return with_head(load(base, dtype, device, skiplist, cache_bytes), sibling)
     if name.startswith("jina-api:"):  # Jina's API with JINA_API_KEY: colbert_viz.engine.api_encoder
         from colbert_viz.engine.api_encoder import load_api
 
@@ -469,6 +478,8 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
         raise ModelLoadError(f"{folder}: {err}") from err
     if not recipe.lowercase and lowercases(tokenizer.tokenizer):
         recipe = replace(recipe, lowercase=True, notes=(*recipe.notes, "the tokenizer itself lower-cases"))
+    if recipe.expansion != "none" and recipe.expansion_token is None:
+        recipe = replace(recipe, expansion_token=tokenizer.tokenizer.id_to_token(tokenizer.mask_id))
     hidden = _config_int(config, "hidden_size", 1024)
     choice = pick_dtype(dtype, torch_device, hidden, _config_int(config, "intermediate_size", 4 * hidden))
     torch_dtype = choice.torch_dtype

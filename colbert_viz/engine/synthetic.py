@@ -185,3 +185,30 @@ def write_checkpoint(folder: str | Path, shape: dict | None = None, dim: int = 1
         weight_map |= {key: name for key in part}
     (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
     return folder
+
+
+def write_sibling(base: str | Path, folder: str | Path, dim: int, seed: int = 1, cut: bool = False) -> Path:
+    """A ``-96``/``-64``-style sibling of the checkpoint in ``base``: the same files and backbone, with
+    ``linear.weight`` replaced by a random (dim, hidden) head (``cut``: the first ``dim`` rows of the
+    base's own head, the case where a dedicated head equals the cut). Returns ``folder``."""
+    from safetensors.torch import load_file, save_file
+
+    base, folder = Path(base), Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise FileExistsError(f"{folder} is not empty")
+    shutil.copytree(base, folder, dirs_exist_ok=True)
+    files = sorted(folder.glob("*.safetensors"))
+    for file in files:
+        state = load_file(str(file))
+        if "linear.weight" not in state:
+            continue
+        own = state["linear.weight"]
+        if not 0 < dim < own.shape[0]:
+            raise ValueError(f"dim must be between 1 and {own.shape[0] - 1}, got {dim}")
+        generator = torch.Generator().manual_seed(seed)
+        head = own[:dim].clone() if cut else \
+            (torch.randn(dim, own.shape[1], generator=generator) * own.float().std()).to(own.dtype)
+        state["linear.weight"] = head
+        save_file(state, str(file), metadata={"format": "pt"})
+        return folder
+    raise ValueError(f"{base} has no linear.weight in a safetensors file")
