@@ -161,8 +161,10 @@ class ColbertTokenizer:
         if settings.lowercase:
             _lowercase(tokenizer)
         if settings.prefix_tokens:
-            for prefix in (settings.query_prefix, settings.doc_prefix):
-                _register_prefix(tokenizer, prefix)
+            for kind, prefix in (("query", settings.query_prefix), ("document", settings.doc_prefix)):
+                if not _register_prefix(tokenizer, prefix):
+                    raise ValueError(f"the {kind} marker {prefix.strip()!r} that the recipe names is not a token "
+                                     "of this tokenizer (it would be read as plain text)")
         self.tokenizer = tokenizer
         self.special_texts = special_token_texts(tokenizer)
         self.special_ids = np.array(sorted(self.special_texts), dtype=np.int64)
@@ -345,19 +347,21 @@ def lowercases(tokenizer: Tokenizer) -> bool:
     return current is not None and "lowercase" in repr(current).lower().replace("lowercase=false", "")
 
 
-def _register_prefix(tokenizer: Tokenizer, prefix: str) -> None:
+def _register_prefix(tokenizer: Tokenizer, prefix: str) -> bool:
     """A prefix (or its first word) that the vocabulary holds but the tokenizer splits becomes one
     special, non-normalised token (``[unused0]``, ``"[Q] "``), as Sentence Transformers registers
-    the markers of PyLate and Stanford checkpoints; a prefix the vocabulary lacks stays text."""
+    the markers of PyLate and Stanford checkpoints. False: the vocabulary holds neither (Sentence
+    Transformers would read the marker as plain text, silently; colbert-viz refuses it)."""
     if not prefix.split():
-        return
+        return True
     vocab = tokenizer.get_vocab(with_added_tokens=True)
     for candidate in (prefix, prefix.split(None, 1)[0]):
         if candidate not in vocab:
             continue
         if tokenizer.encode(candidate, add_special_tokens=False).tokens != [candidate]:
             tokenizer.add_special_tokens([AddedToken(candidate, special=True, normalized=False)])
-        return
+        return True
+    return False
 
 
 def _visible(text: str, span: tuple[int, int], token: str = "") -> tuple[int, int]:
