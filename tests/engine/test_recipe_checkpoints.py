@@ -184,3 +184,22 @@ def test_builders_are_seeded(tmp_path):
     c = rc.reference(rc.stanford(tmp_path / "c", seed=2), QUERIES[:1], [])["queries"][0]["vectors"]
     np.testing.assert_array_equal(a, b)
     assert np.abs(a - c).max() > 0.1
+
+
+def test_pylate_files_have_the_published_shape(tmp_path):
+    """The factory writes the same files, keys and module list as published PyLate checkpoints."""
+    from tests.published_recipes import published
+
+    recipe = published("lightonai/LateOn-Code-edge", "config_sentence_transformers.json")
+    keys_ = ("query_prefix", "document_prefix", "query_length", "document_length", "do_query_expansion",
+             "attend_to_expansion_tokens", "skiplist_words")
+    chain = [(48, 512, False, rc.IDENTITY, False), (512, 48, False, rc.IDENTITY, False)]
+    folder = rc.pylate(tmp_path / "p", dense=chain, **{k: recipe[k] for k in keys_})
+    read = lambda name: json.loads((folder / name).read_text())  # noqa: E731
+    assert read("modules.json") == published("lightonai/LateOn-Code-edge", "modules.json")
+    assert read("2_Dense/config.json") == published("lightonai/LateOn-Code-edge", "2_Dense/config.json")
+    assert set(read("config_sentence_transformers.json")) == set(recipe)
+    assert set(read("sentence_bert_config.json")) == set(published("LiquidAI/LFM2-ColBERT-350M",
+                                                                   "sentence_bert_config.json"))
+    query = rc.reference(folder, QUERIES[:1], [])["queries"][0]
+    assert len(query["ids"]) == 10 and not query["expansion"].any()  # do_query_expansion false: no [MASK]
