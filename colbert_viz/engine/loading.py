@@ -408,7 +408,7 @@ def recipe_settings(recipe: Recipe, limit: int, skiplist: str | None, tokenizer_
         expansion_length=length if recipe.expansion == "min" else None,
         expansion_token=token if recipe.expansion != "none" else None,
         skip_words=(words if "document" in recipe.skiplist_tasks else ()) if words is not None else None,
-        skip_queries="query" in recipe.skiplist_tasks, lowercase=recipe.lowercase)
+        lowercase=recipe.lowercase)
 
 
 def _token_name(value) -> str | None:
@@ -473,7 +473,7 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
             settings = recipe_settings(recipe, model_limit(config, tokenizer_config), skiplist, tokenizer_config)
         else:
             settings = tokenizer_settings(family, read_metadata(folder), config, skiplist)
-        tokenizer = ColbertTokenizer.from_dir(folder, settings)
+        tokenizer = ColbertTokenizer.from_dir(folder, settings, as_transformers=family == "transformers")
     except (ValueError, FileNotFoundError) as err:
         raise ModelLoadError(f"{folder}: {err}") from err
     if not recipe.lowercase and lowercases(tokenizer.tokenizer):

@@ -39,6 +39,8 @@ ACTIVATIONS = {
     "torch.nn.modules.activation.GELU": "gelu",
     "torch.nn.modules.activation.Sigmoid": "sigmoid",
 }
+PYLATE_KEYS = ("query_length", "document_length", "query_expansion", "do_query_expansion", "attend_to_expansion_tokens",
+               "attend_to_mask_tokens", "query_prefix", "document_prefix", "skiplist_words")
 TRANSFORMER_TYPES = ("Transformer",)
 DENSE_TYPES = ("Dense",)
 MASK_TYPES = ("MultiVectorMask",)
@@ -288,7 +290,11 @@ def _modules_recipe(folder: Path, fmt: str, backbone: str) -> Recipe:
     query_length = _int_or_none(merged.get("query_length"), "query_length")
     document_length = _int_or_none(merged.get("document_length"), "document_length")
     if fmt == "pylate" and "query_expansion" not in merged:
-        if st.get("do_query_expansion") is False:
+        if not any(key in st for key in PYLATE_KEYS):
+            expansion = None
+            notes.append("config_sentence_transformers.json has none of PyLate's recipe keys: no query expansion "
+                         "(Sentence Transformers' reading; PyLate itself would expand to 32)")
+        elif st.get("do_query_expansion") is False:
             expansion = None
         else:
             if "do_query_expansion" not in st:
@@ -338,6 +344,9 @@ def _modules_recipe(folder: Path, fmt: str, backbone: str) -> Recipe:
     bad_tasks = [t for t in tasks if t not in ("query", "document")]
     if bad_tasks:
         raise RecipeError(f"skiplist_tasks names {bad_tasks[0]!r}; colbert-viz knows query and document")
+    if "query" in tasks and words:
+        raise RecipeError("skiplist_tasks includes query: colbert-viz scores every query token it shows and does "
+                          "not apply a skiplist to queries")
     return Recipe(
         format=fmt, backbone=backbone, dim=dense[-1].out_features,
         query_prefix=prefixes["query"], document_prefix=prefixes["document"],

@@ -64,7 +64,6 @@ class TokenizerSettings:
     expansion_length: int | None = None  # the padding target of "min" (None: query_maxlen)
     expansion_token: str | None = None  # None: <mask> or [MASK]
     skip_words: tuple[str, ...] | None = None  # vocabulary tokens skipped (None: the ``skiplist`` convention)
-    skip_queries: bool = False  # the skiplist applies to queries too
     lowercase: bool = False  # a Lowercase normalizer in front of the tokenizer's own
 
 
@@ -187,18 +186,18 @@ class ColbertTokenizer:
             raise ValueError(f"query_maxlen {settings.query_maxlen} leaves no room for text")
 
     @classmethod
-    def from_dir(cls, path: str | Path, settings: TokenizerSettings) -> ColbertTokenizer:
+    def from_dir(cls, path: str | Path, settings: TokenizerSettings, as_transformers: bool = False) -> ColbertTokenizer:
         """Load ``tokenizer.json`` from a checkpoint folder, adding missing markers
         as special tokens (the BERT-family checkpoints reuse ``[unusedN]`` tokens,
-        which already exist)."""
+        which already exist). ``as_transformers``: the tokenizer transformers'
+        ``AutoTokenizer`` builds from the folder (what Sentence Transformers and PyLate
+        run: it can rebuild the normalizer from ``tokenizer_config.json``)."""
         path = Path(path)
         file = path / "tokenizer.json"
-        if file.is_file():
+        if as_transformers or (not file.is_file() and (path / "vocab.txt").is_file()):
+            tokenizer = _transformers_tokenizer(path)
+        elif file.is_file():
             tokenizer = Tokenizer.from_file(str(file))
-        elif (path / "vocab.txt").is_file():  # a WordPiece checkpoint without tokenizer.json
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(str(path), use_fast=True).backend_tokenizer
         else:
             raise FileNotFoundError(f"{path} has no tokenizer.json (or vocab.txt)")
         vocab = tokenizer.get_vocab(with_added_tokens=True)
@@ -288,9 +287,13 @@ class ColbertTokenizer:
         typed_special = np.zeros(len(ids), bool)
         typed_special[len(head): n - 1] = typed
         skipped = np.zeros(len(ids), bool)
-        if (kind == "document" or self.settings.skip_queries) and self.skip_ids:
-            start = len(head) + n_prompt
-            skipped[start: n - 1] = np.isin(ids_arr[start: n - 1], list(self.skip_ids)) & ~typed[n_prompt:]
+        if kind == "document" and self.skip_ids:
+            # the text and a prefix's tokens (a prompt's ':' is skipped too, as Sentence Transformers does)
+            start = len(head)
+            skipped[start: n - 1] = np.isin(ids_arr[start: n - 1], list(self.skip_ids)) & ~typed
+            prompt_skipped = skipped[start: start + n_prompt]
+            special[start: start + n_prompt] &= ~prompt_skipped  # shown as skipped, not as a marker
+            marker[start: start + n_prompt] &= ~prompt_skipped
         return Tokenized(
             text=text,
             kind=kind,
@@ -319,6 +322,25 @@ class ColbertTokenizer:
         normalizer = self.tokenizer.normalizer
         return piece == content or (normalizer is not None
                                     and normalizer.normalize_str(piece) == normalizer.normalize_str(content))
+
+
+def _transformers_tokenizer(path: Path) -> Tokenizer:
+    """The fast tokenizer transformers builds for ``path`` (its ``backend_tokenizer``)."""
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        loaded = AutoTokenizer.from_pretrained(str(path), use_fast=True)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"transformers cannot load the tokenizer: {err}") from err
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    backend = getattr(loaded, "backend_tokenizer", None)
+    if backend is None:
+        raise ValueError("the tokenizer is not a fast (tokenizers) one")
+    return backend
 
 
 def _lowercase(tokenizer: Tokenizer) -> None:

@@ -86,6 +86,8 @@ BREAKS = {
         query_expansion={"strategy": "fixed", "length": 16, "temperature": 2})), "keys .*temperature"),
     "skiplist task": (lambda f: _edit_json(f / "2_MultiVectorMask" / "config.json", lambda c: c.update(
         skiplist_tasks=["image"])), "skiplist_tasks names 'image'"),
+    "query skiplist": (lambda f: _edit_json(f / "2_MultiVectorMask" / "config.json", lambda c: c.update(
+        skiplist_tasks=["query", "document"])), "does not apply a skiplist to queries"),
     "single-vector": (lambda f: _edit_json(f / "config_sentence_transformers.json", lambda c: c.update(
         model_type="SentenceTransformer")), "single-vector model"),
     "broken json": (lambda f: (f / "modules.json").write_text("[{"), "modules.json cannot be read"),
@@ -115,7 +117,7 @@ def test_the_cli_says_one_line_and_exits_2(st_folder, tmp_path):
 
 def test_a_folder_that_is_no_checkpoint(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(ModelLoadError, match="has no config.json"):
+    with pytest.raises(ModelLoadError, match=r"has no config\.json"):
         colbert_viz.load(str(tmp_path), dtype="float32", device="cpu")
 
 
