@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 TITLE = "colbert-viz: see late interaction"
 DOCUMENTS_HELP = ("One document per line. If any line is blank, documents are separated by blank lines instead "
                   "(so a document can span several lines). Uploaded files are added after these.")
@@ -73,8 +75,13 @@ def _model_paragraph(facts: dict) -> str:
     dims = f"{native} numbers per token"
     if facts["matryoshka"]:
         dims += f", trained to be cut to {' and '.join(map(str, facts['dimensions'][1:]))} (Matryoshka)"
-    query = (f"queries padded to exactly {n} tokens with {_names(facts['expansion'])}" if facts["expansion"]
-             else f"queries of at most {n} tokens, not padded")
+    floor = facts.get("expansion_floor")
+    if facts["expansion"] and floor:
+        query = f"queries padded to at least {floor} tokens with {_names(facts['expansion'])} (longer ones keep up to {n})"
+    elif facts["expansion"]:
+        query = f"queries padded to exactly {n} tokens with {_names(facts['expansion'])}"
+    else:
+        query = f"queries of at most {n} tokens, not padded"
     return f"**The model.** {name}: {dims}; {query}; special tokens {_names(facts['specials'])}."
 
 
@@ -90,9 +97,17 @@ def how_to_read(facts: dict) -> str:
 token ({native} numbers of length 1). Each query token finds the document token most similar to it (cosine): its *best
 match*, outlined in red in the heatmap and in the text. The score is the sum of those best similarities. The
 contribution bars show what each query token adds; they add up to the score in the ranking table.""")
-    if expansion:
-        parts.append(f"""**Query expansion.** This model pads every query to {n} tokens with {_names(expansion)} tokens and
-attends to them: they act as learned soft query terms. Each one picks a best match and adds to the score like a word
+    floor = facts.get("expansion_floor")
+    attend = ("and attends to them" if facts.get("attend_expansion") is not False else
+              "(the other tokens do not attend to them, but each still gets a vector)")
+    if expansion and floor:
+        parts.append(f"""**Query expansion.** This model pads a query shorter than {floor} tokens to {floor} with
+{_names(expansion)} tokens {attend}: they act as learned soft query terms. Each one picks a best match and adds to the
+score like a word does. A longer query keeps its own tokens, up to {n}, and gets no expansion token. Hide them with the
+checkbox to look at the words only (the contribution bars always show every query token, so they add up).""")
+    elif expansion:
+        parts.append(f"""**Query expansion.** This model pads every query to {n} tokens with {_names(expansion)} tokens
+{attend}: they act as learned soft query terms. Each one picks a best match and adds to the score like a word
 does. A query with more tokens is cut to {n} (the page says how many were dropped) and gets no expansion token. Hide
 them with the checkbox to look at the words only (the contribution bars always show every query token, so they add
 up).""")
@@ -144,7 +159,21 @@ highest similarity of the run in each row; tick "Raw window" to scroll through a
 similarity of its pieces, a query word adds what its pieces add, and the score does not change.""")
     parts.append("""**What this does not show.** MaxSim decomposes the score exactly, but not how the encoder built
 each vector: a token's vector depends on the whole text around it.""")
-    return "\n\n".join(p.replace("\n", " ") for p in parts)
+    text = "\n\n".join(p.replace("\n", " ") for p in parts)
+    if facts.get("recipe"):
+        rows = "\n".join(f"| {_cell(k)} | {_cell(v)} |" for k, v in facts["recipe"])
+        text += ("\n\n**This model's recipe**, read from its files (`python -m colbert_viz recipe --model …` prints "
+                 f"it):\n\n| setting | value |\n|---|---|\n{rows}")
+    return text
+
+
+def _cell(value: str) -> str:
+    r"""A table cell's text, escaped (it comes from a checkpoint's files).
+
+    >>> _cell("a|b <c>")
+    'a\\|b &lt;c&gt;'
+    """
+    return html.escape(str(value), quote=False).replace("|", "\\|")
 
 
 def storage_help(facts: dict) -> str:

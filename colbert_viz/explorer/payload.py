@@ -87,10 +87,16 @@ def model_facts(model) -> dict:
     sub-word convention, the dimensions offered and whether the smaller ones
     were trained (Matryoshka: the jina-colbert-v2 family) or are plain cuts."""
     info, facts = model.info, model.tokenizer.facts()
+    settings = model.tokenizer.settings
+    recipe = getattr(info, "recipe", None)
     return {**facts, "display_name": info.display_name, "is_fallback": bool(info.is_fallback), "dtype": info.dtype,
             "family": info.family, "native_dim": int(info.dim), "dimensions": [int(d) for d in info.dimensions],
             "matryoshka": info.family == "jina", "score_max": facts["query_tokens"],
-            "markers": [m for m in (facts["query_marker"], facts["doc_marker"]) if m]}
+            "markers": [m for m in (facts["query_marker"], facts["doc_marker"]) if m],
+            "attend_expansion": bool(settings.attend_to_mask_tokens) if settings.query_expansion else None,
+            "expansion_floor": settings.expansion_length if settings.query_expansion and
+            settings.expansion_strategy == "min" else None,
+            "recipe": [list(row) for row in recipe.rows()] if recipe is not None else []}
 
 
 def query_facts(query: Tokenized, dimensions: tuple[int, ...], display_name: str = "",
@@ -109,7 +115,7 @@ def query_facts(query: Tokenized, dimensions: tuple[int, ...], display_name: str
         "query_tokens": len(query), "score_max": len(query),
         "specials": names["special"], "markers": names["marker"], "expansion": names["expansion"],
         "query_marker": names["marker"][0] if names["marker"] else None, "doc_marker": None,
-        "subword": subword, "matryoshka": None,
+        "subword": subword, "matryoshka": None, "attend_expansion": None, "expansion_floor": None, "recipe": [],
     }
 
 

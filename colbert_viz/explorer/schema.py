@@ -180,7 +180,11 @@ PAYLOAD = Obj("everything the explorer draws for one Run (explorer.run_payload)"
         "expansion": Leaf("list[str]", "query expansion tokens"),
         "query_marker": Leaf("str|null", "the query marker"), "doc_marker": Leaf("str|null", "the document marker"),
         "subword": Leaf("str", "wordpiece or sentencepiece"),
-        "matryoshka": Leaf("bool|null", "the smaller dimensions were trained (null: unknown)")}),
+        "matryoshka": Leaf("bool|null", "the smaller dimensions were trained (null: unknown)"),
+        "attend_expansion": Leaf("bool|null", "the other tokens attend to the expansion tokens (null: none or unknown)"),
+        "expansion_floor": Leaf("int|null", "queries are padded to at least this many tokens, longer ones kept (null: "
+                                            "padded and cut to query_tokens, or no expansion)"),
+        "recipe": Leaf("list[list[str]]", "the model's recipe as (setting, value) rows (empty: unknown)")}),
     "texts": Obj("texts the page shows, written in Python (page_text)", {
         "dimension_note": Leaf("str", "the line under the dimension control (page_text.dimension_note)")}),
     "summary": Leaf("str", "one line about the Run"),

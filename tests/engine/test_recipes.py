@@ -172,3 +172,20 @@ def test_the_explorer_labels_prefix_and_expansion_tokens(folders):
     explanation = model.explain("Berlin size", "Berlin is big.")
     assert explanation.query.kinds[:4] == ["special", "marker", "marker", "text"]
     assert abs(explanation.score - explanation.contributions.sum()) < 1e-9
+
+
+def test_the_page_text_follows_the_recipe(folders, tmp_path):
+    """'How to read this' says what the recipe does (min expansion, attention) and shows the recipe as a
+    table, escaped: a prefix comes from a checkpoint's files."""
+    from colbert_viz.explorer.page_text import how_to_read
+    from colbert_viz.explorer.payload import model_facts
+
+    minimal = colbert_viz.load(str(folders["st-text-prompts-min-lengths"]), dtype="float32", device="cpu")
+    text = how_to_read(model_facts(minimal))
+    assert "pads a query shorter than 12 tokens to 12" in text and "up to 20" in text
+    assert "**This model's recipe**" in text and "| query expansion | min: padded to 12 with [MASK]" in text
+    fixed = colbert_viz.load(str(folders["stanford-96"]), dtype="float32", device="cpu")
+    assert "do not attend to them" in how_to_read(model_facts(fixed))
+    marked = rc.st_native(tmp_path / "markup", query_prefix="<i>q</i>| ", markers=False)
+    text = how_to_read(model_facts(colbert_viz.load(str(marked), dtype="float32", device="cpu")))
+    assert "'&lt;i&gt;q&lt;/i&gt;\\| '" in text and "<i>" not in text
