@@ -44,8 +44,8 @@ Loader = Callable[[str], object]
 VariantLoader = Callable[[str, str, str], object]  # (path, dtype, device) -> model
 VARIANT_ENV = "COLBERT_VIZ_VARIANT_MEMORY_MB"
 DEFAULT_VARIANT_MB = 6144
-API_MODELS = ("jina-api:jina-colbert-v2",)
-HEAD_SEP = "+head:"  # "BASE+head:SIBLING": BASE's backbone with SIBLING's dedicated head (colbert_viz.engine.heads)  # colbert_viz.engine.api_encoder.API_MODEL (not imported: torch)
+API_MODELS = ("jina-api:jina-colbert-v2",)  # colbert_viz.engine.api_encoder.API_MODEL (not imported: torch)
+HEAD_SEP = "+head:"  # "BASE+head:SIBLING": BASE's backbone with SIBLING's dedicated head (colbert_viz.engine.heads)
 
 
 def default_model_name(environ: Mapping[str, str] | None = None) -> str:
@@ -53,11 +53,40 @@ def default_model_name(environ: Mapping[str, str] | None = None) -> str:
     return environ.get("COLBERT_VIZ_MODEL", "").strip() or DEFAULT_MODEL
 
 
+JINA_SIBLINGS = ("jinaai/jina-colbert-v2-96", "jinaai/jina-colbert-v2-64")
+
+
 def model_choices(default: str, environ: Mapping[str, str] | None = None) -> list[str]:
-    """The default, ``offline``, then ``COLBERT_VIZ_MODELS`` entries, without repeats."""
+    """The default, ``offline``, ``COLBERT_VIZ_MODELS`` entries, then the default's dedicated heads
+    (``head_choices``), without repeats."""
     environ = os.environ if environ is None else environ
     extra = [m.strip() for m in environ.get("COLBERT_VIZ_MODELS", "").split(",") if m.strip()]
-    return list(dict.fromkeys([default, OFFLINE, *extra]))
+    return list(dict.fromkeys([default, OFFLINE, *extra, *head_choices(default, environ)]))
+
+
+def head_choices(default: str, environ: Mapping[str, str]) -> list[str]:
+    """``DEFAULT+head:SIBLING`` for each sibling in ``COLBERT_VIZ_HEADS`` (comma-separated hub ids or
+    folders), or, without it, for jina-colbert-v2's ``-96``/``-64`` siblings already in the local
+    Hugging Face cache (nothing is downloaded to find out; ``COLBERT_VIZ_HEADS=none`` offers none)."""
+    named = environ.get("COLBERT_VIZ_HEADS", "").strip()
+    if named.lower() == "none":
+        return []
+    if named:
+        siblings = [s.strip() for s in named.split(",") if s.strip()]
+    elif default == DEFAULT_MODEL:
+        siblings = [s for s in JINA_SIBLINGS if _cached(s)]
+    else:
+        siblings = []
+    return [f"{default}{HEAD_SEP}{s}" for s in siblings]
+
+
+def _cached(repo: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo, "config.json"), str)
+    except Exception:  # no hub library or a broken cache: nothing is offered
+        return False
 
 
 RETRY_AFTER_S = 60.0

@@ -178,3 +178,30 @@ def test_the_variant_budget_comes_from_the_environment(monkeypatch):
     model = Fake("m")
     model.network = Network()
     assert model_bytes(model) == 4 * (10 * 3 + 3)
+
+
+def test_dedicated_heads_are_offered_from_the_environment_and_share_the_loaded_backbone(tiny_checkpoint, tmp_path):
+    from colbert_viz.app.registry import ModelRegistry, head_choices, model_choices
+    from colbert_viz.engine.synthetic import write_sibling
+
+    sibling = write_sibling(tiny_checkpoint, tmp_path / "tiny-96", 96)
+    base = str(tiny_checkpoint)
+    env = {"COLBERT_VIZ_MODEL": base, "COLBERT_VIZ_HEADS": f" {sibling} ,"}
+    assert head_choices(base, env) == [f"{base}+head:{sibling}"]
+    assert head_choices(base, {"COLBERT_VIZ_HEADS": "none"}) == []
+    assert head_choices(base, {}) == []  # not the hub model: nothing guessed
+    assert model_choices(base, env)[-1] == f"{base}+head:{sibling}"
+    loads = []
+
+    def loader(name):
+        loads.append(name)
+        import colbert_viz
+
+        return colbert_viz.load(name, dtype="float32", device="cpu")
+
+    registry = ModelRegistry(choices=model_choices(base, env), default=base, loader=loader)
+    label = registry.labels()[f"{base}+head:{sibling}"]
+    assert label == "tiny-jina (local checkpoint) · head of tiny-96 (local checkpoint)" and str(tmp_path) not in label
+    head = registry.get(label)
+    assert head.info.dim == 96 and loads == [base]  # the base loaded once, through the loader
+    assert head.network.roberta is registry.get(base).network.module.roberta
