@@ -68,6 +68,7 @@ CASES = {
     "st-modernbert-own-token-tanh": lambda f: rc.st_native(
         f, "modernbert", query_expansion={"strategy": "fixed", "attend": True, "length": 24, "token": "[unused5]"},
         skiplist_words=[".", "berlin", "[D]"], dense=[(48, 128, True, TANH, False)]),
+    "st-five-dimensions": lambda f: rc.st_native(f, dense=[(48, 5, True, D, False)]),
     "st-no-expansion-no-prefix-cased": lambda f: rc.st_native(
         f, query_prefix=None, document_prefix=None, query_expansion=None, cased=True, document_length=20,
         skiplist_words=None),
@@ -190,3 +191,18 @@ def test_the_page_text_follows_the_recipe(folders, tmp_path):
     text = how_to_read(model_facts(colbert_viz.load(str(marked), dtype="float32", device="cpu")))
     assert "'&lt;i&gt;q&lt;/i&gt;\\| '" in text  # in the table: escaped
     assert text.count("<i>") == text.count("`<i>q</i>| `")  # elsewhere only inside code spans, shown as typed
+
+
+def test_an_odd_output_size_runs_through_every_view(folders):
+    """A 5-d model: no Matryoshka sizes to offer, every storage setting computed, the payload drawn."""
+    from colbert_viz.explorer.payload import model_facts, run_payload
+    from colbert_viz.storage.analysis import StoredAnalysis
+
+    model = colbert_viz.load(str(folders["st-five-dimensions"]), dtype="float32", device="cpu")
+    assert model.dimensions == (5,)
+    analysis = model.analyze(QUERIES[0], DOCUMENTS)
+    stored = StoredAnalysis(analysis)
+    table = stored.compression_table()
+    assert {row["dimensions"] for row in table} == {5} and not stored.unavailable()
+    payload = run_payload(analysis, model=model_facts(model))
+    assert payload["model"]["dimensions"] == [5] and len(payload["documents"]) == len(DOCUMENTS)
