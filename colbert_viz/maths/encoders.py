@@ -39,6 +39,7 @@ class Side:
     counts split the ``query_tokens`` MaxSim sums over."""
 
     name: str
+    model: str
     dim: int
     query_tokens: int
     text_tokens: int
@@ -50,7 +51,7 @@ class Side:
     ranks: np.ndarray
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "dimensions": self.dim, "query_tokens": self.query_tokens,
+        return {"name": self.name, "model": self.model, "dimensions": self.dim, "query_tokens": self.query_tokens,
                 "text_tokens": self.text_tokens, "expansion_tokens": self.expansion_tokens,
                 "other_tokens": self.other_tokens, "unit_vectors": self.unit_vectors,
                 "scores": self.scores.tolist(), "per_token": self.per_token.tolist(), "ranks": self.ranks.tolist()}
@@ -209,12 +210,12 @@ def check_same_input(a: Analysis, b: Analysis) -> None:
         raise ValueError("A and B must encode the same documents, in the same order")
 
 
-def _side(name: str, analysis: Analysis, dim: int) -> Side:
+def _side(name: str, model: str, analysis: Analysis, dim: int) -> Side:
     q = analysis.query
     n = len(q)
     scores = np.asarray(analysis.scores(dim), dtype=np.float64)
     norms = np.linalg.norm(q.at_dim(dim).astype(np.float64), axis=1)
-    return Side(name=name, dim=dim, query_tokens=n, text_tokens=int(np.sum(q.in_text)),
+    return Side(name=name, model=model, dim=dim, query_tokens=n, text_tokens=int(np.sum(q.in_text)),
                 expansion_tokens=int(np.sum(q.expansion)), other_tokens=int(np.sum(~q.in_text & ~q.expansion)),
                 unit_vectors=bool(np.allclose(norms, 1.0, atol=1e-3)), scores=scores, per_token=scores / n,
                 ranks=analysis.ranks(dim))
@@ -373,13 +374,13 @@ def _pair_sentence(first: int, second: int, gap_a: float, gap_b: float, n_a: int
 
 def compare_encoders(a: Analysis, b: Analysis, dim_a: int | None = None, dim_b: int | None = None,
                      names: tuple[str, str] = ("A", "B"), recipes: tuple[dict, dict] = ({}, {}),
-                     pair: tuple[int, int] | None = None) -> EncoderComparison:
+                     pair: tuple[int, int] | None = None, models: tuple[str, str] = ("", "")) -> EncoderComparison:
     """``a`` and ``b`` (the same query and documents, each at its ``dim``, default native)
     side by side; ``recipes``: each side's recipe (``recipe_differences``); ``pair``:
-    two document indices to explain (``explain_pair``)."""
+    two document indices to explain (``explain_pair``); ``models``: what each side is, in words."""
     check_same_input(a, b)
     dim_a, dim_b = dim_a or a.dimensions[0], dim_b or b.dimensions[0]
-    side_a, side_b = _side(names[0], a, dim_a), _side(names[1], b, dim_b)
+    side_a, side_b = _side(names[0], models[0], a, dim_a), _side(names[1], models[1], b, dim_b)
     tau = kendall_tau(side_a.scores, side_b.scores)
     matches = [document_matches(i, a.explain(i, dim_a), b.explain(i, dim_b)) for i in range(len(a.documents))]
     return EncoderComparison(
