@@ -32,11 +32,11 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None)
     args = parser.parse_args()
 
-    import colbert_viz
     from page_client import PageClient, new_session
     from serving import free_port
     from test_compare_page import EVENTS, compare
 
+    import colbert_viz
     from colbert_viz.app.limits import Limits
     from colbert_viz.app.registry import ModelRegistry
     from colbert_viz.app.run_store import RunStore
