@@ -144,7 +144,8 @@ def matches_html(m: DocumentMatches) -> str:
     def side(s) -> list:
         if s is None:
             return ["(none: the query was cut)", "", ""]
-        return [" ".join(s.tokens), f"{s.match} ({s.match_text or 'outside the text'})", f"{s.contribution:.3f}"]
+        where = "outside the text" if s.match_start is None else f"{s.match_text} at character {s.match_start}"
+        return [" ".join(s.tokens), f"{s.match} ({where})", f"{s.contribution:.3f}"]
 
     rows = [[w.word, *side(w.a), *side(w.b), "same word" if w.agree else "differ"] for w in m.words]
     words = table(["Query word", "A tokens", "A matched", "A adds", "B tokens", "B matched", "B adds", ""],

@@ -63,8 +63,9 @@ class SideMatch:
 
     tokens / positions / matches : one entry per query token of the word (its label,
     its query position, the label of its best document token); contribution : their
-    sum; match : the best document token of the token that contributes most, and
-    ``match_text`` the document word(s) it lies in ("" outside the text)."""
+    sum; match : the best document token of the token that contributes most, ``match_text``
+    the document word(s) it lies in and ``match_start`` where they start in the document
+    ("" and ``None`` outside the text: a word may occur more than once)."""
 
     tokens: list[str]
     positions: list[int]
@@ -72,10 +73,12 @@ class SideMatch:
     contribution: float
     match: str
     match_text: str
+    match_start: int | None
 
     def to_dict(self) -> dict:
         return {"tokens": self.tokens, "positions": self.positions, "matches": self.matches,
-                "contribution": self.contribution, "match": self.match, "match_text": self.match_text}
+                "contribution": self.contribution, "match": self.match, "match_text": self.match_text,
+                "match_start": self.match_start}
 
 
 @dataclass(frozen=True)
@@ -281,12 +284,12 @@ def _side_match(expl: Explanation, positions: list[int], doc_words: list[tuple[i
     best = positions[int(np.argmax(expl.contributions[positions]))]
     j = int(expl.best_index[best])
     key = _doc_key(expl, j, doc_words)
-    text = " ".join(expl.document_text[slice(*doc_words[k])] for k in sorted(key)) if isinstance(key, frozenset) \
-        else ""
+    words = sorted(key) if isinstance(key, frozenset) else []
+    text = " ".join(expl.document_text[slice(*doc_words[k])] for k in words)
     match = SideMatch(tokens=[expl.query.labels[i] for i in positions], positions=positions,
                       matches=[expl.document.labels[int(expl.best_index[i])] for i in positions],
                       contribution=float(expl.contributions[positions].sum()), match=expl.document.labels[j],
-                      match_text=text)
+                      match_text=text, match_start=doc_words[words[0]][0] if words else None)
     return match, key
 
 

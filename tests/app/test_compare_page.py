@@ -77,6 +77,7 @@ def test_the_rankings_are_those_of_two_runs_and_every_view_is_filled(page, berli
     words = table_rows(out["matches"])
     assert [w[0] for w in words][:3] == ["What", "is", "the"]
     assert all(w[-1] in ("same word", "differ") for w in words)
+    assert all(" at character " in w[2] or "outside the text" in w[2] for w in words)
     assert out["matches"].count('class="cv-disagree"') == sum(w[-1] == "differ" for w in words)
     assert "total (score gap)" in out["pair"]
     other = page.event("pair", [None, 4, 2], session)["output"]["data"][0]

@@ -93,7 +93,7 @@ def test_words_line_up_across_tokenizers_and_the_planted_disagreement_shows():
     ny = doc0.words[0]
     assert ny.a.tokens == ["new", "york"] and ny.b.tokens == ["▁New York"]
     assert ny.a.match == "york" and ny.a.match_text == "York"
-    assert ny.b.match == "▁is" and ny.b.match_text == "is"
+    assert ny.b.match == "▁is" and ny.b.match_text == "is" and (ny.a.match_start, ny.b.match_start) == (0, 5)
     assert not ny.agree and doc0.disagreements == [ny]
     pop = doc1.words[1]
     assert pop.b.tokens == ["▁popul", "ation"] and pop.a.match == "population" and pop.b.match == "▁popul"
