@@ -8,7 +8,8 @@ same query and documents:
 - raw scores and scores per query token (MaxSim sums one maximum per query
   token, so the raw scale grows with the number of query tokens, expansion included);
 - per query word, the document token each side matched. Words are found in the
-  query text (``\\w+`` runs and single punctuation marks); a side's query tokens
+  query text (``\\w+`` runs, single Chinese, Japanese or Korean characters and single
+  punctuation marks); a side's query tokens
   belong to the words their character spans overlap, and words that one token
   spans are joined, so tokenizers that split differently line up. Tokens outside
   the text (specials, markers, expansion) are listed per side. Two matches agree
@@ -28,7 +29,8 @@ from colbert_viz.maths.analysis import Analysis
 from colbert_viz.maths.compare import kendall_tau
 from colbert_viz.maths.explain import Explanation
 
-WORD = re.compile(r"\w+|[^\w\s]")
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"  # kana, Han, Hangul
+WORD = re.compile(rf"[{CJK}]|(?:(?![{CJK}])\w)+|[^\w\s]")  # a CJK character, a run of other word characters, a mark
 TEXT_KINDS = ("text", "typed")
 
 
@@ -251,6 +253,8 @@ def query_units(text: str, spans_a: list[tuple[int, int]], spans_b: list[tuple[i
 
     >>> query_units("New York!", [(0, 3), (4, 8), (8, 9)], [(0, 8), (8, 9)])
     [(0, 8), (8, 9)]
+    >>> query_units("柏林的人口", [(0, 2), (2, 3), (3, 5)], [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)])
+    [(0, 2), (2, 3), (3, 5)]
     """
     words = [m.span() for m in WORD.finditer(text)]
     joined = [False] * max(len(words) - 1, 0)  # joined[k]: word k and word k + 1 are one unit
