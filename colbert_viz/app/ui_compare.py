@@ -35,6 +35,8 @@ MODELS = "the model's"
 EXPANSION = {MODELS: None, "on": True, "off": False}
 ATTEND = {MODELS: None, "attended": True, "not attended": False}
 SKIPLIST = (MODELS, "reader", "stanford", "none")
+NATIVE = "native"
+DIMENSIONS = (NATIVE, "128", "96", "64")
 HELP = ("Encoder A and encoder B on the query and documents above: two models from the menu, or one model and B "
         "with its recipe changed. Each side is bounded like a Run; a model loads once and stays loaded.")
 
@@ -43,6 +45,8 @@ HELP = ("Encoder A and encoder B on the query and documents above: two models fr
 class ComparePanel:
     model_a: gr.Dropdown
     model_b: gr.Dropdown
+    dim_a: gr.Dropdown
+    dim_b: gr.Dropdown
     expansion: gr.Dropdown
     attend: gr.Dropdown
     skiplist: gr.Dropdown
@@ -69,7 +73,9 @@ def compare_panel(registry) -> ComparePanel:
         gr.Markdown(HELP, elem_classes="cv-small")
         with gr.Row():
             model_a = gr.Dropdown(menu, value=default, label="Encoder A", elem_id="encoder-a")
+            dim_a = gr.Dropdown(list(DIMENSIONS), value=NATIVE, label="A: dimensions", elem_id="encoder-a-dim")
             model_b = gr.Dropdown(menu, value=default, label="Encoder B", elem_id="encoder-b")
+            dim_b = gr.Dropdown(list(DIMENSIONS), value=NATIVE, label="B: dimensions", elem_id="encoder-b-dim")
         with gr.Row():
             expansion = gr.Dropdown(list(EXPANSION), value=MODELS, label="B: query expansion", elem_id="b-expansion")
             attend = gr.Dropdown(list(ATTEND), value=MODELS, label="B: expansion tokens", elem_id="b-attend")
@@ -89,7 +95,7 @@ def compare_panel(registry) -> ComparePanel:
             first = gr.Dropdown([], label="Why A and B order document", elem_id="encoders-first", visible=False)
             second = gr.Dropdown([], label="and document", elem_id="encoders-second", visible=False)
         pair = gr.HTML("", elem_id="encoders-pair")
-    return ComparePanel(model_a=model_a, model_b=model_b, expansion=expansion, attend=attend, skiplist=skiplist,
+    return ComparePanel(model_a=model_a, model_b=model_b, dim_a=dim_a, dim_b=dim_b, expansion=expansion, attend=attend, skiplist=skiplist,
                         query_length=query_length, button=button, state=gr.State(None), summary=summary,
                         ranking=ranking, recipe=recipe, document=document, matches=matches, first=first,
                         second=second, pair=pair, open_a=open_a, open_b=open_b)
@@ -198,6 +204,15 @@ def b_changes(expansion: str | None, attend: str | None, skiplist: str | None, q
     return changes
 
 
+def dimension(model, value: str | None, side: str) -> int:
+    """The size side ``side`` is compared at: ``native`` or one its model offers (``LimitError`` otherwise)."""
+    if value in (None, "", NATIVE):
+        return int(model.info.dim)
+    if not str(value).isdigit() or int(value) not in model.dimensions:
+        raise LimitError(f"Encoder {side} offers {', '.join(map(str, model.dimensions))} dimensions; got {value!r}.")
+    return int(value)
+
+
 def _model(ctx, label: str, side: str):
     model = ctx.registry.get(label)
     if getattr(model, "network", None) is None or model.info.dtype == "api":
@@ -218,12 +233,16 @@ def kept(ctx, state: dict | None, session) -> tuple:
     return tuple(ctx.store.get(k, side_session(session, side)).analysis for side, k in enumerate(state["keys"]))
 
 
-def pair_of(a, b, first, second) -> PairExplanation:
+def dims(state: dict) -> tuple[int, int]:
+    return state["dims"][0], state["dims"][1]
+
+
+def pair_of(a, b, first, second, dim_a: int, dim_b: int) -> PairExplanation:
     """``explain_pair`` of two documents chosen on the page (``LimitError`` when not two of them)."""
     first, second = index_of(a, first), index_of(a, second)
     if first == second:
         raise LimitError("Choose two different documents.")
-    return explain_pair(a, b, first, second)
+    return explain_pair(a, b, first, second, dim_a, dim_b)
 
 
 def index_of(analysis, value) -> int:
@@ -234,8 +253,8 @@ def index_of(analysis, value) -> int:
     return int(value)
 
 
-def on_compare(ctx, query: str, documents: str, files, label_a: str, label_b: str, expansion: str, attend: str,
-               skiplist: str, query_length, doc_max, top_n, request: gr.Request) -> dict:
+def on_compare(ctx, query: str, documents: str, files, label_a: str, label_b: str, dim_a: str, dim_b: str,
+               expansion: str, attend: str, skiplist: str, query_length, doc_max, top_n, request: gr.Request) -> dict:
     """Load A and B (no slot held), encode both in one encode slot, keep both Runs, show the comparison."""
     from colbert_viz.engine.encoder_compare import recipe_of, with_changes
     from colbert_viz.explorer.payload import model_facts
@@ -250,15 +269,16 @@ def on_compare(ctx, query: str, documents: str, files, label_a: str, label_b: st
             model_b = with_changes(_model(ctx, label_b, "B"), changes)
         except ValueError as err:
             raise LimitError(f"Encoder B: {err}.") from None
+        sizes = [dimension(model_a, dim_a, "A"), dimension(model_b, dim_b, "B")]
         with ctx.slots.encoding():
             runs = [analyze_request(m, query, docs, doc_max, top_n, ctx.limits, model_name=label)
                     for m, label in ((model_a, label_a), (model_b, label_b))]
         state = {"keys": [ctx.store.put(r, side_session(session, side)) for side, r in enumerate(runs)], "labels": [label_a, label_b],
-                 "names": [model_a.info.display_name, model_b.info.display_name],
+                 "dims": sizes, "names": [model_a.info.display_name, model_b.info.display_name],
                  "recipes": [recipe_of(model_a), recipe_of(model_b)],
                  "facts": [model_facts(model_a), model_facts(model_b)]}
         a, b = kept(ctx, state, session)
-        result = compare_encoders(a, b, recipes=tuple(state["recipes"]), models=tuple(state["names"]))
+        result = compare_encoders(a, b, *sizes, recipes=tuple(state["recipes"]), models=tuple(state["names"]))
     except user_errors() as err:
         message = user_message(err)
         gr.Warning(html.escape(message))
@@ -269,7 +289,7 @@ def on_compare(ctx, query: str, documents: str, files, label_a: str, label_b: st
     order = [int(i) for i in sorted(range(len(docs)), key=lambda i: int(result.a.ranks[i]))]
     choices = document_choices(result)
     first, second = order[0], (order[1] if len(order) > 1 else None)
-    pair = "" if second is None else pair_html(pair_of(a, b, first, second))
+    pair = "" if second is None else pair_html(pair_of(a, b, first, second, *sizes))
     return {c.state: state, c.summary: summary_html(result), c.ranking: ranking_html(result),
             c.recipe: recipe_html(result), c.matches: matches_html(result.matches[first]),
             c.document: gr.Dropdown(choices=choices, value=first, visible=True),
@@ -283,7 +303,8 @@ def on_document(ctx, state: dict | None, index, request: gr.Request) -> str:
     try:
         a, b = kept(ctx, state, session_of(request))
         i = index_of(a, index)
-        return matches_html(document_matches(i, a.explain(i, a.dimensions[0]), b.explain(i, b.dimensions[0])))
+        dim_a, dim_b = dims(state)
+        return matches_html(document_matches(i, a.explain(i, dim_a), b.explain(i, dim_b)))
     except user_errors() as err:
         return status_html(user_message(err), error=True)
 
@@ -291,7 +312,7 @@ def on_document(ctx, state: dict | None, index, request: gr.Request) -> str:
 def on_pair(ctx, state: dict | None, first, second, request: gr.Request) -> str:
     """Why A and B order the two chosen documents as they do."""
     try:
-        return pair_html(pair_of(*kept(ctx, state, session_of(request)), first, second))
+        return pair_html(pair_of(*kept(ctx, state, session_of(request)), first, second, *dims(state)))
     except user_errors() as err:
         return status_html(user_message(err), error=True)
 
@@ -322,9 +343,9 @@ def wire_compare(ctx, concurrency_limit: int, on_shown) -> None:
     """The panel's events: Compare shares the encode slots' queue with Run; the views are quick."""
     p, c = ctx.page, ctx.page.compare
 
-    def compare(query, documents, files, label_a, label_b, expansion, attend, skiplist, query_length, doc_max,
-                top_n, request: gr.Request) -> dict:
-        return on_compare(ctx, query, documents, files, label_a, label_b, expansion, attend, skiplist,
+    def compare(query, documents, files, label_a, label_b, dim_a, dim_b, expansion, attend, skiplist, query_length,
+                doc_max, top_n, request: gr.Request) -> dict:
+        return on_compare(ctx, query, documents, files, label_a, label_b, dim_a, dim_b, expansion, attend, skiplist,
                           query_length, doc_max, top_n, request)
 
     def document(state, index, request: gr.Request) -> str:
@@ -338,7 +359,7 @@ def wire_compare(ctx, concurrency_limit: int, on_shown) -> None:
             return on_open(ctx, side, state, request)
         return open_side
 
-    c.button.click(compare, [p.query, p.documents, p.files, c.model_a, c.model_b, c.expansion, c.attend, c.skiplist,
+    c.button.click(compare, [p.query, p.documents, p.files, c.model_a, c.model_b, c.dim_a, c.dim_b, c.expansion, c.attend, c.skiplist,
                              c.query_length, p.doc_max, p.top_n],
                    [c.state, c.summary, c.ranking, c.recipe, c.matches, c.document, c.first, c.second, c.pair,
                     c.open_a, c.open_b],

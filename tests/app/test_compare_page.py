@@ -45,10 +45,10 @@ def page(tiny_model):
     demo.close()
 
 
-def compare(client, session, query, docs, a="tiny", b="offline", expansion="the model's", attend="the model's",
-            skiplist="the model's", query_length=0) -> dict:
-    message = client.event("compare", [query, docs, None, a, b, expansion, attend, skiplist, query_length, 512, 0],
-                           session)
+def compare(client, session, query, docs, a="tiny", b="offline", dim_a="native", dim_b="native",
+            expansion="the model's", attend="the model's", skiplist="the model's", query_length=0) -> dict:
+    message = client.event("compare", [query, docs, None, a, b, dim_a, dim_b, expansion, attend, skiplist,
+                                       query_length, 512, 0], session)
     data = message["output"]["data"]
     return {name: (v.get("value") if isinstance(v, dict) and "value" in v else v) for name, v in zip(OUTPUTS, data)}
 
@@ -130,3 +130,26 @@ def test_user_text_is_escaped(page):
     for name in ("summary", "ranking", "matches", "pair"):
         assert "<script>" not in out[name] and "<img" not in out[name] and "<b>" not in out[name]
     assert "&lt;script&gt;" in out["ranking"]
+
+
+def test_each_side_at_its_own_dimensions(page, berlin):
+    """The tiny model at 64 (the cut of its 128) beside itself at 128: the per-token scale and the ranks are
+    those of the Runs' 64 and 128 rankings."""
+    session = new_session()
+    docs = "\n".join(berlin["documents"][:4])
+    out = compare(page, session, berlin["query"], docs, b="tiny", dim_a="64", dim_b="128")
+    run = page.run(session, berlin["query"], docs, "tiny")["payload"]
+    assert "A: tiny-jina (local checkpoint) at 64 dimensions" in html.unescape(out["summary"])
+    for row in table_rows(out["ranking"]):
+        doc = int(row[0]) - 1
+        assert (int(row[2]), int(row[3])) == (run["rankings"]["64"]["ranks"][doc], run["rankings"]["128"]["ranks"][doc])
+    assert "The recipes are the same." in out["recipe"]
+
+
+def test_a_size_the_model_does_not_offer_is_refused(tiny_model):
+    from colbert_viz.app.limits import LimitError
+    from colbert_viz.app.ui_compare import dimension
+
+    assert (dimension(tiny_model, "native", "A"), dimension(tiny_model, "96", "A")) == (128, 96)
+    with pytest.raises(LimitError, match="Encoder B offers 128, 96, 64 dimensions; got '384'"):
+        dimension(tiny_model, "384", "B")
