@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from colbert_viz.engine.api_compare import compare_api
     from colbert_viz.engine.checkpoint import ModelLoadError
     from colbert_viz.engine.encoder import ColbertModel, ModelInfo
+    from colbert_viz.engine.encoder_compare import compare_encoders
     from colbert_viz.engine.loading import load
     from colbert_viz.explorer.html import show
 
@@ -36,6 +37,7 @@ _LAZY = {
     "ModelLoadError": "colbert_viz.engine.checkpoint",
     "show": "colbert_viz.explorer.html",
     "compare_api": "colbert_viz.engine.api_compare",
+    "compare_encoders": "colbert_viz.engine.encoder_compare",
 }
 
 
@@ -59,6 +61,7 @@ __all__ = [
     "Tokenized",
     "__version__",
     "compare_api",
+    "compare_encoders",
     "explain",
     "kendall_tau",
     "load",

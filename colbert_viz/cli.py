@@ -1,4 +1,5 @@
-"""Command line: ``python -m colbert_viz encode|rerank|explain|compress|compare-api|recipe|index|search|make-checkpoint``, JSON on stdout.
+"""Command line: ``python -m colbert_viz encode|rerank|explain|compress|compare|compare-api|recipe|index|search|make-checkpoint``,
+JSON on stdout.
 
 The output mirrors the hosted API's responses (``/v1/multi-vector`` and
 ``/v1/rerank``) with token strings added. Bad input exits with status 2 and one
@@ -87,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
                               help="what each storage setting (float16, int8, binary, residual, pooling) does to the ranking")
     compress.add_argument("--query", required=True)
     compress.add_argument("--documents", required=True, help=f"{', '.join(FORMATS)} file, or - for stdin")
+
+    both = sub.add_parser("compare", parents=[common],
+                          help="two encoders side by side: --model (A) and --model-b (B, default: A) with "
+                               "--b-set settings, on one query and its documents")
+    both.add_argument("--query", required=True)
+    both.add_argument("--documents", required=True, help=f"{', '.join(FORMATS)} file, or - for stdin")
+    both.add_argument("--model-b", default=None, help="encoder B (default: the --model)")
+    both.add_argument("--dimensions-b", type=_positive_int, default=None, help="B's output size (default: native)")
+    both.add_argument("--b-set", action="append", default=[], metavar="KEY=VALUE",
+                      help="a tokenizer setting for B (repeatable): query_expansion, attend_to_mask_tokens, "
+                           "skiplist, query_maxlen, doc_maxlen, query_marker, doc_marker")
+    both.add_argument("--pair", type=int, nargs=2, default=None, metavar=("I", "J"),
+                      help="two documents (0-based, input order): why A and B order them as they do")
 
     api = sub.add_parser("compare-api", parents=[common],
                          help="Jina's API (JINA_API_KEY) beside the open weights: /v1/rerank vs MaxSim over the "
@@ -190,13 +204,15 @@ def run(args: argparse.Namespace) -> dict:
     from colbert_viz.maths.scoring import check_dim
 
     texts = read_texts(args.file) if args.command == "encode" else None
-    documents = read_texts(args.documents) if args.command in ("rerank", "compress", "compare-api") else None
+    documents = read_texts(args.documents) if args.command in ("rerank", "compress", "compare", "compare-api") else None
     if documents is not None and not documents:
         raise InputError(f"no documents to {args.command}")
     if texts is not None and not texts:
         raise InputError("no texts to encode")
     if args.command == "compare-api":
         return compare_api_command(args, documents)
+    if args.command == "compare":
+        return compare_command(args, documents)
     model = load(args.model, dtype=args.dtype, device=args.device, skiplist=args.skiplist)
     if args.verbose:
         print(f"colbert-viz: {model.info.display_name} on {model.info.device}, {model.info.dtype_reason}",
@@ -231,6 +247,23 @@ def run(args: argparse.Namespace) -> dict:
     if hasattr(model, "tokens_used"):  # Jina's API: the tokens it counted, and any note on its vectors
         out["note"], out["api_tokens"] = model.note(), model.tokens_used
     return out
+
+
+def compare_command(args: argparse.Namespace, documents: list[str]) -> dict:
+    """``compare``: ``colbert_viz.compare_encoders`` of ``--model`` and ``--model-b`` (the same
+    model loaded once when B is A) under B's ``--b-set`` settings."""
+    from colbert_viz.engine.encoder_compare import compare_encoders, settings_changes, with_changes
+    from colbert_viz.engine.loading import load
+
+    changes = settings_changes(args.b_set)  # before any model loads
+    model_a = load(args.model, dtype=args.dtype, device=args.device, skiplist=args.skiplist)
+    name_b = args.model_b or args.model
+    model_b = model_a if name_b == args.model else load(name_b, dtype=args.dtype, device=args.device,
+                                                         skiplist=args.skiplist)
+    model_b = with_changes(model_b, changes)
+    result = compare_encoders(model_a, model_b, args.query, documents, args.dimensions, args.dimensions_b,
+                              args.doc_maxlen, args.pair)
+    return result.to_dict()
 
 
 def compare_api_command(args: argparse.Namespace, documents: list[str]) -> dict:

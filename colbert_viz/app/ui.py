@@ -49,6 +49,7 @@ from colbert_viz.app.service import (
     user_message,
 )
 from colbert_viz.app.ui_api import add_api_endpoints
+from colbert_viz.app.ui_compare import ComparePanel, compare_panel, wire_compare
 from colbert_viz.app.ui_jina import JinaPanel, jina_panel, key_box, wire_jina, with_key
 from colbert_viz.app.ui_search import SearchPage, search_layout, wire_search
 from colbert_viz.app.ui_shared import (
@@ -185,6 +186,7 @@ class Page:
     engine_table: gr.DataFrame
     jina: JinaPanel | None = None  # the API key box and the API comparison (ui_jina)
     search: SearchPage | None = None  # the search mode's components (ui_search)
+    compare: ComparePanel | None = None  # two encoders side by side (ui_compare)
 
 
 def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functions: list,
@@ -244,6 +246,7 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
         engine_result = gr.Markdown("", elem_id="engine-result")
         engine_table = gr.DataFrame(visible=False, elem_id="engine-table", interactive=False)
     jina = jina_panel(jina_key)
+    compare = compare_panel(registry)
     with gr.Accordion("How to read this", open=False, elem_id="how-to-read"):
         how_to_read = gr.Markdown(page_text.how_to_read(facts))
     with gr.Accordion("Storage and compression: what the settings do", open=False, elem_id="storage-help"):
@@ -251,7 +254,7 @@ def _layout(registry: ModelRegistry, limits: Limits, facts: dict, server_functio
     return Page(run_key=run_key, header=header, banner=banner, stale=stale, storage_help=storage_help, examples=examples, query=query, documents=documents, files=files,
                 model=model, doc_max=doc_max, top_n=top_n, run=run, status=status, explorer=explorer,
                 exports=exports, how_to_read=how_to_read, engine_buttons=engine_buttons, engine_result=engine_result,
-                engine_table=engine_table, jina=jina, search=search)
+                engine_table=engine_table, jina=jina, search=search, compare=compare)
 
 
 # ---- handlers (module level; context first, then named values) ----------------------
@@ -444,6 +447,7 @@ def _wire(ctx: Context, concurrency: int, shelf: CollectionShelf | None = None, 
         button.click(compare_with(engine), p.run_key, [p.engine_result, p.engine_table], api_visibility="private",
                      concurrency_limit=2, concurrency_id="derived", show_progress_on=p.engine_result)
     wire_jina(ctx)
+    wire_compare(ctx, concurrency + LOADING, shown)
     if shelf is not None and p.search is not None:
         wire_search(ctx, shelf, concurrency, demo)
 
