@@ -198,5 +198,35 @@ class ColbertModel:
         """The same weights with other tokenizer settings (e.g. ``skiplist="stanford"``)."""
         settings = replace(self.tokenizer.settings, **changes)
         tokenizer = ColbertTokenizer(self.tokenizer.tokenizer, settings)
-        return ColbertModel(self.info, tokenizer, self.network, self.device, self.dtype,
+        info = self.info
+        if info.recipe is not None:
+            info = replace(info, recipe=recipe_with(info.recipe, tokenizer, sorted(changes)))
+        return ColbertModel(info, tokenizer, self.network, self.device, self.dtype,
                             self.cache, self.batch_tokens)
+
+
+def recipe_with(recipe: Recipe, tokenizer: ColbertTokenizer, changed: list[str]) -> Recipe:
+    """``recipe`` with what ``with_settings`` changed (``changed``: the settings' names) as ``tokenizer``
+    now lays texts out; the changed settings are named in the notes."""
+    s, fields = tokenizer.settings, {}
+    if {"query_expansion", "query_maxlen", "expansion_strategy", "expansion_length"} & set(changed):
+        if not s.query_expansion:
+            fields = {"expansion": "none", "expansion_length": None, "expansion_token": None,
+                      "query_length": s.query_maxlen}
+        elif s.expansion_strategy == "min":
+            fields = {"expansion": "min", "expansion_length": s.expansion_length, "query_length": s.query_maxlen}
+        else:
+            fields = {"expansion": "fixed", "expansion_length": s.query_maxlen, "query_length": None}
+        if s.query_expansion:
+            fields["expansion_token"] = tokenizer.tokenizer.id_to_token(tokenizer.mask_id)
+    if "attend_to_mask_tokens" in changed:
+        fields["attend_expansion"] = s.attend_to_mask_tokens
+    if "doc_maxlen" in changed:
+        fields["document_length"] = s.doc_maxlen
+    if {"skiplist", "skip_words"} & set(changed):
+        fields["skiplist_words"] = tuple(tokenizer.tokenizer.id_to_token(i) for i in sorted(tokenizer.skip_ids))
+    if {"query_marker", "doc_marker"} & set(changed):
+        fields.update(query_prefix=s.query_marker or "", document_prefix=s.doc_marker or "")
+    if {"query_prefix", "doc_prefix"} & set(changed):
+        fields.update(query_prefix=s.query_prefix, document_prefix=s.doc_prefix)
+    return replace(recipe, **fields, notes=(*recipe.notes, f"changed here: {', '.join(changed)}"))

@@ -74,17 +74,16 @@ def with_changes(model, changes: dict):
 
 
 def recipe_of(model) -> dict:
-    """The model's recipe as flat JSON-ready values: ``info.recipe`` where the model has
-    one, then the tokenizer settings it runs with (``with_settings`` changes these), the
-    expansion token and the output size."""
-    recipe = getattr(model.info, "recipe", None) or {}
-    recipe = recipe.to_dict() if hasattr(recipe, "to_dict") else dict(recipe)
-    recipe.pop("notes", None)
+    """The model's recipe as flat JSON-ready values (``info.recipe``, which ``with_settings``
+    keeps in step), its sub-word convention and output size; for a model without a recipe
+    (Jina's API), the tokenizer settings it runs with."""
+    recipe = getattr(model.info, "recipe", None)
     facts = model.tokenizer.facts()
-    flat = {k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.items()}
-    return {**flat, **asdict(model.tokenizer.settings),
-            "expansion_token": facts["expansion"][0] if facts["expansion"] else None,
-            "subword": facts["subword"], "dim": int(model.info.dim)}
+    if recipe is None:  # Jina's API: the tokenizer settings it is labelled with
+        return {**asdict(model.tokenizer.settings), "subword": facts["subword"], "dim": int(model.info.dim),
+                "expansion_token": facts["expansion"][0] if facts["expansion"] else None}
+    flat = {k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.to_dict().items() if k != "notes"}
+    return {**flat, "subword": facts["subword"], "dim": int(model.info.dim)}
 
 
 def compare_encoders(model_a, model_b, query: str, documents: Sequence[str], dim_a: int | None = None,

@@ -38,7 +38,7 @@ def test_two_tokenizers_two_dimensions_each_side_labelled_by_its_own_tokens(offl
     assert all(w.a.match in offline_tokens(offline, DOCS[0]) for w in words.values())
     assert {x.kind for x in c.matches[0].extra_b} == {"special", "marker", "expansion"}
     keys = {k for k, _, _ in c.recipe}
-    assert {"query_expansion", "query_marker", "dim", "subword"} <= keys and "skiplist" not in keys
+    assert {"format", "query_prefix", "expansion", "dim", "subword"} <= keys and "skiplist_words" not in keys
     for side, gap in (("a", c.pair.gap_a), ("b", c.pair.gap_b)):
         assert sum(getattr(r, f"gap_{side}") or 0 for r in c.pair.rows) == pytest.approx(gap, abs=1e-9)
     assert json.loads(json.dumps(c.to_dict()))["b"]["model"] == tiny_model.info.display_name
@@ -53,7 +53,7 @@ def test_the_same_model_with_expansion_off_differs_only_there(tiny_model):
 
     off = with_changes(tiny_model, {"query_expansion": False})
     c = colbert_viz.compare_encoders(tiny_model, off, QUERY, DOCS)
-    assert [k for k, _, _ in c.recipe] == ["query_expansion", "expansion_token"]
+    assert [k for k, _, _ in c.recipe] == ["expansion", "expansion_length", "expansion_token"]
     assert (c.a.expansion_tokens, c.b.expansion_tokens, c.b.query_tokens) == (20, 0, 12)
     assert c.a.scores.tolist() != c.b.scores.tolist()
     assert all(w.a.tokens == w.b.tokens for w in c.matches[0].words)
@@ -81,8 +81,10 @@ def test_cli_b_set_turns_the_expansion_off(capsys, tiny_checkpoint, docs_file):
                            "--b-set", "query_expansion=false", "--b-set", "skiplist=none")
     assert code == 0
     result = json.loads(out)
-    assert {r["key"]: (r["a"], r["b"]) for r in result["recipe_differences"]} == {
-        "query_expansion": (True, False), "skiplist": ("reader", "none"), "expansion_token": ("<mask>", None)}
+    differences = {r["key"]: (r["a"], r["b"]) for r in result["recipe_differences"]}
+    assert set(differences) == {"expansion", "expansion_length", "expansion_token", "skiplist_words"}
+    assert differences["expansion"] == ("fixed", "none") and differences["expansion_token"] == ("<mask>", None)
+    assert differences["skiplist_words"][1] == []
     assert result["b"]["query_tokens"] == 12
 
 
