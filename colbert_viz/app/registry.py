@@ -21,10 +21,13 @@ under its own lock: a request on a loaded model never waits for another's load.
 A failed load is remembered for ``retry_after_s`` (60 s), then tried again.
 ``COLBERT_VIZ_DTYPE`` (default ``auto``) is the dtype models load in.
 
-A variant (the same checkpoint loaded again in another dtype: the int8 engine,
-float32 next to bfloat16) is counted against ``COLBERT_VIZ_VARIANT_MEMORY_MB``
-(default 6144) before it loads, at 4 bytes per parameter of its model (a
-variant loads in float32 first); one that does not fit is refused with a message.
+A second model (any model but the default: another checkpoint from the menu, a
+model for the comparison) and a variant (the same checkpoint loaded again in
+another dtype: the int8 engine, float32 next to bfloat16) are counted against
+``COLBERT_VIZ_VARIANT_MEMORY_MB`` (default 6144) before they load, at 4 bytes per
+parameter (read from the checkpoint's file headers; a variant loads in float32
+first); one that does not fit is refused with a message. A dedicated head is not
+counted: its backbone is the base model's, and its head is 0.5 MB.
 """
 
 from __future__ import annotations
@@ -121,6 +124,17 @@ def model_bytes(model) -> int:
     return 4 * sum(params.values())
 
 
+def checkpoint_bytes(name: str) -> int:
+    """4 bytes per parameter of the checkpoint ``name`` (its files are fetched if needed, not loaded);
+    0 where it cannot be found (the load then says why)."""
+    from colbert_viz.engine.checkpoint import parameter_count, resolve
+
+    try:
+        return 4 * parameter_count(resolve(name))
+    except (ModelLoadError, OSError, ValueError, KeyError):
+        return 0
+
+
 def _load_variant(path: str, dtype: str, device: str):
     from colbert_viz.engine.loading import load
 
@@ -165,7 +179,8 @@ class ModelRegistry:
                  default: str | None = None, loader: Loader = _load, retry_after_s: float = RETRY_AFTER_S,
                  clock: Callable[[], float] = time.monotonic, variant_bytes: int | None = None,
                  variant_loader: VariantLoader = _load_variant,
-                 model_bytes: Callable[[object], int] = model_bytes, api_models: Sequence[str] = API_MODELS) -> None:
+                 model_bytes: Callable[[object], int] = model_bytes, api_models: Sequence[str] = API_MODELS,
+                 estimate: Callable[[str], int] | None = None) -> None:
         self.models: dict[str, object] = dict(models or {})
         self.api_models = [m for m in api_models if m not in (choices or list(self.models))]
         self.choices = list(dict.fromkeys(choices or list(self.models)))
@@ -184,6 +199,7 @@ class ModelRegistry:
         self.variant_used = 0  # bytes counted for the variants loaded or loading
         self.variant_loader = variant_loader
         self.model_bytes = model_bytes
+        self.estimate = estimate or checkpoint_bytes  # bytes a model will take, before it loads
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -239,14 +255,33 @@ class ModelRegistry:
             if name in self.models:
                 return self.models[name]
             self._check_failed(name)
+            need = 0 if name == self.default or name in self.api_models or HEAD_SEP in name else \
+                self.estimate(name)
+            self._reserve(need, lambda: f"the model {model_label(name)}")
             try:
                 model = self._head(name) if HEAD_SEP in name else self.loader(name)
-            except ModelLoadError as err:
-                self.failed[name] = (str(err), self.clock())
+            except BaseException as err:
+                self._release(need)
+                if isinstance(err, ModelLoadError):
+                    self.failed[name] = (str(err), self.clock())
                 raise
             self.failed.pop(name, None)
             self.models[name] = model
             return model
+
+    def _reserve(self, need: int, what: Callable[[], str]) -> None:
+        """Count ``need`` bytes against the budget for extra models and engines, or refuse ``what()``."""
+        with self._locks_guard:
+            if self.variant_used + need > self.variant_budget:
+                raise ModelLoadError(
+                    f"Not enough memory for {what()}: it needs about {need / MB:,.0f} MB, and "
+                    f"{self.variant_used / MB:,.0f} MB of the {self.variant_budget / MB:,.0f} MB for extra models "
+                    f"and engines ({VARIANT_ENV}) are taken.")
+            self.variant_used += need
+
+    def _release(self, need: int) -> None:
+        with self._locks_guard:
+            self.variant_used -= need
 
     def _head(self, name: str):
         """``BASE+head:SIBLING``: the loaded BASE (loaded once, shared) with SIBLING's head."""
@@ -269,19 +304,12 @@ class ModelRegistry:
         with self._lock(key):
             if key not in self.models:
                 need = self.model_bytes(base)
-                with self._locks_guard:
-                    if self.variant_used + need > self.variant_budget:
-                        raise ModelLoadError(
-                            f"Not enough memory for the {dtype} engine of {base.info.display_name}: it needs about "
-                            f"{need / MB:,.0f} MB, and {self.variant_used / MB:,.0f} MB of the "
-                            f"{self.variant_budget / MB:,.0f} MB for extra engines ({VARIANT_ENV}) are taken.")
-                    self.variant_used += need
+                self._reserve(need, lambda: f"the {dtype} engine of {base.info.display_name}")
                 try:
                     device = "cpu" if dtype == "int8" else str(base.info.device)
                     self.models[key] = self.variant_loader(base.info.path, dtype, device)
                 except BaseException:
-                    with self._locks_guard:
-                        self.variant_used -= need
+                    self._release(need)
                     raise
             return self.models[key]
 

@@ -153,3 +153,25 @@ def check_state_dict(expected: dict[str, torch.Size], found: dict[str, torch.Ten
             raise ModelLoadError(
                 f"checkpoint key {key!r} has shape {tuple(found[key].shape)}, expected {tuple(shape)}"
             )
+
+
+def parameter_count(folder: Path) -> int:
+    """How many numbers the checkpoint's weight files hold, read from the safetensors headers only
+    (nothing is loaded); a ``pytorch_model.bin`` counts as its size in bytes / 4 (float32)."""
+    import struct
+
+    total = 0
+    for file in weight_files(folder):
+        if file.suffix != ".safetensors":
+            total += file.stat().st_size // 4
+            continue
+        with open(file, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(length))
+        for key, entry in header.items():
+            if key != "__metadata__":
+                count = 1
+                for n in entry["shape"]:
+                    count *= n
+                total += count
+    return total

@@ -143,7 +143,7 @@ def test_variants_are_counted_in_their_budget_and_refused_beyond_it():
     registry.variant("a", "float32")
     assert registry.variant_used == 200
     with pytest.raises(ModelLoadError, match=r"^Not enough memory for the int8 engine of b: it needs about 0 MB, "
-                                             r"and 0 MB of the 0 MB for extra engines "
+                                             r"and 0 MB of the 0 MB for extra models and engines "
                                              r"\(COLBERT_VIZ_VARIANT_MEMORY_MB\) are taken\.$"):
         registry.variant("b", "int8")
     assert registry.variant_used == 200 and len(loads) == 2
@@ -205,3 +205,38 @@ def test_dedicated_heads_are_offered_from_the_environment_and_share_the_loaded_b
     head = registry.get(label)
     assert head.info.dim == 96 and loads == [base]  # the base loaded once, through the loader
     assert head.network.roberta is registry.get(base).network.module.roberta
+
+
+
+def test_a_second_model_counts_against_the_budget_before_it_loads(tiny_checkpoint):
+    """The default is free; any other model is counted from its files' headers before it loads and
+    refused when it does not fit; a refused or failed load gives its bytes back."""
+    from types import SimpleNamespace
+
+    from safetensors.torch import load_file
+
+    from colbert_viz.app.registry import checkpoint_bytes
+    from colbert_viz.engine.checkpoint import parameter_count
+
+    numel = sum(t.numel() for t in load_file(str(tiny_checkpoint / "model.safetensors")).values())
+    assert parameter_count(tiny_checkpoint) == numel and checkpoint_bytes(str(tiny_checkpoint)) == 4 * numel
+    loads = []
+
+    def loader(name):
+        loads.append(name)
+        if name == "broken":
+            raise ModelLoadError("broken")
+        return SimpleNamespace(info=SimpleNamespace(display_name=name))
+
+    sizes = {"default": 10**9, "small": 100, "big": 10**9, "broken": 50}
+    registry = ModelRegistry(choices=list(sizes), default="default", loader=loader, variant_bytes=1000,
+                             estimate=lambda name: sizes[name])
+    registry.get("default")
+    registry.get("small")
+    assert registry.variant_used == 100
+    with pytest.raises(ModelLoadError, match="Not enough memory for the model big: it needs about"):
+        registry.get("big")
+    assert "big" not in loads and registry.variant_used == 100
+    with pytest.raises(ModelLoadError, match="broken"):
+        registry.get("broken")
+    assert registry.variant_used == 100
