@@ -141,7 +141,19 @@ def ranking_html(c: EncoderComparison) -> str:
 def recipe_html(c: EncoderComparison) -> str:
     if not c.recipe:
         return '<p class="cv-small">The recipes are the same.</p>'
-    return table(["Recipe", "A", "B"], [[k, a, b] for k, a, b in c.recipe], elem_class="cv-encoders-recipe")
+    return table(["Recipe", "A", "B"], [[k, _shown(a), _shown(b)] for k, a, b in c.recipe],
+                 elem_class="cv-encoders-recipe")
+
+
+def _shown(value) -> str:
+    """A recipe value in words: a list joined (``64→128, no bias`` not ``['64→128, no bias']``), none as –.
+
+    >>> _shown(["a", "b"]), _shown(None), _shown([]), _shown(32)
+    ('a; b', '–', '–', '32')
+    """
+    if isinstance(value, (list, tuple)):
+        return "; ".join(map(str, value)) or "–"
+    return "–" if value is None else str(value)
 
 
 def matches_html(m: DocumentMatches) -> str:
