@@ -290,7 +290,11 @@ class ModelRegistry:
         base, sibling = name.split(HEAD_SEP, 1)
         if base not in self.choices:
             self.choices.append(base)  # the backbone is on offer with its head
-        return with_head(self.get(base), sibling)
+        model = with_head(self.get(base), sibling)
+        if model.head_check.equals_cut:  # the cut gives its vectors: offer one of the two
+            raise ModelLoadError(f"{model.head_check.sentence()}: choose {model_label(base)} at "
+                                 f"{model.info.dim} dimensions")
+        return model
 
     def variant(self, name: str | None, dtype: str):
         """The model ``name`` loaded again with another ``dtype`` (the int8

@@ -240,3 +240,22 @@ def test_a_second_model_counts_against_the_budget_before_it_loads(tiny_checkpoin
     with pytest.raises(ModelLoadError, match="broken"):
         registry.get("broken")
     assert registry.variant_used == 100
+
+
+
+def test_a_head_equal_to_the_cut_is_not_offered_twice(tiny_checkpoint, tmp_path):
+    from colbert_viz.app.registry import ModelRegistry
+    from colbert_viz.engine.synthetic import write_sibling
+
+    sibling = write_sibling(tiny_checkpoint, tmp_path / "tiny-64", 64, cut=True)
+    base, head = str(tiny_checkpoint), f"{tiny_checkpoint}+head:{sibling}"
+
+    def loader(name):
+        import colbert_viz
+
+        return colbert_viz.load(name, dtype="float32", device="cpu")
+
+    registry = ModelRegistry(choices=[base, head], default=base, loader=loader)
+    with pytest.raises(ModelLoadError, match=r"first 64 rows of the 128-d head.*choose tiny-jina \(local "
+                                             r"checkpoint\) at 64 dimensions$"):
+        registry.get(head)
