@@ -142,7 +142,7 @@ def index(model, backend: Backend, texts: Sequence[str], *, batch_size: int = 32
         firsts = stages(specs)
     start = time.perf_counter()
     written = skipped = tokens = 0
-    layout = layout_name(settings.skiplist)
+    layout = layout_name("recipe" if settings.skip_words is not None else settings.skiplist)
     for first in range(0, len(texts), batch_size):
         batch = texts[first: first + batch_size]
         ids = [point_id(model.info.name, t) for t in batch]

@@ -36,7 +36,7 @@ from colbert_viz.engine.tokenization import ColbertTokenizer, TextError, skiplis
 from colbert_viz.maths.vectors import truncate_dims
 from colbert_viz.records import Tokenized, TokenVectors
 
-SKIPS = ("none", "reader", "stanford")
+SKIPS = ("none", "reader", "stanford", "recipe")  # recipe: the model's own skiplist words (engine.recipe)
 SPECIALS = ("specials", "no-marker", "text-only")
 # Where several layouts keep the same tokens, the first names them: the one that drops least.
 LAYOUTS: tuple[str, ...] = tuple(f"{skip}/{specials}" for specials in SPECIALS for skip in SKIPS)
@@ -69,6 +69,7 @@ def describe(layout: str) -> str:
     skip, specials = layout.split("/")
     first = {"reader": "reader skiplist (PyLate, colbert-viz) dropped",
              "stanford": "Stanford skiplist (FastEmbed) dropped",
+             "recipe": "the model's own skiplist (its recipe) dropped",
              "none": "every token"}[skip]
     second = {"specials": "special tokens and marker kept", "no-marker": "no marker",
               "text-only": "text tokens only"}[specials]
@@ -97,6 +98,7 @@ class LayoutMapper:
         self.encode = encode
         self.skip_ids = {name: np.array(sorted(skiplist_ids(tokenizer.tokenizer, name)), np.int64)
                          for name in ("reader", "stanford")}
+        self.skip_ids["recipe"] = np.array(sorted(tokenizer.skip_ids), np.int64)
 
     def keep(self, t: Tokenized, layout: str) -> np.ndarray:
         """(n,) bool: the positions of ``t`` a pipeline with ``layout`` stores."""

@@ -206,3 +206,25 @@ def test_an_odd_output_size_runs_through_every_view(folders):
     assert {row["dimensions"] for row in table} == {5} and not stored.unavailable()
     payload = run_payload(analysis, model=model_facts(model))
     assert payload["model"]["dimensions"] == [5] and len(payload["documents"]) == len(DOCUMENTS)
+
+
+def test_a_collection_written_with_a_recipe_is_labelled_with_its_own_skiplist(folders, tmp_path):
+    """Indexing stores the scored tokens under the recipe's own skiplist (here only '.', 'berlin' and
+    '[D]', unlike the reader convention, which drops '!' and '?'); search names each stored vector
+    with its token, as stated, and scores as the Run does."""
+    from colbert_viz.collections import EdgeBackend, index, search
+
+    model = colbert_viz.load(str(folders["st-modernbert-own-token-tanh"]), dtype="float32", device="cpu")
+    texts = ["Paris is nice! Really?", "Berlin, the capital."]
+    with EdgeBackend(str(tmp_path / "collection")) as store:
+        index(model, store, texts)
+        result = search(model, store, "Where is Paris?", top_k=2)
+    run = model.analyze("Where is Paris?", texts)
+    for hit in result.hits:
+        stored = result.analysis.documents[hit.index]
+        mine = run.documents[texts.index(stored.text)]
+        assert (hit.layout, hit.basis) == ("recipe/specials", "stated")
+        assert [t for t, s in zip(mine.tokens, mine.scored) if s] == \
+            [t for t, s in zip(stored.tokens, stored.scored) if s]
+        assert hit.exact == pytest.approx(float(run.scores(model.info.dim)[texts.index(stored.text)]), abs=1e-4)
+    assert "!" in result.analysis.documents[0].tokens + result.analysis.documents[1].tokens
