@@ -375,8 +375,8 @@ def wire_compare(ctx, concurrency_limit: int, on_shown) -> None:
                              c.query_length, p.doc_max, p.top_n],
                    [c.state, c.summary, c.ranking, c.recipe, c.matches, c.document, c.first, c.second, c.pair,
                     c.open_a, c.open_b],
-                   api_visibility="private", concurrency_limit=concurrency_limit, concurrency_id="encode",
-                   show_progress_on=c.summary)
+                   api_visibility="private", api_name="compare_encoders_panel",  # not the public /compare
+                   concurrency_limit=concurrency_limit, concurrency_id="encode", show_progress_on=c.summary)
     c.document.input(document, [c.state, c.document], c.matches, api_visibility="private", queue=False)
     for box in (c.first, c.second):
         box.input(pair, [c.state, c.first, c.second], c.pair, api_visibility="private", queue=False)

@@ -161,7 +161,7 @@ def test_a_variant_over_the_budget_is_refused_with_a_message(tiny_model, berlin,
         key = served.client.run(session, berlin["query"], berlin_text, "tiny")["key"]
         text, table = served.client.int8(session, key)
         assert re.search(r"Not enough memory for the int8 engine of tiny-jina \(local checkpoint\): it needs about "
-                         r"\d+ MB, and 0 MB of the 0 MB for extra engines \(COLBERT_VIZ_VARIANT_MEMORY_MB\)", text)
+                         r"\d+ MB, and 0 MB of the 0 MB for extra models and engines \(COLBERT_VIZ_VARIANT_MEMORY_MB\)", text)
         assert registry.variant_used == 0 and not table["visible"]
     finally:
         served.demo.close()
