@@ -109,11 +109,22 @@ def table(headers: list[str], rows: list[list], classes: list[str] | None = None
     body = "".join(
         f'<tr class="{c}">' + "".join(f"<td>{html.escape(str(x))}</td>" for x in row) + "</tr>"
         for row, c in zip(rows, classes or [""] * len(rows)))
-    return f'<table class="cv-table {elem_class}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return (f'<div class="cv-table-scroll"><table class="cv-table {elem_class}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{body}</tbody></table></div>')
 
 
 def short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def iso(text: str) -> str:
+    """``text`` between Unicode's first-strong isolate marks: right-to-left text (a document's, a token's)
+    keeps its own order without reordering the numbers and brackets around it.
+
+    >>> iso("برلين") == "\u2068برلين\u2069"
+    True
+    """
+    return f"\u2068{text}\u2069"
 
 
 def summary_html(c: EncoderComparison) -> str:
@@ -124,13 +135,32 @@ def summary_html(c: EncoderComparison) -> str:
     return f'<p class="cv-small">{html.escape(head)}</p><p class="cv-small">{html.escape(c.scale_note)}</p>'
 
 
+def cut_html(a, b) -> str:
+    """A line per side that cut documents to its length (``""`` when neither did): the sides read
+    different texts then."""
+    lines = []
+    for side, analysis in (("A", a), ("B", b)):
+        cut = [(i, d) for i, d in enumerate(analysis.documents) if d.truncated]
+        if cut:
+            which = ", ".join(f"document {i + 1} to {len(d)} tokens (of {d.n_text_tokens} in its text)"
+                              for i, d in cut[:5])
+            more = f" and {len(cut) - 5} more" if len(cut) > 5 else ""
+            lines.append(f"{side} cut {which}{more}: it scores only what it read.")
+    return "".join(f'<p class="cv-small">{html.escape(line)}</p>' for line in lines)
+
+
+def dimension_choices(model) -> list[str]:
+    """What the dimension menu offers for ``model``: ``native`` and its smaller sizes."""
+    return [NATIVE, *(str(d) for d in model.dimensions[1:])]
+
+
 def move(m: int) -> str:
     return "=" if m == 0 else (f"↑{m}" if m > 0 else f"↓{-m}")
 
 
 def ranking_html(c: EncoderComparison) -> str:
     order = sorted(range(len(c.documents)), key=lambda i: int(c.a.ranks[i]))
-    rows = [[i + 1, short(c.documents[i]), int(c.a.ranks[i]), int(c.b.ranks[i]), move(int(c.rank_moves[i])),
+    rows = [[i + 1, iso(short(c.documents[i])), int(c.a.ranks[i]), int(c.b.ranks[i]), move(int(c.rank_moves[i])),
              f"{c.a.scores[i]:.3f}", f"{c.b.scores[i]:.3f}", f"{c.a.per_token[i]:.4f}", f"{c.b.per_token[i]:.4f}"]
             for i in order]
     return table(["Doc", "Text", "Rank A", "Rank B", "Move (B)", "Score A", "Score B", "Per query token A",
@@ -162,10 +192,10 @@ def matches_html(m: DocumentMatches) -> str:
     def side(s) -> list:
         if s is None:
             return ["(none: the query was cut)", "", ""]
-        where = "outside the text" if s.match_start is None else f"{s.match_text} at character {s.match_start}"
-        return [" ".join(s.tokens), f"{s.match} ({where})", f"{s.contribution:.3f}"]
+        where = "outside the text" if s.match_start is None else f"{iso(s.match_text)} at character {s.match_start}"
+        return [" ".join(iso(t) for t in s.tokens), f"{iso(s.match)} ({where})", f"{s.contribution:.3f}"]
 
-    rows = [[w.word, *side(w.a), *side(w.b), "same word" if w.agree else "differ"] for w in m.words]
+    rows = [[iso(w.word), *side(w.a), *side(w.b), "same word" if w.agree else "differ"] for w in m.words]
     words = table(["Query word", "A tokens", "A matched", "A adds", "B tokens", "B matched", "B adds", ""],
                   rows, ["" if w.agree else "cv-disagree" for w in m.words], "cv-encoders-matches")
 
@@ -174,7 +204,7 @@ def matches_html(m: DocumentMatches) -> str:
         adds = Counter()
         for x in tokens:
             adds[(x.kind, x.token, x.match)] += x.contribution
-        parts = [f"{token} ×{n} → {match} ({adds[(kind, token, match)]:+.3f})"
+        parts = [f"{iso(token)} ×{n} → {iso(match)} ({adds[(kind, token, match)]:+.3f})"
                  for (kind, token, match), n in groups.items()]
         return f"{name}'s tokens outside the words: {'; '.join(parts) or 'none'}."
 
@@ -187,14 +217,14 @@ def pair_html(p: PairExplanation) -> str:
     def gap(x: float | None) -> str:
         return "–" if x is None else f"{x:+.3f}"
 
-    rows = [[r.label, gap(r.gap_a), gap(r.gap_b)] for r in p.rows]
+    rows = [[iso(r.label), gap(r.gap_a), gap(r.gap_b)] for r in p.rows]
     rows.append(["total (score gap)", gap(p.gap_a), gap(p.gap_b)])
     head = [f"Row (document {p.first + 1} minus {p.second + 1})", "A", "B"]
     return f'<p class="cv-small">{html.escape(p.sentence)}</p>' + table(head, rows, elem_class="cv-encoders-pair")
 
 
 def document_choices(c: EncoderComparison) -> list[tuple[str, int]]:
-    return [(f"{i + 1}. {short(t, 50)}", i) for i, t in enumerate(c.documents)]
+    return [(f"{i + 1}. {iso(short(t, 50))}", i) for i, t in enumerate(c.documents)]
 
 
 # ---- handlers --------------------------------------------------------------------------------------
@@ -266,8 +296,10 @@ def index_of(analysis, value) -> int:
 
 
 def on_compare(ctx, query: str, documents: str, files, label_a: str, label_b: str, dim_a: str, dim_b: str,
-               expansion: str, attend: str, skiplist: str, query_length, doc_max, top_n, request: gr.Request) -> dict:
-    """Load A and B (no slot held), encode both in one encode slot, keep both Runs, show the comparison."""
+               expansion: str, attend: str, skiplist: str, query_length, doc_max, top_n, request: gr.Request,
+               state_before: dict | None = None) -> dict:
+    """Load A and B (no slot held), encode both in one encode slot, keep both Runs, show the comparison.
+    A refused comparison leaves ``state_before``'s tables on the page and says so."""
     from colbert_viz.engine.encoder_compare import recipe_of, with_changes
     from colbert_viz.explorer.payload import model_facts
 
@@ -294,15 +326,18 @@ def on_compare(ctx, query: str, documents: str, files, label_a: str, label_b: st
     except user_errors() as err:
         message = user_message(err)
         gr.Warning(html.escape(message))
-        return {c.summary: status_html(message, error=True), c.ranking: "", c.recipe: "", c.matches: "", c.pair: "",
-                c.document: gr.Dropdown(visible=False), c.first: gr.Dropdown(visible=False),
-                c.second: gr.Dropdown(visible=False), c.open_a: gr.Button(visible=False),
-                c.open_b: gr.Button(visible=False)}
+        if state_before is not None:  # the last comparison stays, said to be the previous one
+            message += " The tables below are the previous comparison's."
+        return {c.summary: status_html(message, error=True)}
     order = [int(i) for i in sorted(range(len(docs)), key=lambda i: int(result.a.ranks[i]))]
     choices = document_choices(result)
     first, second = order[0], (order[1] if len(order) > 1 else None)
     pair = "" if second is None else pair_html(pair_of(a, b, first, second, *sizes))
-    return {c.state: state, c.summary: summary_html(result), c.ranking: ranking_html(result),
+    return {c.state: state, c.summary: summary_html(result) + cut_html(a, b), c.ranking: ranking_html(result),
+            c.dim_a: gr.Dropdown(choices=dimension_choices(model_a), value=dim_a if dim_a in dimension_choices(
+                model_a) else NATIVE),
+            c.dim_b: gr.Dropdown(choices=dimension_choices(model_b), value=dim_b if dim_b in dimension_choices(
+                model_b) else NATIVE),
             c.recipe: recipe_html(result), c.matches: matches_html(result.matches[first]),
             c.document: gr.Dropdown(choices=choices, value=first, visible=True),
             c.first: gr.Dropdown(choices=choices, value=first, visible=second is not None),
@@ -347,7 +382,10 @@ def on_open(ctx, side: int, state: dict | None, request: gr.Request) -> dict:
     facts = state["facts"][side]
     payload = run_payload(run.analysis, top_n=run.top_n, summary=run.summary(), display_name=run.display_name,
                           is_fallback=run.is_fallback, run_key=key, model=facts)
-    status = f"Encoder {'AB'[side]} in the explorer: {run.summary()}"
+    dim = state["dims"][side]  # the size this side was compared at, its best documents first
+    order = [int(i) for i in run.analysis.ranks(dim).argsort(kind="stable")]
+    payload["opens_on"] = {"dim": dim, "doc": order[0], "a": order[0], "b": order[min(1, len(order) - 1)]}
+    status = f"Encoder {'AB'[side]} in the explorer at {dim} dimensions: {run.summary()}"
     return {**payload_reply(ctx, key, payload, facts, state["labels"][side]), p.status: status_html(status)}
 
 
@@ -356,9 +394,9 @@ def wire_compare(ctx, concurrency_limit: int, on_shown) -> None:
     p, c = ctx.page, ctx.page.compare
 
     def compare(query, documents, files, label_a, label_b, dim_a, dim_b, expansion, attend, skiplist, query_length,
-                doc_max, top_n, request: gr.Request) -> dict:
+                doc_max, top_n, state, request: gr.Request) -> dict:
         return on_compare(ctx, query, documents, files, label_a, label_b, dim_a, dim_b, expansion, attend, skiplist,
-                          query_length, doc_max, top_n, request)
+                          query_length, doc_max, top_n, request, state)
 
     def document(state, index, request: gr.Request) -> str:
         return on_document(ctx, state, index, request)
@@ -372,11 +410,19 @@ def wire_compare(ctx, concurrency_limit: int, on_shown) -> None:
         return open_side
 
     c.button.click(compare, [p.query, p.documents, p.files, c.model_a, c.model_b, c.dim_a, c.dim_b, c.expansion, c.attend, c.skiplist,
-                             c.query_length, p.doc_max, p.top_n],
+                             c.query_length, p.doc_max, p.top_n, c.state],
                    [c.state, c.summary, c.ranking, c.recipe, c.matches, c.document, c.first, c.second, c.pair,
-                    c.open_a, c.open_b],
+                    c.open_a, c.open_b, c.dim_a, c.dim_b],
                    api_visibility="private", api_name="compare_encoders_panel",  # not the public /compare
                    concurrency_limit=concurrency_limit, concurrency_id="encode", show_progress_on=c.summary)
+    def sizes(label: str):
+        """The size menu for the model called ``label``: its own sizes once it is loaded."""
+        model = ctx.registry.models.get(ctx.registry.resolve(label)) if label else None
+        choices = dimension_choices(model) if hasattr(model, "dimensions") else list(DIMENSIONS)
+        return gr.Dropdown(choices=choices, value=NATIVE)
+
+    c.model_a.input(sizes, c.model_a, c.dim_a, api_visibility="private", queue=False)
+    c.model_b.input(sizes, c.model_b, c.dim_b, api_visibility="private", queue=False)
     c.document.input(document, [c.state, c.document], c.matches, api_visibility="private", queue=False)
     for box in (c.first, c.second):
         box.input(pair, [c.state, c.first, c.second], c.pair, api_visibility="private", queue=False)

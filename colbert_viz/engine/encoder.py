@@ -196,11 +196,14 @@ class ColbertModel:
 
     def with_settings(self, **changes) -> ColbertModel:
         """The same weights with other tokenizer settings (e.g. ``skiplist="stanford"``)."""
+        asked = sorted(changes)
+        if "skiplist" in changes and "skip_words" not in changes:
+            changes = {**changes, "skip_words": None}  # a convention replaces the recipe's own words
         settings = replace(self.tokenizer.settings, **changes)
         tokenizer = ColbertTokenizer(self.tokenizer.tokenizer, settings)
         info = self.info
         if info.recipe is not None:
-            info = replace(info, recipe=recipe_with(info.recipe, tokenizer, sorted(changes)))
+            info = replace(info, recipe=recipe_with(info.recipe, tokenizer, asked))
         return ColbertModel(info, tokenizer, self.network, self.device, self.dtype,
                             self.cache, self.batch_tokens)
 

@@ -118,7 +118,8 @@ class Recipe:
             ("format", self.format), ("backbone", self.backbone), ("output dimension", str(self.dim)),
             ("query prefix", f"{self.query_prefix!r} ({PREFIX_KINDS[self.prefix_kind]})"),
             ("document prefix", f"{self.document_prefix!r} ({PREFIX_KINDS[self.prefix_kind]})"),
-            ("query length", "model limit" if self.query_length is None else str(self.query_length)),
+            ("query length", f"{self.expansion_length} (the expansion's)" if self.expansion == "fixed" else
+             "model limit" if self.query_length is None else str(self.query_length)),
             ("document length", "model limit" if self.document_length is None else str(self.document_length)),
             ("query expansion", q + ("" if self.expansion == "none" else f", {attend}")),
             ("skiplist", f"{len(self.skiplist_words)} words on {', '.join(self.skiplist_tasks) or 'nothing'}"),
@@ -254,7 +255,7 @@ def _inline_recipe(folder: Path, fmt: str, backbone: str, linear_shape) -> Recip
     return Recipe(
         format=fmt, backbone=backbone, dim=dim,
         query_prefix=marker_q if jina else marker_q + " ", document_prefix=marker_d if jina else marker_d + " ",
-        prefix_kind="inserted" if jina else "token", query_length=length,
+        prefix_kind="inserted" if jina else "token", query_length=None,
         document_length=None if jina else _int_or_none(meta.get("doc_maxlen"), "doc_maxlen"),
         expansion="fixed", expansion_length=length, attend_expansion=attend,
         skiplist_words=tuple(string.punctuation) if punct else (),

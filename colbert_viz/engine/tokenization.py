@@ -184,6 +184,10 @@ class ColbertTokenizer:
             self.skip_ids = skiplist_ids(tokenizer, settings.skiplist)
         if settings.query_maxlen < 3 + (self.query_marker_id is not None):
             raise ValueError(f"query_maxlen {settings.query_maxlen} leaves no room for text")
+        if settings.query_expansion and settings.expansion_strategy == "min" and \
+                (settings.expansion_length or 0) > settings.query_maxlen:
+            raise ValueError(f"query length {settings.query_maxlen} is below the expansion length "
+                             f"{settings.expansion_length}, which every query is padded to")
 
     @classmethod
     def from_dir(cls, path: str | Path, settings: TokenizerSettings, as_transformers: bool = False) -> ColbertTokenizer:

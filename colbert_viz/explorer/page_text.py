@@ -125,7 +125,11 @@ that token, as the model's own tokenizer does; such tokens are flagged *typed* a
     parts.append("""**Skiplist.** On the document side, bare punctuation pieces such as `,` `.` `?` `-` are not scored
 (the "reader" convention, as in PyLate: each punctuation symbol looked up as a vocabulary token). They stay visible, in
 grey.""")
-    if expansion:
+    if expansion and floor:
+        parts.append(f"""**Score range.** A query has at least {floor} tokens (its own, padded) and at most {n}:
+k vectors × a cosine of at most 1 each, so a score lies between −k and k. "Per query token" is the score divided by k:
+the average best similarity. Scores compare documents for one query; they are not probabilities.""")
+    elif expansion:
         parts.append(f"""**Why scores go up to {n}.** {n} query vectors × a cosine of at most 1 each: a score lies between
 −{n} and {n}. "Per query token" is the score divided by {n}: the average best similarity. Scores compare documents for
 one query; they are not probabilities.""")

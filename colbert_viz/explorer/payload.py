@@ -91,7 +91,7 @@ def model_facts(model) -> dict:
     recipe = getattr(info, "recipe", None)
     return {**facts, "display_name": info.display_name, "is_fallback": bool(info.is_fallback), "dtype": info.dtype,
             "family": info.family, "native_dim": int(info.dim), "dimensions": [int(d) for d in info.dimensions],
-            "matryoshka": info.family == "jina", "score_max": facts["query_tokens"],
+            "matryoshka": info.family == "jina" and len(info.dimensions) > 1, "score_max": facts["query_tokens"],
             "markers": [m for m in (facts["query_marker"], facts["doc_marker"]) if m],
             "attend_expansion": bool(settings.attend_to_mask_tokens) if settings.query_expansion else None,
             "expansion_floor": settings.expansion_length if settings.query_expansion and

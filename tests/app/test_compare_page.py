@@ -21,7 +21,7 @@ EVENTS = {("encoders-compare", "click"): "compare", ("encoders-document", "input
           ("encoders-first", "input"): "pair", ("encoders-open-a", "click"): "open-a",
           ("encoders-open-b", "click"): "open-b"}
 OUTPUTS = ["state", "summary", "ranking", "recipe", "matches", "document", "first", "second", "pair", "open_a",
-           "open_b"]
+           "open_b", "dim_a", "dim_b"]
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +48,16 @@ def page(tiny_model):
 def compare(client, session, query, docs, a="tiny", b="offline", dim_a="native", dim_b="native",
             expansion="the model's", attend="the model's", skiplist="the model's", query_length=0) -> dict:
     message = client.event("compare", [query, docs, None, a, b, dim_a, dim_b, expansion, attend, skiplist,
-                                       query_length, 512, 0], session)
+                                       query_length, 512, 0, None], session)
     data = message["output"]["data"]
-    return {name: (v.get("value") if isinstance(v, dict) and "value" in v else v) for name, v in zip(OUTPUTS, data)}
+    out = {name: (v.get("value") if isinstance(v, dict) and "value" in v else v) for name, v in zip(OUTPUTS, data)}
+    return {**out, "raw": dict(zip(OUTPUTS, data))}
 
 
 def table_rows(fragment: str) -> list[list[str]]:
     body = fragment.split("<tbody>", 1)[1]
-    return [[html.unescape(c) for c in re.findall(r"<td>(.*?)</td>", row)] for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body)]
+    return [[html.unescape(c).replace("\u2068", "").replace("\u2069", "") for c in re.findall(r"<td>(.*?)</td>", row)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body)]
 
 
 def test_the_rankings_are_those_of_two_runs_and_every_view_is_filled(page, berlin):
@@ -106,7 +108,8 @@ def test_open_b_puts_its_run_in_the_explorer(page, berlin):
 def test_b_with_its_expansion_off_differs_in_that_row_only(page, berlin):
     out = compare(page, new_session(), berlin["query"], "\n".join(berlin["documents"][:3]), b="tiny",
                   expansion="off")
-    assert [r[0] for r in table_rows(out["recipe"])] == ["expansion", "expansion_length", "expansion_token"]
+    assert [r[0] for r in table_rows(out["recipe"])] == ["query_length", "expansion", "expansion_length",
+                                                         "expansion_token"]
     found = re.search(r"B sums (\d+) query-token maxima \((\d+) from the text, 0 expansion, 3 special or marker\)",
                       html.unescape(out["summary"]))
     assert found and int(found[1]) == int(found[2]) + 3  # <s>, [QueryMarker], </s>: no <mask> left
@@ -123,7 +126,39 @@ def test_bad_input_is_one_line(page, inputs, message):
     args = {"query": "Berlin?", "docs": "Berlin is big.\nParis is old.", **inputs}
     out = compare(page, new_session(), args.pop("query"), args.pop("docs"), **args)
     assert "cv-error" in out["summary"] and message in html.unescape(out["summary"]), out["summary"]
-    assert out["ranking"] == "" and "Traceback" not in out["summary"]
+    assert not isinstance(out["ranking"], str) and "Traceback" not in out["summary"]  # nothing drawn
+
+
+def test_a_refused_comparison_keeps_the_last_one_and_says_so(page, berlin):
+    session = new_session()
+    docs = "\n".join(berlin["documents"][:3])
+    first = compare(page, session, berlin["query"], docs)
+    assert "<table" in first["ranking"]
+    out = compare(page, session, "", docs)
+    assert "Enter a query." in html.unescape(out["summary"])
+    assert "previous comparison" in out["summary"] and not isinstance(out["ranking"], str)  # left as it was
+    assert page.event("document", [None, 1], session)["output"]["data"][0].count("<tr") > 1  # still answers
+
+
+def test_the_size_menus_follow_the_models_and_a_side_opens_at_its_size(page, berlin):
+    session = new_session()
+    docs = "\n".join(berlin["documents"][:3])
+    out = compare(page, session, berlin["query"], docs, dim_a="96")
+    dim_a, dim_b = out["raw"]["dim_a"], out["raw"]["dim_b"]
+    assert [c[0] for c in dim_a["choices"]] == ["native", "96", "64"] and dim_a["value"] == "96"
+    assert [c[0] for c in dim_b["choices"]] == ["native", "128", "96", "64"]  # offline: 384 native
+    data = page.event("open-a", [None], session)["output"]["data"]
+    payload = next(json.loads(v["value"] if isinstance(v, dict) else v) for v in data
+                   if isinstance(v, str | dict) and "schema" in str(v))
+    ranks = payload["rankings"]["96"]["ranks"]
+    assert payload["opens_on"]["dim"] == 96 and ranks[payload["opens_on"]["doc"]] == 1
+
+
+def test_a_side_that_cut_a_document_says_so(page):
+    out = compare(page, new_session(), "Berlin?", "a " * 900 + "Berlin.\nParis.", b="offline")  # cut at 512
+    summary = html.unescape(out["summary"])
+    assert "A cut document 1 to 512 tokens (of 90" in summary and "B cut document 1 to 512 tokens" in summary
+    assert "document 2" not in summary
 
 
 def test_user_text_is_escaped(page):

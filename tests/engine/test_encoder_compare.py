@@ -53,7 +53,7 @@ def test_the_same_model_with_expansion_off_differs_only_there(tiny_model):
 
     off = with_changes(tiny_model, {"query_expansion": False})
     c = colbert_viz.compare_encoders(tiny_model, off, QUERY, DOCS)
-    assert [k for k, _, _ in c.recipe] == ["expansion", "expansion_length", "expansion_token"]
+    assert [k for k, _, _ in c.recipe] == ["query_length", "expansion", "expansion_length", "expansion_token"]
     assert (c.a.expansion_tokens, c.b.expansion_tokens, c.b.query_tokens) == (20, 0, 12)
     assert c.a.scores.tolist() != c.b.scores.tolist()
     assert all(w.a.tokens == w.b.tokens for w in c.matches[0].words)
@@ -82,7 +82,7 @@ def test_cli_b_set_turns_the_expansion_off(capsys, tiny_checkpoint, docs_file):
     assert code == 0
     result = json.loads(out)
     differences = {r["key"]: (r["a"], r["b"]) for r in result["recipe_differences"]}
-    assert set(differences) == {"expansion", "expansion_length", "expansion_token", "skiplist_words"}
+    assert set(differences) == {"query_length", "expansion", "expansion_length", "expansion_token", "skiplist_words"}
     assert differences["expansion"] == ("fixed", "none") and differences["expansion_token"] == ("<mask>", None)
     assert differences["skiplist_words"][1] == []
     assert result["b"]["query_tokens"] == 12

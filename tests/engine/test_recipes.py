@@ -228,3 +228,30 @@ def test_a_collection_written_with_a_recipe_is_labelled_with_its_own_skiplist(fo
             [t for t, s in zip(stored.tokens, stored.scored) if s]
         assert hit.exact == pytest.approx(float(run.scores(model.info.dim)[texts.index(stored.text)]), abs=1e-4)
     assert "!" in result.analysis.documents[0].tokens + result.analysis.documents[1].tokens
+
+
+def test_other_settings_on_a_recipe_model(folders):
+    """``with_settings`` on a recipe model: a skiplist convention replaces the recipe's words (the
+    recipe says so), and a query length under a ``min`` expansion's floor is refused."""
+    model = colbert_viz.load(str(folders["st-markers-fixed"]), dtype="float32", device="cpu")
+    assert model.encode_documents(["Berlin, big."])[0].skipped.any()
+    none = model.with_settings(skiplist="none")
+    assert not none.encode_documents(["Berlin, big."])[0].skipped.any()
+    assert none.info.recipe.skiplist_words == () and "changed here: skiplist" in none.info.recipe.notes[-1]
+    minimal = colbert_viz.load(str(folders["st-text-prompts-min-lengths"]), dtype="float32", device="cpu")
+    with pytest.raises(ValueError, match="query length 8 is below the expansion length 12"):
+        minimal.with_settings(query_maxlen=8)
+
+
+def test_page_facts_of_a_head_and_of_a_min_expansion(folders, tiny_model, tmp_path):
+    from colbert_viz.engine.heads import with_head
+    from colbert_viz.engine.synthetic import write_sibling
+    from colbert_viz.explorer.page_text import how_to_read
+    from colbert_viz.explorer.payload import model_facts
+
+    head = with_head(tiny_model, str(write_sibling(tiny_model.info.path, tmp_path / "h96", 96)))
+    facts = model_facts(head)
+    assert facts["matryoshka"] is False and "trained to be cut to" not in how_to_read(facts)
+    minimal = colbert_viz.load(str(folders["st-text-prompts-min-lengths"]), dtype="float32", device="cpu")
+    text = how_to_read(model_facts(minimal))
+    assert "A query has at least 12 tokens (its own, padded) and at most 20" in text and "go up to 20" not in text
