@@ -224,7 +224,7 @@ def pair_html(p: PairExplanation) -> str:
 
 
 def document_choices(c: EncoderComparison) -> list[tuple[str, int]]:
-    return [(f"{i + 1}. {iso(short(t, 50))}", i) for i, t in enumerate(c.documents)]
+    return [(f"{i + 1}. {short(t, 50)}", i) for i, t in enumerate(c.documents)]
 
 
 # ---- handlers --------------------------------------------------------------------------------------

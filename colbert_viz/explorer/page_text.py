@@ -122,7 +122,12 @@ up).""")
     parts.append(f"""**Markers and special tokens.** {_names(specials)} wrap every text.{marker_text} They are vectors
 like any other and are scored. Text that spells a special token (say `{specials[0]}` typed in the text) is parsed as
 that token, as the model's own tokenizer does; such tokens are flagged *typed* and drawn in orange.""")
-    parts.append("""**Skiplist.** On the document side, bare punctuation pieces such as `,` `.` `?` `-` are not scored
+    recipe = dict(map(tuple, facts.get("recipe") or []))
+    if recipe.get("format") in ("pylate", "sentence-transformers", "stanford"):
+        parts.append(f"""**Skiplist.** This model's recipe names its skiplist ({_cell(recipe.get("skiplist", ""))}): those
+tokens, looked up in the vocabulary, are not scored on the document side. They stay visible, in grey.""")
+    else:
+        parts.append("""**Skiplist.** On the document side, bare punctuation pieces such as `,` `.` `?` `-` are not scored
 (the "reader" convention, as in PyLate: each punctuation symbol looked up as a vocabulary token). They stay visible, in
 grey.""")
     if expansion and floor:

@@ -185,6 +185,7 @@ def test_the_page_text_follows_the_recipe(folders, tmp_path):
     text = how_to_read(model_facts(minimal))
     assert "pads a query shorter than 12 tokens to 12" in text and "up to 20" in text
     assert "**This model's recipe**" in text and "| query expansion | min: padded to 12 with [MASK]" in text
+    assert "This model's recipe names its skiplist (32 words on document)" in text
     fixed = colbert_viz.load(str(folders["stanford-96"]), dtype="float32", device="cpu")
     assert "do not attend to them" in how_to_read(model_facts(fixed))
     marked = rc.st_native(tmp_path / "markup", query_prefix="<i>q</i>| ", markers=False)
