@@ -59,3 +59,24 @@ def test_compare_two_encoders_then_open_b_in_the_explorer(sync_playwright, tiny_
         assert views(page)["rankingDim"] == "384"
         assert not errors
         chromium.close()
+
+
+def test_the_panel_stays_inside_a_phone(sync_playwright, tiny_model, berlin):
+    """At 400 px the page keeps its width after a comparison: the tables scroll in their own boxes."""
+    registry = ModelRegistry({"tiny": tiny_model})
+    with served_app(registry, LIMITS) as (_, url), sync_playwright() as p:
+        chromium = launch_chromium(p)
+        page = chromium.new_page(viewport={"width": 400, "height": 800})
+        page.set_default_timeout(WAIT_MS)
+        page.goto(url)
+        page.wait_for_selector("#explorer .cv-mount")
+        load_example(page)
+        page.click("#encoders button, #encoders .label-wrap")
+        pick(page, "encoder-a-dim", "96")
+        page.click("#encoders-compare")
+        page.wait_for_function("() => (document.querySelector('#encoders-summary')?.innerText ?? '')"
+                               ".includes('Kendall tau')")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400
+        box = page.locator("#encoders-ranking .cv-table-scroll")
+        assert box.evaluate("e => e.scrollWidth > e.clientWidth")  # the table scrolls inside its box
+        chromium.close()
