@@ -128,9 +128,10 @@ def checkpoint_bytes(name: str) -> int:
     """4 bytes per parameter of the checkpoint ``name`` (its files are fetched if needed, not loaded);
     0 where it cannot be found (the load then says why)."""
     from colbert_viz.engine.checkpoint import parameter_count, resolve
+    from colbert_viz.engine.loading import backbone_dir
 
     try:
-        return 4 * parameter_count(resolve(name))
+        return 4 * parameter_count(backbone_dir(resolve(name)))
     except (ModelLoadError, OSError, ValueError, KeyError):
         return 0
 

@@ -22,7 +22,7 @@ HUB_FILES = [
     "model-*.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
     # Sentence Transformers and PyLate: the module list, the recipe and each projection's folder.
     "modules.json", "config_sentence_transformers.json", "sentence_bert_config.json",
-    "*_Dense/*", "*_MultiVectorMask/*", "*_Normalize/*",
+    "*_Dense/*", "*_MultiVectorMask/*", "*_Normalize/*", "*_Transformer/*",
 ]
 HUB_FALLBACK_FILES = ["pytorch_model.bin"]
 

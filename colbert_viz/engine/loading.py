@@ -254,6 +254,20 @@ def _offline_dir_or_none() -> Path | None:
         return None
 
 
+def backbone_dir(folder: Path) -> Path:
+    """Where the backbone's files are: the folder of ``modules.json``'s Transformer module (``""``: the
+    folder itself; older Sentence Transformers saves use ``0_Transformer``), else ``folder``."""
+    from colbert_viz.engine.recipe import module_paths
+
+    if not (folder / "modules.json").is_file():
+        return folder
+    sub = next((path for kind, path in module_paths(folder) if kind == "transformer"), "")
+    target = (folder / sub).resolve()
+    if not target.is_relative_to(folder.resolve()) or not target.is_dir():
+        raise RecipeError(f"modules.json puts the Transformer at {sub!r}, which is not a folder of the checkpoint")
+    return target
+
+
 def _tokenizer_config(folder: Path) -> dict:
     file = folder / "tokenizer_config.json"
     try:
@@ -464,16 +478,17 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
         # a bad argument, like a bad dtype: ValueError before any file is read
         raise ValueError(f"skiplist must be one of {', '.join(SKIPLISTS)}; got {skiplist!r}")
     folder = resolve(name)
-    config = read_config(folder)
+    backbone = backbone_dir(folder)  # the Transformer module's folder: the root, or 0_Transformer in older saves
+    config = read_config(backbone)
     family = detect_family(name, folder, config)
     recipe, inline = _read_recipe(folder, config, family)
     try:
         if family == "transformers":
-            tokenizer_config = _tokenizer_config(folder)
+            tokenizer_config = _tokenizer_config(backbone)
             settings = recipe_settings(recipe, model_limit(config, tokenizer_config), skiplist, tokenizer_config)
         else:
             settings = tokenizer_settings(family, read_metadata(folder), config, skiplist)
-        tokenizer = ColbertTokenizer.from_dir(folder, settings, as_transformers=family == "transformers")
+        tokenizer = ColbertTokenizer.from_dir(backbone, settings, as_transformers=family == "transformers")
     except (ValueError, FileNotFoundError) as err:
         raise ModelLoadError(f"{folder}: {err}") from err
     if not recipe.lowercase and lowercases(tokenizer.tokenizer):
@@ -490,7 +505,7 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
     else:
         pad_id = tokenizer.tokenizer.token_to_id("[PAD]")
         pad_id = pad_id if pad_id is not None else int(config.get("pad_token_id") or 0)
-        model = _auto_model(folder)
+        model = _auto_model(backbone)
         head = None if family == "offline" else build_head(folder, recipe, model.config.hidden_size, inline)
         network = TransformersNetwork(model, head, pad_id)
         network.model.to(device=torch_device, dtype=torch_dtype)

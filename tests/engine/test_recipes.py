@@ -40,6 +40,24 @@ TANH = "torch.nn.modules.activation.Tanh"
 PYLATE_KEYS = {"query_prefix": "[Q] ", "document_prefix": "[D] ", "query_length": 32, "document_length": 180,
                "do_query_expansion": True, "attend_to_expansion_tokens": False, "skiplist_words": rc.PUNCTUATION}
 
+def _transformer_in_a_subfolder(folder):
+    """An older Sentence Transformers layout: the backbone's files in ``0_Transformer``, named by
+    ``modules.json``."""
+    import json
+    import shutil
+
+    sub = folder / "0_Transformer"
+    sub.mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+                 "sentence_bert_config.json", "special_tokens_map.json"):
+        if (folder / name).exists():
+            shutil.move(str(folder / name), str(sub / name))
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[0]["path"] = "0_Transformer"
+    (folder / "modules.json").write_text(json.dumps(modules))
+    return folder
+
+
 CASES = {
     # PyLate 1.6 saves
     "pylate-bert-all-keys": lambda f: rc.pylate(f, **PYLATE_KEYS),
@@ -68,6 +86,8 @@ CASES = {
     "st-modernbert-own-token-tanh": lambda f: rc.st_native(
         f, "modernbert", query_expansion={"strategy": "fixed", "attend": True, "length": 24, "token": "[unused5]"},
         skiplist_words=[".", "berlin", "[D]"], dense=[(48, 128, True, TANH, False)]),
+    "st-transformer-in-a-subfolder": lambda f: _transformer_in_a_subfolder(rc.st_native(
+        f, query_expansion={"strategy": "min", "attend": False, "length": 10}, document_length=30)),
     "st-five-dimensions": lambda f: rc.st_native(f, dense=[(48, 5, True, D, False)]),
     "st-no-expansion-no-prefix-cased": lambda f: rc.st_native(
         f, query_prefix=None, document_prefix=None, query_expansion=None, cased=True, document_length=20,
