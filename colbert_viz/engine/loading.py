@@ -257,11 +257,11 @@ def _offline_dir_or_none() -> Path | None:
 def backbone_dir(folder: Path) -> Path:
     """Where the backbone's files are: the folder of ``modules.json``'s Transformer module (``""``: the
     folder itself; older Sentence Transformers saves use ``0_Transformer``), else ``folder``."""
-    from colbert_viz.engine.recipe import module_paths
-
-    if not (folder / "modules.json").is_file():
+    try:
+        entries = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        sub = next((str(e.get("path", "")) for e in entries if str(e.get("type", "")).endswith(".Transformer")), "")
+    except (OSError, ValueError, TypeError, AttributeError):  # no modules.json, or one the recipe reader refuses
         return folder
-    sub = next((path for kind, path in module_paths(folder) if kind == "transformer"), "")
     target = (folder / sub).resolve()
     if not target.is_relative_to(folder.resolve()) or not target.is_dir():
         raise RecipeError(f"modules.json puts the Transformer at {sub!r}, which is not a folder of the checkpoint")

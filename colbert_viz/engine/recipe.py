@@ -181,11 +181,6 @@ def detect_format(folder: Path, config: dict) -> str:
     return "stanford"
 
 
-def module_paths(folder: Path) -> list[tuple[str, str]]:
-    """``modules.json`` as (kind, folder) pairs: transformer, dense, mask, normalize."""
-    return _module_kinds(folder)
-
-
 def _module_kinds(folder: Path) -> list[tuple[str, str]]:
     """``modules.json`` as (kind, folder) pairs; a module colbert-viz does not apply raises ``RecipeError``."""
     try:
