@@ -171,8 +171,14 @@ def ranking_html(c: EncoderComparison) -> str:
 def recipe_html(c: EncoderComparison) -> str:
     if not c.recipe:
         return '<p class="cv-small">The recipes are the same.</p>'
-    return table(["Recipe", "A", "B"], [[k, _shown(a), _shown(b)] for k, a, b in c.recipe],
-                 elem_class="cv-encoders-recipe")
+    return table(["Recipe", "A", "B"], [[RECIPE_WORDS.get(k, k.replace("_", " ")), _shown(a), _shown(b)]
+                                        for k, a, b in c.recipe], elem_class="cv-encoders-recipe")
+
+
+# the recipe's keys (colbert_viz.engine.recipe.Recipe, as compare_encoders lists them) in words
+RECIPE_WORDS = {"dim": "output dimension", "prefix_kind": "prefix kind", "expansion": "query expansion",
+                "attend_expansion": "expansion attended", "skiplist_words": "skiplist", "skiplist_tasks": "skiplist on",
+                "lowercase": "lower-cased", "dense": "projection", "subword": "sub-words"}
 
 
 def _shown(value) -> str:

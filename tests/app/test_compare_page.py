@@ -75,7 +75,7 @@ def test_the_rankings_are_those_of_two_runs_and_every_view_is_filled(page, berli
     summary = html.unescape(out["summary"])
     assert "Kendall tau" in summary and "32 query-token maxima" in summary and "128-d" in summary
     recipe = {r[0]: (r[1], r[2]) for r in table_rows(out["recipe"])}
-    assert recipe["expansion"] == ("fixed", "none") and recipe["dim"] == ("128", "384")
+    assert recipe["query expansion"] == ("fixed", "none") and recipe["output dimension"] == ("128", "384")
     assert recipe["format"] == ("jina", "offline")
     words = table_rows(out["matches"])
     assert [w[0] for w in words][:3] == ["What", "is", "the"]
@@ -108,8 +108,8 @@ def test_open_b_puts_its_run_in_the_explorer(page, berlin):
 def test_b_with_its_expansion_off_differs_in_that_row_only(page, berlin):
     out = compare(page, new_session(), berlin["query"], "\n".join(berlin["documents"][:3]), b="tiny",
                   expansion="off")
-    assert [r[0] for r in table_rows(out["recipe"])] == ["query_length", "expansion", "expansion_length",
-                                                         "expansion_token"]
+    assert [r[0] for r in table_rows(out["recipe"])] == ["query length", "query expansion", "expansion length",
+                                                         "expansion token"]
     found = re.search(r"B sums (\d+) query-token maxima \((\d+) from the text, 0 expansion, 3 special or marker\)",
                       html.unescape(out["summary"]))
     assert found and int(found[1]) == int(found[2]) + 3  # <s>, [QueryMarker], </s>: no <mask> left
