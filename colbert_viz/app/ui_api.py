@@ -3,7 +3,7 @@ and answer JSON, for ``gradio_client`` and, served with ``mcp_server=True``, as
 MCP tools (name, description and parameters from each function's name, type
 hints and docstring).
 
-``rerank``, ``explain``, ``compare``, ``compress`` and ``search``; the page's own
+``rerank``, ``explain``, ``compare``, ``compare_encoders``, ``compress`` and ``search``; the page's own
 events are ``api_visibility="private"``: neither on the API page nor tools.
 ``documents`` is text-box text: one per line, or blank-line separated.
 
@@ -162,6 +162,65 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlot
         return guarded(lambda: compare_payload(run, run.check_index(a), run.check_index(b),
                                                run.dim_or_native(dimensions), merge_words))
 
+    def compare_encoders(query: str, documents: str, model_a: str = "", model_b: str = "", dimensions_a: int = 0,
+                         dimensions_b: int = 0, b_settings: str = "", first: int = 0, second: int = 1,
+                         doc_max_tokens: int = 0) -> dict:
+        """The same query and documents under two encoders, side by side: two models this server offers, or
+        one model and B under other settings (query expansion off, another skiplist, ...). Returns both
+        rankings (ranks, raw MaxSim scores and scores per query token, the scale on which two models compare),
+        each document's rank move (rank under A minus rank under B), Kendall tau, why the raw scores differ,
+        the recipe settings that differ, per document and query word which document word each side matched
+        and whether they agree, and for documents first and second each side's contribution gaps.
+
+        Args:
+            query: The search query.
+            documents: The documents as one text: one per line, or blank-line separated blocks.
+            model_a: Encoder A: a model offered by this server; empty means the default.
+            model_b: Encoder B: a model offered by this server; empty means the same model as A.
+            dimensions_a: Vector size A is compared at; 0 means its largest.
+            dimensions_b: Vector size B is compared at; 0 means its largest.
+            b_settings: Settings for B as key=value pairs separated by commas, e.g. "query_expansion=false,
+                skiplist=none" (keys: query_expansion, attend_to_mask_tokens, skiplist, query_maxlen, doc_maxlen,
+                query_marker, doc_marker).
+            first: The pair to explain: the first document's 0-based position in documents.
+            second: The pair to explain: the second document's 0-based position (unused with one document).
+            doc_max_tokens: Tokens read per document, markers included (0: the page's default).
+        """
+        from colbert_viz.engine.encoder_compare import analyses_side_by_side, settings_changes, with_changes
+
+        def compared() -> dict:
+            docs = gather_documents(documents, limits=limits)
+            try:
+                changes = settings_changes([p for p in b_settings.split(",") if p.strip()])
+            except ValueError as err:
+                raise LimitError(f"b_settings: {err}.") from None
+            a = registry.get(model_a or None)
+            b = registry.get(model_b or model_a or None)
+            for side, loaded in (("A", a), ("B", b)):
+                if getattr(loaded, "network", None) is None or loaded.info.dtype == "api":
+                    raise LimitError(f"Encoder {side}: Jina's API is compared by compare-api; choose a local model.")
+            try:
+                b = with_changes(b, changes)
+            except ValueError as err:
+                raise LimitError(f"Encoder B: {err}.") from None
+            sizes = []
+            for side, loaded, value in (("A", a, dimensions_a), ("B", b, dimensions_b)):
+                if value and value not in loaded.dimensions:
+                    raise LimitError(f"Encoder {side} offers {', '.join(map(str, loaded.dimensions))} dimensions; "
+                                     f"got {value!r}.")
+                sizes.append(int(value or loaded.info.dim))
+            with slots.encoding():
+                runs = [analyze_request(m, query, docs, doc_max_tokens or None, 0, limits, model_name=name)
+                        for m, name in ((a, model_a), (b, model_b or model_a))]
+            pair = None
+            if len(docs) > 1:
+                pair = (runs[0].check_index(first), runs[0].check_index(second))
+                if pair[0] == pair[1]:
+                    raise LimitError("Choose two different documents for first and second.")
+            return analyses_side_by_side(runs[0].analysis, runs[1].analysis, a, b, *sizes, pair=pair).to_dict()
+
+        return guarded(compared)
+
     def compress(query: str, documents: str, storage: str = "", doc_max_tokens: int = 0, model: str = "",
                  jina_api_key: str = "") -> dict:
         """What storing the document vectors compressed does to the ranking. For each storage setting
@@ -214,7 +273,7 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlot
 
         return guarded(found)
 
-    for fn in (rerank, explain, compare, search):
+    for fn in (rerank, explain, compare, compare_encoders, search):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=concurrency, concurrency_id="encode")
     # k-means and clustering take seconds: one at a time, beside the encodes (which still take an encode slot)
     gr.api(compress, api_name="compress", concurrency_limit=1, concurrency_id="compress")

@@ -21,7 +21,7 @@ from colbert_viz.collections import EdgeBackend, index
 pytest.importorskip("mcp", reason="the mcp package is not installed")
 
 LIMITS = Limits(max_docs=10, max_chars=2000, max_tokens=4000, max_doc_tokens=1024)
-TOOLS = {"rerank", "explain", "compare", "compress", "search"}
+TOOLS = {"rerank", "explain", "compare", "compare_encoders", "compress", "search"}
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +172,14 @@ def test_search_answers_from_the_collection(url, tiny_model, berlin):
     ("search", {"collection": "berlin", "query": "q", "top_k": 11},
      "Top k must be a whole number from 1 to 10; got 11."),
     ("rerank", {"query": "q", "documents": "a", "model": "other"}, None),
+    ("compare_encoders", {"query": "q", "documents": "a\nb", "b_settings": "bogus=1"},
+     "b_settings: unknown setting 'bogus'; choose from query_expansion, attend_to_mask_tokens, skiplist, "
+     "query_maxlen, doc_maxlen, query_marker, doc_marker."),
+    ("compare_encoders", {"query": "q", "documents": "a\nb", "dimensions_b": 32},
+     "Encoder B offers 128, 96, 64 dimensions; got 32."),
+    ("compare_encoders", {"query": "q", "documents": "a\nb", "first": 0, "second": 0},
+     "Choose two different documents for first and second."),
+    ("compare_encoders", {"query": "q", "documents": "a\nb", "second": 5}, "No document 5: choose 0 to 1."),
 ])
 def test_a_bad_input_is_one_sentence_and_the_server_stays_up(url, tool, arguments, message):
     error, text = call(url, tool, **arguments)
@@ -182,6 +190,20 @@ def test_a_bad_input_is_one_sentence_and_the_server_stays_up(url, tool, argument
         assert text == message
     assert "Traceback" not in text and "\n" not in text
     assert answer(url, "rerank", query="q", documents="a\nb")["results"]
+
+
+def test_compare_encoders_is_the_packages_comparison(url, tiny_model, berlin):
+    """The tool's answer is ``compare_encoders`` of the same model with B's expansion off, to the number."""
+    import colbert_viz
+
+    out = answer(url, "compare_encoders", query=berlin["query"], documents=docs_text(berlin), dimensions_a=96,
+                 b_settings="query_expansion=false", first=0, second=2)
+    mine = colbert_viz.compare_encoders(tiny_model, tiny_model.with_settings(query_expansion=False),
+                                        berlin["query"], berlin["documents"], dim_a=96, pair=(0, 2)).to_dict()
+    assert (out["a"]["dimensions"], out["b"]["dimensions"]) == (96, 128)
+    assert out["rank_moves"] == mine["rank_moves"] and out["b"]["scores"] == pytest.approx(mine["b"]["scores"])
+    assert {r["key"] for r in out["recipe_differences"]} >= {"expansion", "expansion_token"}
+    assert out["pair"]["first"] == 0 and out["pair"]["second"] == 2
 
 
 API = "jina-api:jina-colbert-v2"
