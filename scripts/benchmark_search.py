@@ -324,16 +324,22 @@ def bench_stages_corpus(args) -> list[dict]:
 
 
 def clustered(first: int, count: int, topics: int = 1000, words: int = 20, tokens: int = TOKENS,
-              noise: float = 0.75) -> np.ndarray:
+              noise: float = 0.75, background: float = 0.0) -> np.ndarray:
     """(count, tokens, DIM) unit vectors with structure: document ``i`` belongs to topic
     ``i % topics``; each token is one of its topic's ``words`` unit vectors (drawn at random)
-    plus Gaussian noise of norm about ``noise``, normalised. The same for every run."""
+    plus Gaussian noise of norm about ``noise``, normalised. With ``background`` p, each token is
+    instead, with probability p, a word of any topic (shared words: documents of one topic then
+    differ in how many of their tokens are on topic, and topics overlap). The same for every run."""
     vocab = np.random.default_rng(12345).standard_normal((topics, words, DIM), dtype=np.float32)
     vocab /= np.linalg.norm(vocab, axis=-1, keepdims=True)
     out = np.empty((count, tokens, DIM), np.float32)
     for j, i in enumerate(range(first, first + count)):
         rng = np.random.default_rng(1_000_000 + i)
-        v = vocab[i % topics, rng.integers(0, words, tokens)] + \
+        topic = np.full(tokens, i % topics)
+        if background:
+            shared = rng.random(tokens) < background
+            topic[shared] = rng.integers(0, topics, int(shared.sum()))
+        v = vocab[topic, rng.integers(0, words, tokens)] + \
             rng.standard_normal((tokens, DIM), dtype=np.float32) * (noise / np.sqrt(DIM))
         out[j] = v / np.linalg.norm(v, axis=1, keepdims=True)
     return out
@@ -354,7 +360,7 @@ def bench_stages_synthetic(args) -> list[dict]:
             backend.create([VectorSpec("colbert-128", DIM), *(f.spec() for f in firsts.values())], "none", 0)
             for first in range(0, args.documents, 500):
                 t0 = time.perf_counter()
-                docs = clustered(first, min(500, args.documents - first))
+                docs = clustered(first, min(500, args.documents - first), background=args.background)
                 t1 = time.perf_counter()
                 points = [StoredPoint(str(first + i), {}, {"colbert-128": d, **{f.name: f.document(d)
                                                                                for f in firsts.values()}})
@@ -367,12 +373,14 @@ def bench_stages_synthetic(args) -> list[dict]:
             t = time.perf_counter()
             backend.optimize()
             timing["optimize_s"] = time.perf_counter() - t
-            queries = [clustered(7_000_000 + i, 1, tokens=QUERY_TOKENS)[0] for i in range(args.queries + 1)]
+            queries = [clustered(7_000_000 + i, 1, tokens=QUERY_TOKENS, background=args.background)[0]
+                       for i in range(args.queries + 1)]
             rows = _stage_runs(backend, queries, "colbert-128", firsts, args.exact_queries)
             disk = _bytes(folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     head = {"what": "stages-synthetic", "documents": args.documents, "queries": args.queries,
+            "background": args.background,
             **{k: round(v, 1) for k, v in timing.items()}, "bytes_on_disk": disk, "peak_rss_mb": _peak_mb(),
             "first_stages": {k: s.name for k, s in firsts.items()}, "rows": rows}
     _table(rows, head)
@@ -428,6 +436,8 @@ def main() -> None:
     ss.add_argument("--queries", type=int, default=50)
     ss.add_argument("--exact-queries", type=int, default=10)
     ss.add_argument("--tmp", default=None)
+    ss.add_argument("--background", type=float, default=0.0,
+                    help="probability that a token is a word of any topic (0: documents of a topic stand apart)")
     b = sub.add_parser("_build")
     b.add_argument("folder")
     b.add_argument("n", type=int)
