@@ -23,6 +23,8 @@ HUB_FILES = [
     # Sentence Transformers and PyLate: the module list, the recipe and each projection's folder.
     "modules.json", "config_sentence_transformers.json", "sentence_bert_config.json",
     "*_Dense/*", "*_MultiVectorMask/*", "*_Normalize/*", "*_Transformer/*",
+    # tokenizers that transformers builds from other files (BPE, SentencePiece)
+    "added_tokens.json", "vocab.json", "merges.txt", "*.model",
 ]
 HUB_FALLBACK_FILES = ["pytorch_model.bin"]
 

@@ -276,3 +276,17 @@ def test_page_facts_of_a_head_and_of_a_min_expansion(folders, tiny_model, tmp_pa
     minimal = colbert_viz.load(str(folders["st-text-prompts-min-lengths"]), dtype="float32", device="cpu")
     text = how_to_read(model_facts(minimal))
     assert "A query has at least 12 tokens (its own, padded) and at most 20" in text and "go up to 20" not in text
+
+
+def test_a_hub_download_fetches_every_file_the_loader_reads(folders):
+    """``load(hub id)`` downloads only ``HUB_FILES`` (``snapshot_download(allow_patterns=…)``): every file
+    of every layout here (PyLate, Stanford, Sentence Transformers, a Transformer in a subfolder) matches,
+    README aside, so a recipe model from the hub has what it has here."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    from colbert_viz.engine.checkpoint import HUB_FILES
+
+    for name, folder in folders.items():
+        files = [str(f.relative_to(folder)) for f in folder.rglob("*") if f.is_file() and f.name != "README.md"]
+        fetched = set(filter_repo_objects(files, allow_patterns=HUB_FILES))
+        assert fetched == set(files), f"{name}: {sorted(set(files) - fetched)}"
