@@ -227,7 +227,7 @@ def recipe_with(recipe: Recipe, tokenizer: ColbertTokenizer, changed: list[str])
     if "doc_maxlen" in changed:
         fields["document_length"] = s.doc_maxlen
     if {"skiplist", "skip_words"} & set(changed):
-        fields["skiplist_words"] = tuple(tokenizer.tokenizer.id_to_token(i) for i in sorted(tokenizer.skip_ids))
+        fields["skiplist_words"] = tokenizer.skip_tokens(recipe.skiplist_words)
     if {"query_marker", "doc_marker"} & set(changed):
         fields.update(query_prefix=s.query_marker or "", document_prefix=s.doc_marker or "")
     if {"query_prefix", "doc_prefix"} & set(changed):

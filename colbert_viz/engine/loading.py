@@ -491,6 +491,8 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, dtype: str = "auto", d
         tokenizer = ColbertTokenizer.from_dir(backbone, settings, as_transformers=family == "transformers")
     except (ValueError, FileNotFoundError) as err:
         raise ModelLoadError(f"{folder}: {err}") from err
+    if family != "transformers":  # a skiplist convention: the tokens it finds in this vocabulary
+        recipe = replace(recipe, skiplist_words=tokenizer.skip_tokens(recipe.skiplist_words))
     if not recipe.lowercase and lowercases(tokenizer.tokenizer):
         recipe = replace(recipe, lowercase=True, notes=(*recipe.notes, "the tokenizer itself lower-cases"))
     if recipe.expansion != "none" and recipe.expansion_token is None:

@@ -212,6 +212,13 @@ class ColbertTokenizer:
             )
         return cls(tokenizer, settings)
 
+    def skip_tokens(self, order: Sequence[str] = ()) -> tuple[str, ...]:
+        """The tokens the skiplist drops (``skip_ids``), those in ``order`` first and in its order,
+        then the rest by id: the same skiplist always reads the same."""
+        rank = {word: k for k, word in enumerate(order)}
+        tokens = [self.tokenizer.id_to_token(i) for i in sorted(self.skip_ids)]
+        return tuple(sorted(tokens, key=lambda t: rank.get(t, len(rank))))
+
     @property
     def vocab_size(self) -> int:
         return self.tokenizer.get_vocab_size(with_added_tokens=True)

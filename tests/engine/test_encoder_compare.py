@@ -48,6 +48,16 @@ def offline_tokens(model, text: str) -> list[str]:
     return model.tokenizer.tokenize_documents([text])[0].tokens
 
 
+def test_the_same_skiplist_set_again_is_no_difference(tiny_model):
+    """A convention set again reads as the model's own skiplist: same words, same order."""
+    from colbert_viz.engine.encoder_compare import with_changes
+
+    again = with_changes(tiny_model, {"skiplist": "reader"})
+    assert again.info.recipe.skiplist_words == tiny_model.info.recipe.skiplist_words
+    assert set(tiny_model.info.recipe.skiplist_words) == set(tiny_model.tokenizer.skip_tokens())  # what it drops
+    assert colbert_viz.compare_encoders(tiny_model, again, QUERY, DOCS).recipe == []
+
+
 def test_the_same_model_with_expansion_off_differs_only_there(tiny_model):
     from colbert_viz.engine.encoder_compare import with_changes
 
