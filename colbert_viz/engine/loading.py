@@ -308,7 +308,8 @@ def _read_recipe(folder: Path, config: dict, family: str) -> tuple[Recipe, torch
 
 
 def tokenizer_settings(family: str, metadata: dict, config: dict, skiplist: str | None) -> TokenizerSettings:
-    """Settings from ``artifact.metadata``, with each family's defaults."""
+    """Settings of the ``jina`` family (from ``artifact.metadata``, with jina-colbert-v2's defaults)
+    and the ``offline`` model; every other checkpoint's come from its recipe (``recipe_settings``)."""
     if skiplist is not None and skiplist not in SKIPLISTS:
         raise ValueError(f"skiplist must be one of {', '.join(SKIPLISTS)}; got {skiplist!r}")
     if family == "offline":
@@ -316,19 +317,19 @@ def tokenizer_settings(family: str, metadata: dict, config: dict, skiplist: str 
         return TokenizerSettings(query_maxlen=32, doc_maxlen=limit, doc_limit=limit,
                                  query_marker=None, doc_marker=None, query_expansion=False,
                                  attend_to_mask_tokens=False, skiplist=skiplist or "reader")
-    jina = family == "jina"
+    if family != "jina":
+        raise ValueError(f"the {family} family's settings come from its recipe (recipe_settings)")
     max_positions = int(config.get("max_position_embeddings", MODEL_MAX_TOKENS + 2))
-    limit = min(MODEL_MAX_TOKENS, max_positions - 2) if jina else max_positions
-    doc_maxlen = limit if jina else min(int(metadata.get("doc_maxlen", 300)), limit)
+    limit = min(MODEL_MAX_TOKENS, max_positions - 2)
     default_skip = "reader" if metadata.get("mask_punctuation", True) else "none"
     return TokenizerSettings(
         query_maxlen=int(metadata.get("query_maxlen", 32)),
-        doc_maxlen=doc_maxlen,
+        doc_maxlen=limit,
         doc_limit=limit,
-        query_marker=metadata.get("query_token_id", "[QueryMarker]" if jina else "[unused0]"),
-        doc_marker=metadata.get("doc_token_id", "[DocumentMarker]" if jina else "[unused1]"),
+        query_marker=metadata.get("query_token_id", "[QueryMarker]"),
+        doc_marker=metadata.get("doc_token_id", "[DocumentMarker]"),
         query_expansion=True,
-        attend_to_mask_tokens=bool(metadata.get("attend_to_mask_tokens", jina)),
+        attend_to_mask_tokens=bool(metadata.get("attend_to_mask_tokens", True)),
         skiplist=skiplist or default_skip,
     )
 

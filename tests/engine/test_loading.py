@@ -109,15 +109,23 @@ def test_sharded_checkpoint_equals_single_file(tmp_path, tiny_model, tiny_state)
         load_cpu(folder)
 
 
-def test_metadata_is_optional(tiny_checkpoint):
+def test_metadata_is_optional(tiny_checkpoint, tmp_path):
     config = read_config(tiny_checkpoint)
     jina = loading.tokenizer_settings("jina", {}, config, None)
     assert (jina.query_maxlen, jina.doc_maxlen, jina.query_marker, jina.doc_marker) == (
         32, 8192, "[QueryMarker]", "[DocumentMarker]")
     assert jina.attend_to_mask_tokens and jina.skiplist == "reader"
-    bert = loading.tokenizer_settings("transformers", {}, {"max_position_embeddings": 512}, None)
-    assert (bert.query_maxlen, bert.doc_maxlen, bert.query_marker, bert.doc_marker) == (32, 300, "[unused0]", "[unused1]")
-    assert not bert.attend_to_mask_tokens
+    # a BERT-family (Stanford) checkpoint without metadata: its recipe's defaults, read as Sentence
+    # Transformers reads them (documents up to the model's limit; markers prepended as tokens)
+    from colbert_viz.engine.recipe import read_recipe
+
+    recipe = read_recipe(tmp_path, {"architectures": ["HF_ColBERT"], "model_type": "bert"}, (128, 768))
+    bert = loading.recipe_settings(recipe, 512, None, {"mask_token": "[MASK]"})
+    assert (bert.query_maxlen, bert.doc_maxlen, bert.query_prefix, bert.doc_prefix) == (32, 512, "[unused0] ",
+                                                                                        "[unused1] ")
+    assert bert.prefix_tokens and not bert.attend_to_mask_tokens and bert.expansion_token == "[MASK]"
+    with pytest.raises(ValueError, match="come from its recipe"):
+        loading.tokenizer_settings("transformers", {}, {"max_position_embeddings": 512}, None)
     assert loading.tokenizer_settings("jina", {"mask_punctuation": False}, config, None).skiplist == "none"
     assert loading.tokenizer_settings("jina", {"mask_punctuation": False}, config, "stanford").skiplist == "stanford"
     assert loading.tokenizer_settings("jina", {"query_maxlen": 20}, config, None).query_maxlen == 20
