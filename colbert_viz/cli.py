@@ -219,6 +219,9 @@ def run(args: argparse.Namespace) -> dict:
               file=sys.stderr)
     if args.command == "recipe":
         recipe = model.info.recipe
+        if recipe is None:  # Jina's API: its vectors come as they are, no checkpoint files to read
+            raise InputError(f"{model.info.display_name} has no recipe to read: it is Jina's hosted API "
+                             "(jina-colbert-v2's recipe: --model jinaai/jina-colbert-v2)")
         return {"model": model.info.display_name, "recipe": recipe.to_dict(),
                 "table": [{"setting": k, "value": v} for k, v in recipe.rows()]}
     dim = check_dim(model.info.dim if args.dimensions is None else args.dimensions, model.dimensions)

@@ -115,3 +115,10 @@ def test_cli_collections_and_storage_through_the_api(api_env, tiny_model, tmp_pa
     assert main(["compress", *api, "--query", QUERY, "--documents", str(api_env)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {row["method"] for row in out["storage"]} >= {"float16", "int8"}
+
+
+def test_cli_recipe_of_the_api_is_one_line(api_env, capsys):
+    """The API model has no files to read a recipe from: exit 2 and one sentence, not a traceback."""
+    assert main(["recipe", "--model", "jina-api:jina-colbert-v2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no recipe to read: it is Jina's hosted API" in err[0]
