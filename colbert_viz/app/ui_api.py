@@ -186,6 +186,7 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlot
             second: The pair to explain: the second document's 0-based position (unused with one document).
             doc_max_tokens: Tokens read per document, markers included (0: the page's default).
         """
+        from colbert_viz.app.ui_compare import dimension
         from colbert_viz.engine.encoder_compare import analyses_side_by_side, settings_changes, with_changes
 
         def compared() -> dict:
@@ -203,12 +204,7 @@ def add_api_endpoints(registry: ModelRegistry, limits: Limits, slots: EncodeSlot
                 b = with_changes(b, changes)
             except ValueError as err:
                 raise LimitError(f"Encoder B: {err}.") from None
-            sizes = []
-            for side, loaded, value in (("A", a, dimensions_a), ("B", b, dimensions_b)):
-                if value and value not in loaded.dimensions:
-                    raise LimitError(f"Encoder {side} offers {', '.join(map(str, loaded.dimensions))} dimensions; "
-                                     f"got {value!r}.")
-                sizes.append(int(value or loaded.info.dim))
+            sizes = [dimension(a, dimensions_a or None, "A"), dimension(b, dimensions_b or None, "B")]
             with slots.encoding():
                 runs = [analyze_request(m, query, docs, doc_max_tokens or None, 0, limits, model_name=name)
                         for m, name in ((a, model_a), (b, model_b or model_a))]

@@ -22,6 +22,7 @@ import gradio as gr
 from colbert_viz.app.limits import LimitError
 from colbert_viz.app.service import analyze_request, gather_documents, user_errors, user_message
 from colbert_viz.app.ui_shared import payload_reply, session_of, status_html
+from colbert_viz.engine.tokenization import SKIPLISTS
 from colbert_viz.maths.encoders import (
     DocumentMatches,
     EncoderComparison,
@@ -34,7 +35,7 @@ from colbert_viz.maths.encoders import (
 MODELS = "the model's"
 EXPANSION = {MODELS: None, "on": True, "off": False}
 ATTEND = {MODELS: None, "attended": True, "not attended": False}
-SKIPLIST = (MODELS, "reader", "stanford", "none")
+SKIPLIST = (MODELS, *SKIPLISTS)
 NATIVE = "native"
 DIMENSIONS = (NATIVE, "128", "96", "64")
 HELP = ("Encoder A and encoder B on the query and documents above: two models from the menu, or one model and B "
@@ -252,8 +253,11 @@ def b_changes(expansion: str | None, attend: str | None, skiplist: str | None, q
     return changes
 
 
-def dimension(model, value: str | None, side: str) -> int:
-    """The size side ``side`` is compared at: ``native`` or one its model offers (``LimitError`` otherwise)."""
+def dimension(model, value: str | int | float | None, side: str) -> int:
+    """The size side ``side`` is compared at: ``native`` (or ``None``) or one its model offers, as the
+    menu's text or the API's number (``LimitError`` otherwise)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if value in (None, "", NATIVE):
         return int(model.info.dim)
     if not str(value).isdigit() or int(value) not in model.dimensions:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from colbert_viz.engine.tokenization import SKIPLISTS
 from colbert_viz.maths.encoders import EncoderComparison
 from colbert_viz.maths.encoders import compare_encoders as compare_analyses
 from colbert_viz.maths.scoring import check_dim
 
 BOOLEANS = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False, "no": False, "0": False}
-SKIPLISTS = ("reader", "stanford", "none")
 SETTINGS = ("query_expansion", "attend_to_mask_tokens", "skiplist", "query_maxlen", "doc_maxlen",
             "query_marker", "doc_marker")
 
