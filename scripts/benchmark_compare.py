@@ -32,30 +32,17 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None)
     args = parser.parse_args()
 
-    from page_client import PageClient, new_session
-    from serving import free_port
-    from test_compare_page import EVENTS, compare
+    from page_client import new_session
+    from test_compare_page import compare, serve_page
 
     import colbert_viz
     from colbert_viz.app.limits import Limits
-    from colbert_viz.app.registry import ModelRegistry
-    from colbert_viz.app.run_store import RunStore
-    from colbert_viz.app.ui import build_app, launch_options
     from colbert_viz.engine.synthetic import write_checkpoint
 
     folder = args.checkpoint or write_checkpoint(Path(tempfile.mkdtemp()) / "tiny-jina", seed=0)
     models = {"tiny": colbert_viz.load(str(folder), dtype="float32"), "offline": colbert_viz.load("offline")}
     limits = Limits()
-    demo = build_app(ModelRegistry(models), limits=limits, store=RunStore(2**30))
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-                            **launch_options(limits))
-    client = PageClient(url)
-    config = client.http.get(f"{client.url}/config").json()
-    elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
-    for dep in config["dependencies"]:
-        for target, trigger in dep["targets"]:
-            if (elem.get(target), trigger) in EVENTS:
-                client.events[EVENTS[(elem.get(target), trigger)]] = dep["id"]
+    demo, client = serve_page(models, limits)
     berlin = json.loads(BERLIN.read_text(encoding="utf-8"))
     docs = "\n".join(berlin["documents"])
 

@@ -24,16 +24,14 @@ OUTPUTS = ["state", "summary", "ranking", "recipe", "matches", "document", "firs
            "open_b", "dim_a", "dim_b"]
 
 
-@pytest.fixture(scope="module")
-def page(tiny_model):
-    import colbert_viz
+def serve_page(models: dict, limits: Limits):
+    """The page on ``models`` (name → loaded model), served on 127.0.0.1: ``(demo, client)``, the client
+    knowing the panel's events by the names in ``EVENTS``. Also used by scripts/benchmark_compare.py."""
     from colbert_viz.app.ui import build_app, launch_options
 
-    offline = colbert_viz.load("offline", dtype="float32", device="cpu")
-    registry = ModelRegistry({"tiny": tiny_model, "offline": offline})
-    demo = build_app(registry, limits=LIMITS, store=RunStore(2**30))
+    demo = build_app(ModelRegistry(models), limits=limits, store=RunStore(2**30))
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-                            **launch_options(LIMITS))
+                            **launch_options(limits))
     client = PageClient(url)
     config = client.http.get(f"{client.url}/config").json()
     elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
@@ -41,6 +39,15 @@ def page(tiny_model):
         for target, trigger in dep["targets"]:
             if (elem.get(target), trigger) in EVENTS:
                 client.events[EVENTS[(elem.get(target), trigger)]] = dep["id"]
+    return demo, client
+
+
+@pytest.fixture(scope="module")
+def page(tiny_model):
+    import colbert_viz
+
+    offline = colbert_viz.load("offline", dtype="float32", device="cpu")
+    demo, client = serve_page({"tiny": tiny_model, "offline": offline}, LIMITS)
     yield client
     demo.close()
 
