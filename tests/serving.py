@@ -35,6 +35,18 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
+def open_page(chromium, url: str, width: int, timeout_ms: int, height: int = 1000):
+    """A new page of ``chromium`` at ``url`` once the explorer is mounted: ``(page, errors)``, where
+    ``errors`` collects the page's script errors."""
+    page = chromium.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(timeout_ms)
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(url)
+    page.wait_for_selector("#explorer .cv-mount")
+    return page, errors
+
+
 @contextmanager
 def served_app(models: dict, limits) -> Iterator[tuple[object, str]]:
     """``(demo, url)`` of the page built on ``models``, closed on exit."""

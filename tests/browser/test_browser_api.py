@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from jina_server import KEY, JinaStub
-from serving import launch_chromium, served_app
+from serving import launch_chromium, open_page, served_app
 from test_browser import WAIT_MS, WIDE, choose_model, load_example, start_run, views, wait_shows
 
 from colbert_viz.app.limits import Limits
@@ -32,12 +32,7 @@ def api_page(sync_playwright, tiny_model):
     try:
         with served_app(ModelRegistry({"tiny": tiny_model}), LIMITS) as (_, url), sync_playwright() as p:
             chromium = launch_chromium(p)
-            page = chromium.new_page(viewport={"width": WIDE, "height": 1000})
-            page.set_default_timeout(WAIT_MS)
-            errors = []
-            page.on("pageerror", lambda err: errors.append(str(err)))
-            page.goto(url)
-            page.wait_for_selector("#explorer .cv-mount")
+            page, errors = open_page(chromium, url, WIDE, WAIT_MS)
             yield page, errors
             chromium.close()
     finally:

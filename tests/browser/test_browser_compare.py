@@ -5,7 +5,7 @@ heatmap shows B's best document at B's 384 dimensions."""
 from __future__ import annotations
 
 import pytest
-from serving import launch_chromium, served_app
+from serving import launch_chromium, open_page, served_app
 from test_browser import WAIT_MS, WIDE, load_example, views, wait_shows
 
 from colbert_viz.app.limits import Limits
@@ -28,12 +28,7 @@ def test_compare_two_encoders_then_open_b_in_the_explorer(sync_playwright, tiny_
     registry = ModelRegistry({"tiny": tiny_model, "offline": offline})
     with served_app(registry, LIMITS) as (_, url), sync_playwright() as p:
         chromium = launch_chromium(p)
-        page = chromium.new_page(viewport={"width": WIDE, "height": 1000})
-        page.set_default_timeout(WAIT_MS)
-        errors = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto(url)
-        page.wait_for_selector("#explorer .cv-mount")
+        page, errors = open_page(chromium, url, WIDE, WAIT_MS)
         load_example(page)
         page.click("#encoders button, #encoders .label-wrap")
         pick(page, "encoder-b", "offline")
@@ -66,10 +61,7 @@ def test_the_panel_stays_inside_a_phone(sync_playwright, tiny_model, berlin):
     registry = ModelRegistry({"tiny": tiny_model})
     with served_app(registry, LIMITS) as (_, url), sync_playwright() as p:
         chromium = launch_chromium(p)
-        page = chromium.new_page(viewport={"width": 400, "height": 800})
-        page.set_default_timeout(WAIT_MS)
-        page.goto(url)
-        page.wait_for_selector("#explorer .cv-mount")
+        page, _ = open_page(chromium, url, 400, WAIT_MS, height=800)
         load_example(page)
         page.click("#encoders button, #encoders .label-wrap")
         pick(page, "encoder-a-dim", "96")

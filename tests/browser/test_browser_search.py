@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
-from serving import free_port, launch_chromium, playwright_or_skip
+from serving import free_port, launch_chromium, open_page, playwright_or_skip
 from test_browser import JS_SCROLL_WIDTH, NARROW, WAIT_MS, WIDE, check_views, views, wait_shows
 
 from colbert_viz.app.collection_shelf import DEMO, CollectionShelf
@@ -60,12 +60,7 @@ def search_page(tiny_checkpoint, tmp_path_factory):
                             **launch_options(LIMITS))
     with sync_playwright() as p:
         chromium = launch_chromium(p)
-        page = chromium.new_page(viewport={"width": WIDE, "height": 1000})
-        page.set_default_timeout(WAIT_MS)
-        errors = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        page.goto(url)
-        page.wait_for_selector("#explorer .cv-mount")
+        page, errors = open_page(chromium, url, WIDE, WAIT_MS)
         yield page, shelf, model, errors
         chromium.close()
     demo.close()
