@@ -155,6 +155,12 @@ def dimension_choices(model) -> list[str]:
     return [NATIVE, *(str(d) for d in model.dimensions[1:])]
 
 
+def size_menu(model, value: str | None) -> gr.Dropdown:
+    """A side's size menu for ``model``, keeping ``value`` where the model offers it."""
+    choices = dimension_choices(model)
+    return gr.Dropdown(choices=choices, value=value if value in choices else NATIVE)
+
+
 def move(m: int) -> str:
     return "=" if m == 0 else (f"↑{m}" if m > 0 else f"↓{-m}")
 
@@ -344,10 +350,7 @@ def on_compare(ctx, query: str, documents: str, files, label_a: str, label_b: st
     first, second = order[0], (order[1] if len(order) > 1 else None)
     pair = "" if second is None else pair_html(pair_of(a, b, first, second, *sizes))
     return {c.state: state, c.summary: summary_html(result) + cut_html(a, b), c.ranking: ranking_html(result),
-            c.dim_a: gr.Dropdown(choices=dimension_choices(model_a), value=dim_a if dim_a in dimension_choices(
-                model_a) else NATIVE),
-            c.dim_b: gr.Dropdown(choices=dimension_choices(model_b), value=dim_b if dim_b in dimension_choices(
-                model_b) else NATIVE),
+            c.dim_a: size_menu(model_a, dim_a), c.dim_b: size_menu(model_b, dim_b),
             c.recipe: recipe_html(result), c.matches: matches_html(result.matches[first]),
             c.document: gr.Dropdown(choices=choices, value=first, visible=True),
             c.first: gr.Dropdown(choices=choices, value=first, visible=second is not None),
