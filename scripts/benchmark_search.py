@@ -248,9 +248,13 @@ def paragraphs(limit: int, min_words: int = 12) -> tuple[list[str], str]:
     return list(out), ", ".join(used)
 
 
-def _stage_runs(backend, queries: list[np.ndarray], using: str, firsts: dict, exact_queries: int) -> list[dict]:
+def _stage_runs(backend, queries: list[np.ndarray], using: str, firsts: dict, exact_queries: int,
+                reference: list[list[str]] | None = None, cold: Path | None = None) -> list[dict]:
     """Top 10 of each query: exact (first ``exact_queries``), then each first stage at each
-    candidate count; latency (after one warm-up query) and recall@10 against exact."""
+    candidate count; latency (after one warm-up query) and recall@10 against the exact top 10
+    (``reference``: every query's, computed elsewhere; else Qdrant's exact search of the first
+    ``exact_queries``). ``cold``: the shard's folder, evicted from the page cache before each
+    first-stage query."""
     runs = []
     exact_ids = []
     times = []
@@ -260,18 +264,21 @@ def _stage_runs(backend, queries: list[np.ndarray], using: str, firsts: dict, ex
         if i:
             times.append(time.perf_counter() - t)
         exact_ids.append([p.id for p in found])
-    runs.append(_row("exact", None, times, exact_ids[1:], exact_ids[1:]))
+    truth = reference[1:] if reference is not None else exact_ids[1:]
+    runs.append(_row("exact", None, times, exact_ids[1:], truth[: len(exact_ids) - 1]))
     for kind, stage in firsts.items():
         vectors = [stage.query(qv[:, :stage.source]) for qv in queries]
         for candidates in CANDIDATES:
             times, ids = [], []
             for i, (qv, fv) in enumerate(zip(queries, vectors)):
+                if cold is not None:
+                    _evict(cold)
                 t = time.perf_counter()
                 found = backend.query_two_stage(fv, stage.name, candidates, qv, using, TOP_K)
                 if i:
                     times.append(time.perf_counter() - t)
                 ids.append([p.id for p in found])
-            runs.append(_row(kind, candidates, times, ids[1: exact_queries + 1], exact_ids[1:]))
+            runs.append(_row(kind, candidates, times, ids[1: len(truth) + 1], truth))
     return runs
 
 
@@ -347,44 +354,115 @@ def clustered(first: int, count: int, topics: int = 1000, words: int = 20, token
 
 def bench_stages_synthetic(args) -> list[dict]:
     """``args.documents`` clustered documents of 100 vectors in a Qdrant Edge shard with both
-    first stages; queries of 32 vectors drawn like documents of random topics."""
+    first stages; queries of 32 vectors drawn like documents of random topics.
+
+    With ``--reference numpy`` the exact top 10 of every query is computed while the documents
+    are generated (numpy MaxSim over the vectors as stored: float16-rounded with ``--datatype
+    float16``), so recall needs no full scan of Qdrant; ``--exact-queries`` full scans are still
+    timed, and their top 10 compared with numpy's. ``--folder`` keeps the shard (and the
+    reference) there; ``--measure-only`` then searches it again without building."""
     from colbert_viz.collections import EdgeBackend
     from colbert_viz.collections.backends import StoredPoint, VectorSpec
     from colbert_viz.collections.first_stage import make
+    from colbert_viz.collections.indexing import optimize_due
 
     firsts = {kind: make(kind, DIM) for kind in ("pooled", "muvera")}
-    folder = Path(tempfile.mkdtemp(prefix="bench-stages-", dir=args.tmp))
-    timing = {"generate_s": 0.0, "first_stage_s": 0.0, "upsert_s": 0.0}
+    folder = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="bench-stages-", dir=args.tmp))
+    queries = [clustered(7_000_000 + i, 1, tokens=QUERY_TOKENS, background=args.background)[0]
+               for i in range(args.queries + 1)]
+    timing = {"generate_s": 0.0, "reference_s": 0.0, "first_stage_s": 0.0, "upsert_s": 0.0, "optimize_s": 0.0}
+    saved = folder / "reference.json"
+    spec = VectorSpec("colbert-128", DIM, datatype=args.datatype, on_disk=args.on_disk)
     try:
+        if not args.measure_only:
+            reference = _TopK(np.stack(queries), TOP_K) if args.reference == "numpy" else None
+            with EdgeBackend(folder / "c") as backend:
+                backend.create([spec, *(f.spec() for f in firsts.values())], "none", 0)
+                optimized = 0
+                for first in range(0, args.documents, 500):
+                    t0 = time.perf_counter()
+                    docs = clustered(first, min(500, args.documents - first), background=args.background)
+                    if args.datatype == "float16":  # what Qdrant stores (the vectors are unit already)
+                        docs = docs.astype(np.float16).astype(np.float32)
+                    t1 = time.perf_counter()
+                    if reference is not None:
+                        reference.add(first, docs)
+                    t2 = time.perf_counter()
+                    points = [StoredPoint(str(first + i), {}, {"colbert-128": d, **{f.name: f.document(d)
+                                                                                   for f in firsts.values()}})
+                              for i, d in enumerate(docs)]
+                    t3 = time.perf_counter()
+                    backend.upsert(points)
+                    t4 = time.perf_counter()
+                    if optimize_due([spec], first + len(docs), optimized):
+                        backend.optimize()
+                        optimized = first + len(docs)
+                    timing["generate_s"] += t1 - t0
+                    timing["reference_s"] += t2 - t1
+                    timing["first_stage_s"] += t3 - t2
+                    timing["upsert_s"] += t4 - t3
+                    timing["optimize_s"] += time.perf_counter() - t4
+                    if (first // 500) % 200 == 199:
+                        print(json.dumps({"progress": first + len(docs), **{k: round(v) for k, v in timing.items()},
+                                          "peak_rss_mb": _peak_mb()}), file=sys.stderr, flush=True)
+                t = time.perf_counter()
+                backend.optimize()
+                timing["optimize_s"] += time.perf_counter() - t
+            built = {**{k: round(v, 1) for k, v in timing.items()}, "bytes_on_disk": _bytes(folder / "c"),
+                     "build_peak_rss_mb": _peak_mb(),
+                     "reference": reference.ids() if reference is not None else None}
+            saved.write_text(json.dumps(built))
+        built = json.loads(saved.read_text())
+        if args.cold:
+            _evict(folder / "c")
         with EdgeBackend(folder / "c") as backend:
-            backend.create([VectorSpec("colbert-128", DIM), *(f.spec() for f in firsts.values())], "none", 0)
-            for first in range(0, args.documents, 500):
-                t0 = time.perf_counter()
-                docs = clustered(first, min(500, args.documents - first), background=args.background)
-                t1 = time.perf_counter()
-                points = [StoredPoint(str(first + i), {}, {"colbert-128": d, **{f.name: f.document(d)
-                                                                               for f in firsts.values()}})
-                          for i, d in enumerate(docs)]
-                t2 = time.perf_counter()
-                backend.upsert(points)
-                timing["generate_s"] += t1 - t0
-                timing["first_stage_s"] += t2 - t1
-                timing["upsert_s"] += time.perf_counter() - t2
-            t = time.perf_counter()
-            backend.optimize()
-            timing["optimize_s"] = time.perf_counter() - t
-            queries = [clustered(7_000_000 + i, 1, tokens=QUERY_TOKENS, background=args.background)[0]
-                       for i in range(args.queries + 1)]
-            rows = _stage_runs(backend, queries, "colbert-128", firsts, args.exact_queries)
-            disk = _bytes(folder)
+            rows = _stage_runs(backend, queries, "colbert-128", firsts, args.exact_queries,
+                               reference=built["reference"], cold=folder / "c" if args.cold else None)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if not args.folder:
+            shutil.rmtree(folder, ignore_errors=True)
     head = {"what": "stages-synthetic", "documents": args.documents, "queries": args.queries,
-            "background": args.background,
-            **{k: round(v, 1) for k, v in timing.items()}, "bytes_on_disk": disk, "peak_rss_mb": _peak_mb(),
+            "background": args.background, "datatype": args.datatype, "on_disk": args.on_disk,
+            "reference": args.reference, "cold": args.cold,
+            **{k: v for k, v in built.items() if k != "reference"}, "peak_rss_mb": _peak_mb(),
             "first_stages": {k: s.name for k, s in firsts.items()}, "rows": rows}
     _table(rows, head)
     return rows
+
+
+class _TopK:
+    """The exact MaxSim top ``k`` of each query over documents added in batches (numpy)."""
+
+    def __init__(self, queries: np.ndarray, k: int) -> None:
+        self.queries, self.k = queries, k  # (n_queries, query_tokens, DIM)
+        self.best = [np.zeros(0, np.int64) for _ in queries]
+        self.scores = [np.zeros(0, np.float32) for _ in queries]
+
+    def add(self, first: int, docs: np.ndarray) -> None:
+        """``docs`` (count, tokens, DIM) are documents ``first`` … ``first + count - 1``."""
+        n_q, q_tok, _ = self.queries.shape
+        sims = docs.reshape(-1, DIM) @ self.queries.reshape(-1, DIM).T      # (count·tokens, n_q·q_tok)
+        maxsim = sims.reshape(len(docs), -1, n_q, q_tok).max(axis=1).sum(axis=2)  # (count, n_q)
+        ids = np.arange(first, first + len(docs))
+        for j in range(n_q):
+            scores = np.concatenate([self.scores[j], maxsim[:, j]])
+            every = np.concatenate([self.best[j], ids])
+            keep = np.argsort(-scores, kind="stable")[: self.k]
+            self.best[j], self.scores[j] = every[keep], scores[keep]
+
+    def ids(self) -> list[list[str]]:
+        return [[str(i) for i in b] for b in self.best]
+
+
+def _evict(folder: Path) -> None:
+    """Drop the folder's files from the page cache (files not mapped by a process)."""
+    for f in folder.rglob("*"):
+        if f.is_file():
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
 
 
 def _child(extra: list[str], args) -> dict:
@@ -438,6 +516,16 @@ def main() -> None:
     ss.add_argument("--tmp", default=None)
     ss.add_argument("--background", type=float, default=0.0,
                     help="probability that a token is a word of any topic (0: documents of a topic stand apart)")
+    ss.add_argument("--datatype", choices=("float32", "float16"), default="float32",
+                    help="how the multivectors are stored (as `index --datatype`)")
+    ss.add_argument("--on-disk", action="store_true", help="multivectors memory-mapped on disk (as `index --on-disk`)")
+    ss.add_argument("--reference", choices=("qdrant", "numpy"), default="qdrant",
+                    help="the exact top 10 for recall: Qdrant's full scan of --exact-queries queries, or numpy's "
+                         "of every query, computed while generating (for collections too large to scan often)")
+    ss.add_argument("--folder", default=None, help="build the shard here and keep it (default: a temporary folder)")
+    ss.add_argument("--measure-only", action="store_true", help="search the shard kept in --folder again")
+    ss.add_argument("--cold", action="store_true",
+                    help="evict the shard's files from the page cache before loading and before each query")
     b = sub.add_parser("_build")
     b.add_argument("folder")
     b.add_argument("n", type=int)

@@ -226,6 +226,8 @@ def hits_html(result) -> str:
 def search_status(result, name: str, model_name: str, seconds: float) -> str:
     quant = f", {result.quantization} quantization, rescore {'on' if result.rescore else 'off'}" \
         if result.quantization else ""
+    if result.datatype != "float32" or result.on_disk:
+        quant += f", stored as {result.datatype}{' on disk' if result.on_disk else ''}"
     stage = result.first_stage
     quant += (f"; two stages: {stage['kind']} first stage ({stage['vector']}), {stage['candidates']} candidates, "
               "then MaxSim" if stage else "; exact MaxSim over every point")

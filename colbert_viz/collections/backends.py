@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 QUANTIZATIONS = ("none", "int8", "binary")
+DATATYPES = ("float32", "float16")  # how a new collection stores its multivectors (Qdrant's datatype)
 KEYS_ENV = "QDRANT_API_KEYS"  # one key per server: "URL=KEY,URL2=KEY2"
 
 
@@ -66,14 +67,18 @@ class ResultTooLarge(CollectionError):
 class VectorSpec:
     """One named vector of a collection: ``size`` per token, ``distance`` (``"cosine"``,
     ``"dot"``, ``"euclid"``, ``"manhattan"``), ``comparator`` (``"max_sim"`` for a
-    multivector, ``None`` for a single vector) and the ``quantization`` applied to it
-    (``"int8"``, ``"binary"``, another Qdrant kind, or ``None``)."""
+    multivector, ``None`` for a single vector), the ``quantization`` applied to it
+    (``"int8"``, ``"binary"``, another Qdrant kind, or ``None``), the storage ``datatype``
+    (``"float32"``, ``"float16"``, …) and ``on_disk`` (memory-mapped and read from disk
+    when searched, not held in RAM)."""
 
     name: str
     size: int
     distance: str = "cosine"
     comparator: str | None = "max_sim"
     quantization: str | None = None
+    datatype: str = "float32"
+    on_disk: bool = False
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from colbert_viz.collections.backends import (
     StoredPoint,
 )
 from colbert_viz.collections.first_stage import KINDS, MuveraParams, make, stages
-from colbert_viz.collections.indexing import Progress, check_settings, first_vectors
+from colbert_viz.collections.indexing import Progress, check_settings, first_vectors, optimize_due
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def add_first_stage(source: Backend, target: Backend, kinds: Sequence[str] = KIN
     else:
         check_settings(have, wanted, target.description)
     start = time.perf_counter()
-    written = skipped = 0
+    written = skipped = optimized = 0
     offset = None
     while True:
         points, offset = source.scroll(offset, batch_size, [s.name for s in multi])
@@ -84,6 +84,9 @@ def add_first_stage(source: Backend, target: Backend, kinds: Sequence[str] = KIN
         if batch:
             target.upsert(batch)
             written += len(batch)
+            if optimize_due(multi, written, optimized):
+                target.optimize()
+                optimized = written
         if progress is not None:
             progress(min(written + skipped, total), total)
         if offset is None or not points:

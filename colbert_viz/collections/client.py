@@ -100,6 +100,8 @@ class ClientBackend:
                 name=name, size=int(p.size), distance=str(p.distance.value).lower(),
                 comparator=str(multi.comparator.value).lower() if multi else None,
                 quantization=_client_quantization_kind(p.quantization_config) or shared,
+                datatype=str(p.datatype.value).lower() if p.datatype else "float32",
+                on_disk=bool(p.on_disk),
             )
         return specs
 
@@ -111,8 +113,10 @@ class ClientBackend:
         multi = m.MultiVectorConfig(comparator=m.MultiVectorComparator.MAX_SIM)
         distances = {"cosine": m.Distance.COSINE, "dot": m.Distance.DOT}
         # multivectors: HNSW degree hnsw_m (0: none, MaxSim scans); a first-stage vector: its own graph
+        datatypes = {"float32": None, "float16": m.Datatype.FLOAT16, "uint8": m.Datatype.UINT8}
         vectors = {s.name: m.VectorParams(size=s.size, distance=m.Distance.COSINE, multivector_config=multi,
-                                          hnsw_config=m.HnswConfigDiff(m=hnsw_m))
+                                          hnsw_config=m.HnswConfigDiff(m=hnsw_m), datatype=datatypes[s.datatype],
+                                          on_disk=s.on_disk or None)
                    if s.comparator else m.VectorParams(size=s.size, distance=distances[s.distance],
                                                        hnsw_config=m.HnswConfigDiff(m=FIRST_STAGE_M))
                    for s in specs}

@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from colbert_viz.collections.backends import QUANTIZATIONS, CollectionNotFound, open_collection
+from colbert_viz.collections.backends import DATATYPES, QUANTIZATIONS, CollectionNotFound, open_collection
 from colbert_viz.collections.first_stage import KINDS, MAX_CANDIDATES, MuveraParams
 from colbert_viz.collections.layouts import LAYOUTS
 from colbert_viz.inputs import InputError
@@ -56,6 +56,12 @@ def add_parsers(sub, parents: list[argparse.ArgumentParser], positive_int, forma
     index.add_argument("--batch-size", type=positive_int, default=32, help="documents per upsert (default: 32)")
     index.add_argument("--quantization", choices=QUANTIZATIONS, default="none",
                        help="for a new collection: Qdrant's int8 or binary quantization (default: none)")
+    index.add_argument("--datatype", choices=DATATYPES, default="float32",
+                       help="for a new collection: how the multivectors are stored; float16 halves their bytes "
+                            "(default: float32)")
+    index.add_argument("--on-disk", action="store_true",
+                       help="for a new collection: keep the multivectors memory-mapped on disk, read when "
+                            "searched, not held in RAM (for collections larger than memory)")
     index.add_argument("--shards", type=positive_int, default=None,
                        help="for a new collection on a server or cluster: its shard_number (default: the server's)")
     index.add_argument("--replicas", type=positive_int, default=None,
@@ -130,6 +136,7 @@ def run_command(args: argparse.Namespace, read_texts) -> dict:
         if args.command == "index":
             report = index(model, backend, documents, batch_size=args.batch_size, doc_maxlen=args.doc_maxlen,
                            quantization=args.quantization, hnsw_m=args.hnsw_m, first_stages=args.first_stages,
+                           datatype=args.datatype, on_disk=args.on_disk,
                            muvera=args.muvera, progress=_progress_bar())
             return {**out, **report.to_dict()}
         rescore = None if args.rescore is None else args.rescore == "on"

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from colbert_viz.collections.backends import (
+    DATATYPES,
     QUANTIZATIONS,
     CollectionError,
     CollectionLocked,
@@ -35,6 +36,9 @@ _EDGE_CONFIG = "edge_config.json"
 # Search threads of a shard this package creates: a few, never more than the CPUs
 # (Qdrant Edge's own default starts 8, whatever the machine).
 SEARCH_THREADS = min(os.cpu_count() or 1, 4)
+# A collection on disk keeps segments of at most this many KB (Qdrant's max_segment_size), each
+# optimised as it fills: a merge never copies the whole collection at once.
+SEGMENT_KB = 2_000_000
 
 _open_lock = threading.Lock()
 _open: dict[str, list] = {}  # real path → [shard, backends using it]
@@ -85,6 +89,8 @@ def _edge_specs(config: dict) -> dict[str, VectorSpec]:
             name=name, size=int(params["size"]), distance=str(params.get("distance", "")).lower(),
             comparator=multi.get("comparator"),
             quantization=_quantization_kind(params.get("quantization_config")) or shared,
+            datatype=str(params.get("datatype") or "float32").lower(),
+            on_disk=params.get("memory") == "cold" or params.get("on_disk") is True,
         )
     return specs
 
@@ -162,18 +168,24 @@ class EdgeBackend:
         multi = q.MultiVectorConfig(comparator=q.MultiVectorComparator.MaxSim)
         graph = q.HnswIndexConfig(m=FIRST_STAGE_M, ef_construct=100, full_scan_threshold=10)
         distances = {"cosine": q.Distance.Cosine, "dot": q.Distance.Dot}
-        vectors = {s.name: q.EdgeVectorParams(size=s.size, distance=q.Distance.Cosine, multivector_config=multi)
+        vectors = {s.name: q.EdgeVectorParams(size=s.size, distance=q.Distance.Cosine, multivector_config=multi,
+                                              datatype=_edge_datatype(s.datatype),
+                                              memory=q.Memory.Cold if s.on_disk else None)
                    if s.comparator else q.EdgeVectorParams(size=s.size, distance=distances[s.distance],
                                                            hnsw_config=graph)
                    for s in specs}
+        # Quantized vectors exist only in optimised segments: optimise every segment. In RAM: one
+        # segment; on disk: segments of at most SEGMENT_KB, so an optimisation copies one of them.
+        on_disk = any(s.on_disk for s in specs)
+        optimizers = q.EdgeOptimizersConfig(indexing_threshold=1, max_segment_size=SEGMENT_KB) if on_disk else \
+            q.EdgeOptimizersConfig(indexing_threshold=1, default_segment_number=1)
         config = q.EdgeConfig(
             vectors=vectors,
             quantization_config=_edge_quantization(quantization),
             # m = 0: no HNSW graph for the multivectors, a MaxSim search scans all points (exact top k
             # without quantization); a first-stage vector has its own graph (above).
             hnsw_config=q.HnswIndexConfig(m=hnsw_m, ef_construct=100, full_scan_threshold=10),
-            # Quantized vectors exist only in optimised segments: optimise every segment.
-            optimizers=q.EdgeOptimizersConfig(indexing_threshold=1, default_segment_number=1),
+            optimizers=optimizers,
             max_search_threads=self.max_search_threads,
         )
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -254,6 +266,15 @@ class EdgeBackend:
         if self._shard is not None:
             self._shard = None
             _unshare(self._key)
+
+
+def _edge_datatype(name: str):
+    import qdrant_edge as q
+
+    kinds = {"float32": None, "float16": q.VectorStorageDatatype.Float16, "uint8": q.VectorStorageDatatype.Uint8}
+    if name not in kinds:  # uint8: kept when another pipeline's collection is copied
+        raise ValueError(f"datatype must be one of {', '.join(DATATYPES)}; got {name!r}")
+    return kinds[name]  # None: Qdrant's default, float32
 
 
 def _edge_quantization(kind: str):

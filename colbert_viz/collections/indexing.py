@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 
 from colbert_viz.collections.backends import (
+    DATATYPES,
     QUANTIZATIONS,
     Backend,
     CollectionSettingsError,
@@ -36,6 +37,7 @@ from colbert_viz.maths.vectors import truncate_dims
 
 NAMESPACE = uuid.UUID("5d2f8f5e-8a8b-4c59-9d0a-6f1c0c2a9b11")  # colbert-viz's point ids
 PAYLOAD_KEY = "colbert_viz"
+OPTIMIZE_EVERY = 20_000  # points written between optimisations of a collection on disk
 Progress = Callable[[int, int], None]
 
 
@@ -57,9 +59,19 @@ def point_id(model_name: str, text: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{model_name}\n{text}"))
 
 
-def expected_specs(dimensions: Sequence[int]) -> list[VectorSpec]:
-    """The named vectors colbert-viz writes: one per dimension, cosine, MAX_SIM."""
-    return [VectorSpec(vector_name(d), d) for d in dimensions]
+def expected_specs(dimensions: Sequence[int], datatype: str = "float32", on_disk: bool = False) -> list[VectorSpec]:
+    """The named vectors colbert-viz writes: one per dimension, cosine, MAX_SIM, stored as
+    ``datatype`` (``"float32"`` or ``"float16"``), in RAM or ``on_disk``."""
+    if datatype not in DATATYPES:
+        raise ValueError(f"datatype must be one of {', '.join(DATATYPES)}; got {datatype!r}")
+    return [VectorSpec(vector_name(d), d, datatype=datatype, on_disk=on_disk) for d in dimensions]
+
+
+def optimize_due(specs, written: int, optimized: int) -> bool:
+    """Whether to optimise now: a collection on disk every ``OPTIMIZE_EVERY`` points written
+    (``optimized``: the count at the last optimisation), so its segments stay small; in RAM
+    only at the end."""
+    return any(s.on_disk for s in specs) and written - optimized >= OPTIMIZE_EVERY
 
 
 def check_settings(specs: dict[str, VectorSpec], expected: Sequence[VectorSpec], where: str) -> None:
@@ -113,15 +125,18 @@ class IndexReport:
 
 def index(model, backend: Backend, texts: Sequence[str], *, batch_size: int = 32, doc_maxlen: int | None = None,
           quantization: str = "none", hnsw_m: int = 0, first_stages: Sequence[str] = KINDS,
-          muvera: MuveraParams | None = None, progress: Progress | None = None,
+          muvera: MuveraParams | None = None, datatype: str = "float32", on_disk: bool = False,
+          progress: Progress | None = None,
           encoding: Callable[[], AbstractContextManager] | None = None) -> IndexReport:
     """Encode ``texts`` with ``model`` and write them to ``backend``'s collection.
 
     Creates the collection when it does not exist (``quantization``: ``"none"``,
     ``"int8"`` or ``"binary"``; ``hnsw_m`` 0: no HNSW graph on the multivectors, exact
     full scans; ``first_stages``: the first-stage vectors to add, ``muvera`` their MUVERA
-    parameters); an existing one must have colbert-viz's vectors with these settings,
-    and keeps the first stages it has.
+    parameters; ``datatype`` ``"float16"`` halves the multivectors' bytes, ``on_disk`` keeps
+    them memory-mapped on disk, optimised every ``OPTIMIZE_EVERY`` points); an existing one
+    must have colbert-viz's vectors with these settings, and keeps the first stages and the
+    storage it has.
     ``progress(done, total)`` is called after each batch; ``encoding()`` is held around
     each batch's encode (the app's encode slot), never around a write.
     """
@@ -132,7 +147,7 @@ def index(model, backend: Backend, texts: Sequence[str], *, batch_size: int = 32
     texts = list(dict.fromkeys(check_texts(texts, "document")))  # the same document twice is one point
     settings = model.tokenizer.settings
     maxlen = settings.doc_maxlen if doc_maxlen is None else doc_maxlen
-    expected = expected_specs(model.dimensions)
+    expected = expected_specs(model.dimensions, datatype, on_disk)
     specs = backend.specs()
     if specs is None:
         firsts = [make(kind, max(model.dimensions), muvera) for kind in dict.fromkeys(first_stages)]
@@ -140,8 +155,9 @@ def index(model, backend: Backend, texts: Sequence[str], *, batch_size: int = 32
     else:
         check_settings(specs, expected, backend.description)
         firsts = stages(specs)
+        expected = [specs[s.name] for s in expected]  # the collection's own storage
     start = time.perf_counter()
-    written = skipped = tokens = 0
+    written = skipped = tokens = optimized = 0
     layout = layout_name("recipe" if settings.skip_words is not None else settings.skiplist)
     for first in range(0, len(texts), batch_size):
         batch = texts[first: first + batch_size]
@@ -164,6 +180,9 @@ def index(model, backend: Backend, texts: Sequence[str], *, batch_size: int = 32
                 tokens += len(record)
             backend.upsert(points)
             written += len(points)
+            if optimize_due(expected, written, optimized):
+                backend.optimize()
+                optimized = written
         if progress is not None:
             progress(min(first + batch_size, len(texts)), len(texts))
     backend.optimize()

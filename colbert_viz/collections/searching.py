@@ -74,6 +74,8 @@ class SearchResult:
     rescore: bool | None
     oversampling: float | None = None
     first_stage: dict | None = None  # the first stage's settings and "candidates"; None: exact search
+    datatype: str = "float32"  # how the searched multivectors are stored
+    on_disk: bool = False
 
     def to_dict(self, explain: bool = False) -> dict:
         """Shaped like the hosted rerank API (``results`` of ``index``, ``relevance_score``,
@@ -90,6 +92,7 @@ class SearchResult:
             results.append(row)
         return {"dimensions": self.dim, "vector": self.vector, "quantization": self.quantization,
                 "rescore": self.rescore, "oversampling": self.oversampling,
+                "storage": {"datatype": self.datatype, "on_disk": self.on_disk},
                 "first_stage": self.first_stage or {"kind": "none", "search": "exact MaxSim over every point"},
                 "results": results,
                 "usage": {"total_tokens": len(self.analysis.query)}}
@@ -182,7 +185,8 @@ def search(model, backend: Backend, query: str, top_k: int = 10, dim: int | None
     dimensions = tuple(d for d in model.dimensions if d <= spec.size)
     analysis = Analysis(query=replace(q, vectors=q.at_dim(spec.size)), documents=documents, dimensions=dimensions)
     stage = None if first is None else {**first.settings(), "candidates": candidates}
-    return SearchResult(analysis, hits, dim, spec.name, spec.quantization, rescore, oversampling, stage)
+    return SearchResult(analysis, hits, dim, spec.name, spec.quantization, rescore, oversampling, stage,
+                        spec.datatype, spec.on_disk)
 
 
 def _stated(point: ScoredPoint) -> tuple[dict, str]:
