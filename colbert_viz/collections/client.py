@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from colbert_viz.collections.backends import (
+    DATATYPES,
     QUANTIZATIONS,
     CollectionAccessDenied,
     CollectionError,
@@ -114,6 +115,9 @@ class ClientBackend:
         distances = {"cosine": m.Distance.COSINE, "dot": m.Distance.DOT}
         # multivectors: HNSW degree hnsw_m (0: none, MaxSim scans); a first-stage vector: its own graph
         datatypes = {"float32": None, "float16": m.Datatype.FLOAT16, "uint8": m.Datatype.UINT8}
+        for s in specs:
+            if s.datatype not in datatypes:  # uint8: kept when another pipeline's collection is copied
+                raise ValueError(f"datatype must be one of {', '.join(DATATYPES)}; got {s.datatype!r}")
         vectors = {s.name: m.VectorParams(size=s.size, distance=m.Distance.COSINE, multivector_config=multi,
                                           hnsw_config=m.HnswConfigDiff(m=hnsw_m), datatype=datatypes[s.datatype],
                                           on_disk=s.on_disk or None)

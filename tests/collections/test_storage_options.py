@@ -135,6 +135,13 @@ def test_an_unknown_datatype_is_refused_before_anything_is_written(tmp_path, tin
         with pytest.raises(ValueError, match="datatype must be one of"):
             index(tiny_model, backend, DOCS[:2], datatype="int4")
         assert backend.specs() is None
+    from qdrant_client import QdrantClient
+
+    from colbert_viz.collections.backends import VectorSpec
+
+    for made in (EdgeBackend(tmp_path / "d"), ClientBackend(QdrantClient(":memory:"), "d")):
+        with made, pytest.raises(ValueError, match="got 'turbo4'"):  # a copy of a collection stored so
+            made.create([VectorSpec("colbert-128", 128, datatype="turbo4")], "none", 0)
 
 
 def test_cli_index_datatype_and_on_disk(capsys, tmp_path, tiny_checkpoint):
