@@ -16,6 +16,14 @@
     nice -n 10 python scripts/benchmark_search.py stages-corpus --documents 10000
     nice -n 10 python scripts/benchmark_search.py stages-synthetic --documents 100000
 
+    # 1M documents stored as float16 on disk (about 30 GB and 80 min here); the exact top 10 of
+    # every query from numpy while generating; the shard kept, then searched again from disk.
+    python scripts/benchmark_search.py stages-synthetic --documents 1000000 --queries 30 \
+        --exact-queries 3 --background 0.3 --datatype float16 --on-disk --reference numpy --folder DIR
+    python scripts/benchmark_search.py stages-synthetic --documents 1000000 --queries 30 \
+        --exact-queries 3 --background 0.3 --datatype float16 --on-disk --reference numpy --folder DIR \
+        --measure-only --cold --fresh-latency --candidates 100 400 1000 2000
+
 Prints one JSON line per measurement and a Markdown table at the end.
 """
 
@@ -249,37 +257,62 @@ def paragraphs(limit: int, min_words: int = 12) -> tuple[list[str], str]:
 
 
 def _stage_runs(backend, queries: list[np.ndarray], using: str, firsts: dict, exact_queries: int,
-                reference: list[list[str]] | None = None, cold: Path | None = None) -> list[dict]:
-    """Top 10 of each query: exact (first ``exact_queries``), then each first stage at each
+                reference: list[list[str]] | None = None, candidates: tuple[int, ...] = CANDIDATES,
+                fresh=None) -> list[dict]:
+    """Top 10 of each query: exact (first ``exact_queries``), and each first stage at each
     candidate count; latency (after one warm-up query) and recall@10 against the exact top 10
-    (``reference``: every query's, computed elsewhere; else Qdrant's exact search of the first
-    ``exact_queries``). ``cold``: the shard's folder, evicted from the page cache before each
-    first-stage query."""
+    (``reference``: every query's, computed elsewhere, and the full scans run last so they do
+    not evict the first stages' pages first; else Qdrant's full scans of the first
+    ``exact_queries``, run first). ``fresh(i)``: the i-th query never searched before; given,
+    each setting is timed on its own fresh queries (after 3 warm-up ones), so no setting finds
+    its candidates in the page cache because an earlier one read them, and recall comes from
+    ``queries``, untimed."""
+
+    def exact() -> tuple[list[float], list[list[str]]]:
+        times, ids = [], []
+        for i, qv in enumerate(queries[: exact_queries + 1]):
+            t = time.perf_counter()
+            found = backend.query(qv, using, TOP_K, None, exact=True)
+            if i:
+                times.append(time.perf_counter() - t)
+            ids.append([p.id for p in found])
+        return times, ids[1:]
+
+    if reference is None:
+        exact_times, exact_ids = exact()
+        truth = exact_ids
+    else:
+        truth = reference[1:]
     runs = []
-    exact_ids = []
-    times = []
-    for i, qv in enumerate(queries[: exact_queries + 1]):
-        t = time.perf_counter()
-        found = backend.query(qv, using, TOP_K, None, exact=True)
-        if i:
-            times.append(time.perf_counter() - t)
-        exact_ids.append([p.id for p in found])
-    truth = reference[1:] if reference is not None else exact_ids[1:]
-    runs.append(_row("exact", None, times, exact_ids[1:], truth[: len(exact_ids) - 1]))
     for kind, stage in firsts.items():
         vectors = [stage.query(qv[:, :stage.source]) for qv in queries]
-        for candidates in CANDIDATES:
+        for count in candidates:
             times, ids = [], []
             for i, (qv, fv) in enumerate(zip(queries, vectors)):
-                if cold is not None:
-                    _evict(cold)
                 t = time.perf_counter()
-                found = backend.query_two_stage(fv, stage.name, candidates, qv, using, TOP_K)
+                found = backend.query_two_stage(fv, stage.name, count, qv, using, TOP_K)
                 if i:
                     times.append(time.perf_counter() - t)
                 ids.append([p.id for p in found])
-            runs.append(_row(kind, candidates, times, ids[1: len(truth) + 1], truth))
-    return runs
+            if fresh is not None:
+                times = _fresh_times(backend, stage, count, using, fresh, len(runs) * 100, len(queries) - 1)
+            runs.append(_row(kind, count, times, ids[1: len(truth) + 1], truth))
+    if reference is not None:
+        exact_times, exact_ids = exact()
+    return [_row("exact", None, exact_times, exact_ids, truth[: len(exact_ids)]), *runs]
+
+
+def _fresh_times(backend, stage, count: int, using: str, fresh, first: int, n: int) -> list[float]:
+    """Seconds of ``n`` two-stage searches on fresh queries ``first + 3`` …, after 3 warm-up ones."""
+    times = []
+    for i in range(n + 3):
+        qv = fresh(first + i)
+        fv = stage.query(qv[:, :stage.source])
+        t = time.perf_counter()
+        backend.query_two_stage(fv, stage.name, count, qv, using, TOP_K)
+        if i >= 3:
+            times.append(time.perf_counter() - t)
+    return times
 
 
 def _row(kind: str, candidates: int | None, times: list[float], ids, exact_ids) -> dict:
@@ -414,16 +447,19 @@ def bench_stages_synthetic(args) -> list[dict]:
             saved.write_text(json.dumps(built))
         built = json.loads(saved.read_text())
         if args.cold:
-            _evict(folder / "c")
+            _cold_multivectors(folder / "c")
         with EdgeBackend(folder / "c") as backend:
+            fresh = (lambda i: clustered(8_000_000 + i, 1, tokens=QUERY_TOKENS, background=args.background)[0]) \
+                if args.fresh_latency else None
             rows = _stage_runs(backend, queries, "colbert-128", firsts, args.exact_queries,
-                               reference=built["reference"], cold=folder / "c" if args.cold else None)
+                               reference=built["reference"], candidates=tuple(args.candidates), fresh=fresh)
     finally:
         if not args.folder:
             shutil.rmtree(folder, ignore_errors=True)
     head = {"what": "stages-synthetic", "documents": args.documents, "queries": args.queries,
             "background": args.background, "datatype": args.datatype, "on_disk": args.on_disk,
-            "reference": args.reference, "cold": args.cold,
+            "reference": args.reference, "cold": args.cold, "candidates": args.candidates,
+            "fresh_latency": args.fresh_latency,
             **{k: v for k, v in built.items() if k != "reference"}, "peak_rss_mb": _peak_mb(),
             "first_stages": {k: s.name for k, s in firsts.items()}, "rows": rows}
     _table(rows, head)
@@ -454,15 +490,22 @@ class _TopK:
         return [[str(i) for i in b] for b in self.best]
 
 
-def _evict(folder: Path) -> None:
-    """Drop the folder's files from the page cache (files not mapped by a process)."""
-    for f in folder.rglob("*"):
-        if f.is_file():
-            fd = os.open(f, os.O_RDONLY)
-            try:
+def _cold_multivectors(folder: Path) -> None:
+    """The deployment the on-disk storage is for: drop the multivectors' files from the page
+    cache (``vector_storage-colbert-*``), read every other file of the shard into it (the first
+    stages' vectors and graphs, as Qdrant's default cached memory keeps them)."""
+    for f in sorted(folder.rglob("*")):
+        if not f.is_file():
+            continue
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            if any(part.startswith("vector_storage-colbert-") for part in f.parts):
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
+            else:
+                while os.read(fd, 1 << 24):
+                    pass
+        finally:
+            os.close(fd)
 
 
 def _child(extra: list[str], args) -> dict:
@@ -525,7 +568,10 @@ def main() -> None:
     ss.add_argument("--folder", default=None, help="build the shard here and keep it (default: a temporary folder)")
     ss.add_argument("--measure-only", action="store_true", help="search the shard kept in --folder again")
     ss.add_argument("--cold", action="store_true",
-                    help="evict the shard's files from the page cache before loading and before each query")
+                    help="before loading: the multivectors' files out of the page cache, the first stages' in it")
+    ss.add_argument("--fresh-latency", action="store_true",
+                    help="time each setting on its own new queries (recall stays on the reference queries)")
+    ss.add_argument("--candidates", type=int, nargs="+", default=list(CANDIDATES), help="first-stage candidate counts")
     b = sub.add_parser("_build")
     b.add_argument("folder")
     b.add_argument("n", type=int)
