@@ -47,6 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from colbert_viz.collections.backends import DATATYPES  # noqa: E402
+
 PACKAGES = ("numpy", "scipy", "pandas", "torch", "transformers", "gradio", "huggingface_hub", "plotly")
 TOKENS, DIM, QUERY_TOKENS, TOP_K, OVERSAMPLING = 100, 128, 32, 10, 4.0
 
@@ -295,7 +297,9 @@ def _stage_runs(backend, queries: list[np.ndarray], using: str, firsts: dict, ex
                     times.append(time.perf_counter() - t)
                 ids.append([p.id for p in found])
             if fresh is not None:
-                times = _fresh_times(backend, stage, count, using, fresh, len(runs) * 100, len(queries) - 1)
+                # each setting its own block of fresh seeds (100 apart, as the README's runs; wider for more queries)
+                block = max(100, len(queries) + 3)
+                times = _fresh_times(backend, stage, count, using, fresh, len(runs) * block, len(queries) - 1)
             runs.append(_row(kind, count, times, ids[1: len(truth) + 1], truth))
     if reference is not None:
         exact_times, exact_ids = exact()
@@ -559,7 +563,7 @@ def main() -> None:
     ss.add_argument("--tmp", default=None)
     ss.add_argument("--background", type=float, default=0.0,
                     help="probability that a token is a word of any topic (0: documents of a topic stand apart)")
-    ss.add_argument("--datatype", choices=("float32", "float16"), default="float32",
+    ss.add_argument("--datatype", choices=DATATYPES, default="float32",
                     help="how the multivectors are stored (as `index --datatype`)")
     ss.add_argument("--on-disk", action="store_true", help="multivectors memory-mapped on disk (as `index --on-disk`)")
     ss.add_argument("--reference", choices=("qdrant", "numpy"), default="qdrant",
@@ -580,6 +584,8 @@ def main() -> None:
     m.add_argument("quantization")
     m.add_argument("queries", type=int)
     args = parser.parse_args()
+    if getattr(args, "measure_only", False) and not args.folder:
+        parser.error("--measure-only searches the shard a build kept: give its --folder")
     if args.command == "corpus":
         texts, source = docstrings(args.documents)
         with args.out.open("w", encoding="utf-8") as out:
